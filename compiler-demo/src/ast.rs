@@ -1,0 +1,226 @@
+//! The syntax tree of one file, as the parser builds it.
+//!
+//! Every expression records its `depth` (1 + the deepest child), so later passes that
+//! recurse over the tree are bounded by the parser's nesting limit.
+
+use crate::source::Span;
+use std::sync::Arc;
+
+/// An identifier with where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub name: Arc<str>,
+    pub span: Span,
+}
+
+/// The first segment of a path, when it is a keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathRoot {
+    /// Relative to the current module's scope.
+    Local,
+    Crate,
+    SelfMod,
+    /// `super` repeated this many times.
+    Super(u32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub root: PathRoot,
+    pub segments: Vec<Ident>,
+    pub span: Span,
+}
+
+impl Path {
+    /// The path as written, e.g. `super::a::B`.
+    pub fn text(&self) -> String {
+        let mut parts: Vec<String> = match self.root {
+            PathRoot::Local => vec![],
+            PathRoot::Crate => vec!["crate".into()],
+            PathRoot::SelfMod => vec!["self".into()],
+            PathRoot::Super(n) => vec!["super".into(); n as usize],
+        };
+        parts.extend(self.segments.iter().map(|s| s.name.to_string()));
+        parts.join("::")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeExpr {
+    Path(Path),
+    /// `()`.
+    Unit(Span),
+    /// A type that failed to parse; already diagnosed.
+    Error(Span),
+}
+
+impl TypeExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            TypeExpr::Path(p) => p.span,
+            TypeExpr::Unit(s) | TypeExpr::Error(s) => *s,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+    pub depth: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExprKind {
+    Int(i64),
+    Bool(bool),
+    /// `()`.
+    Unit,
+    Path(Path),
+    Call(Path, Vec<Expr>),
+    Field(Box<Expr>, Ident),
+    StructLit(Path, Vec<(Ident, Expr)>),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Block>, Option<Box<Expr>>),
+    While(Box<Expr>, Box<Block>),
+    Block(Box<Block>),
+    Return(Option<Box<Expr>>),
+    Assign(Box<Expr>, Box<Expr>),
+    /// An expression that failed to parse; already diagnosed.
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stmt {
+    Let {
+        name: Ident,
+        mutable: bool,
+        ty: Option<TypeExpr>,
+        init: Expr,
+    },
+    /// An expression followed by `;`, or a block-like expression without one.
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    /// The final expression without `;`, which is the block's value.
+    pub tail: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: TypeExpr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FnDecl {
+    pub params: Vec<Param>,
+    pub ret: Option<TypeExpr>,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: Ident,
+    pub ty: TypeExpr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UseKind {
+    /// `use path;` or `use path as name;`: binds `name`.
+    Single(Ident),
+    /// `use path::*;`.
+    Glob,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseDecl {
+    /// For `Single`, the full path of the imported item; for `Glob`, the module's path.
+    pub path: Path,
+    pub kind: UseKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    Fn(FnDecl),
+    Struct(Vec<Field>),
+    Const(TypeExpr, Expr),
+    Alias(TypeExpr),
+    Use(UseDecl),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub is_pub: bool,
+    /// The bound name (for a glob `use`, the `*`).
+    pub name: Ident,
+    pub kind: ItemKind,
+    pub span: Span,
+}
+
+impl Item {
+    /// "function", "struct", ... as used in messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ItemKind::Fn(_) => "function",
+            ItemKind::Struct(_) => "struct",
+            ItemKind::Const(..) => "constant",
+            ItemKind::Alias(_) => "type alias",
+            ItemKind::Use(_) => "import",
+        }
+    }
+}
+
+/// A parsed file.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SourceModule {
+    pub items: Vec<Item>,
+}

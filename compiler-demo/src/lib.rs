@@ -1,0 +1,22 @@
+//! compiler-demo: a front-end for a small Rust-like language in which every stage is a
+//! weft query. See `LANGUAGE.md` for the language and `queries.rs` for the stages.
+
+pub mod ast;
+pub mod bytecode;
+pub mod collect;
+pub mod consteval;
+pub mod diagnostics;
+pub mod driver;
+pub mod engine;
+pub mod lexer;
+pub mod lower;
+pub mod modtree;
+pub mod parser;
+pub mod pool;
+pub mod queries;
+pub mod resolve;
+pub mod source;
+pub mod tir;
+pub mod typeck;
+pub mod types;
+pub mod vm;

@@ -1,0 +1,239 @@
+//! Lowering typed IR to bytecode, and linking functions into a program.
+//!
+//! Every expression leaves one value on the stack. Calls are emitted with the callee's
+//! `DefId` and rewritten to function indices when the program is linked.
+
+use crate::bytecode::{Function, Instr, Program, Value};
+use crate::engine::Cx;
+use crate::modtree::{DefKey, DefKind};
+use crate::queries as q;
+use crate::source::Span;
+use crate::tir::{TExpr, TExprKind, TStmt};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+struct Emitter<'a, 'c> {
+    cx: &'a Cx<'c>,
+    code: Vec<Instr>,
+    spans: Vec<Span>,
+}
+
+impl Emitter<'_, '_> {
+    fn emit(&mut self, ins: Instr, span: Span) -> usize {
+        self.code.push(ins);
+        self.spans.push(span);
+        self.code.len() - 1
+    }
+
+    fn here(&self) -> u32 {
+        self.code.len() as u32
+    }
+
+    fn patch(&mut self, at: usize, target: u32) {
+        match &mut self.code[at] {
+            Instr::Jump(t) | Instr::JumpIfFalse(t) => *t = target,
+            _ => unreachable!("only jumps are patched"),
+        }
+    }
+
+    fn expr(&mut self, e: &TExpr) {
+        let span = e.span;
+        match &e.kind {
+            TExprKind::Int(n) => {
+                self.emit(Instr::Push(Value::Int(*n)), span);
+            }
+            TExprKind::Bool(b) => {
+                self.emit(Instr::Push(Value::Bool(*b)), span);
+            }
+            TExprKind::Unit | TExprKind::Error => {
+                self.emit(Instr::Push(Value::Unit), span);
+            }
+            TExprKind::Local(l) => {
+                self.emit(Instr::Load(*l), span);
+            }
+            TExprKind::Const(key) => {
+                let v = self.cx.get::<q::ConstEval>(key).value.clone().unwrap_or(Value::Unit);
+                self.emit(Instr::Push(v), span);
+            }
+            TExprKind::Call(key, args) => {
+                for a in args {
+                    self.expr(a);
+                }
+                self.emit(Instr::Call(key.id.0, args.len() as u32), span);
+            }
+            TExprKind::Field(base, i) => {
+                self.expr(base);
+                self.emit(Instr::GetField(*i), span);
+            }
+            TExprKind::StructLit(inits) => {
+                for (_, v) in inits {
+                    self.expr(v);
+                }
+                let order: Box<[u32]> = inits.iter().map(|(i, _)| *i).collect();
+                self.emit(Instr::MakeStruct(order), span);
+            }
+            TExprKind::Unary(op, inner) => {
+                self.expr(inner);
+                let ins = match op {
+                    crate::ast::UnOp::Neg => Instr::Neg,
+                    crate::ast::UnOp::Not => Instr::Not,
+                };
+                self.emit(ins, span);
+            }
+            TExprKind::Binary(op, l, r) => self.binary(*op, l, r, span),
+            TExprKind::If(cond, then, els) => {
+                self.expr(cond);
+                let to_else = self.emit(Instr::JumpIfFalse(0), span);
+                self.expr(then);
+                let to_end = self.emit(Instr::Jump(0), span);
+                let else_at = self.here();
+                self.patch(to_else, else_at);
+                match els {
+                    Some(els) => self.expr(els),
+                    None => {
+                        self.emit(Instr::Push(Value::Unit), span);
+                    }
+                }
+                let end = self.here();
+                self.patch(to_end, end);
+                if els.is_none() {
+                    // The `then` block's value is `()`, left on the stack like the else arm.
+                }
+            }
+            TExprKind::While(cond, body) => {
+                let top = self.here();
+                self.expr(cond);
+                let exit = self.emit(Instr::JumpIfFalse(0), span);
+                self.expr(body);
+                self.emit(Instr::Pop, span);
+                self.emit(Instr::Jump(top), span);
+                let end = self.here();
+                self.patch(exit, end);
+                self.emit(Instr::Push(Value::Unit), span);
+            }
+            TExprKind::Block(stmts, tail) => {
+                for s in stmts {
+                    match s {
+                        TStmt::Let(slot, init) => {
+                            self.expr(init);
+                            self.emit(Instr::Store(*slot), init.span);
+                        }
+                        TStmt::Expr(e) => {
+                            self.expr(e);
+                            self.emit(Instr::Pop, e.span);
+                        }
+                    }
+                }
+                match tail {
+                    Some(t) => self.expr(t),
+                    None => {
+                        self.emit(Instr::Push(Value::Unit), span);
+                    }
+                }
+            }
+            TExprKind::Return(value) => {
+                match value {
+                    Some(v) => self.expr(v),
+                    None => {
+                        self.emit(Instr::Push(Value::Unit), span);
+                    }
+                }
+                self.emit(Instr::Return, span);
+                // Unreachable, but keeps "one value per expression" uniform.
+                self.emit(Instr::Push(Value::Unit), span);
+            }
+            TExprKind::Assign(slot, path, value) => {
+                self.expr(value);
+                if path.is_empty() {
+                    self.emit(Instr::Store(*slot), span);
+                } else {
+                    self.emit(Instr::StoreField(*slot, path.clone().into()), span);
+                }
+                self.emit(Instr::Push(Value::Unit), span);
+            }
+        }
+    }
+
+    fn binary(&mut self, op: crate::ast::BinOp, l: &TExpr, r: &TExpr, span: Span) {
+        use crate::ast::BinOp;
+        self.expr(l);
+        match op {
+            BinOp::And | BinOp::Or => {
+                // a && b: if !a then false else b.   a || b: if !a then b else true.
+                let to_rhs_or_short = self.emit(Instr::JumpIfFalse(0), span);
+                if op == BinOp::And {
+                    self.expr(r);
+                    let to_end = self.emit(Instr::Jump(0), span);
+                    let short = self.here();
+                    self.patch(to_rhs_or_short, short);
+                    self.emit(Instr::Push(Value::Bool(false)), span);
+                    let end = self.here();
+                    self.patch(to_end, end);
+                } else {
+                    self.emit(Instr::Push(Value::Bool(true)), span);
+                    let to_end = self.emit(Instr::Jump(0), span);
+                    let rhs = self.here();
+                    self.patch(to_rhs_or_short, rhs);
+                    self.expr(r);
+                    let end = self.here();
+                    self.patch(to_end, end);
+                }
+            }
+            _ => {
+                self.expr(r);
+                self.emit(Instr::Binary(op), span);
+            }
+        }
+    }
+}
+
+/// Body of `Lower`: bytecode for one checked function (calls not yet linked).
+pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
+    let checked = cx.get::<q::TypeCheck>(key);
+    let typed = checked.typed.as_ref()?;
+    let mut em = Emitter {
+        cx,
+        code: Vec::new(),
+        spans: Vec::new(),
+    };
+    em.expr(&typed.body);
+    em.emit(Instr::Return, typed.body.span);
+    let name = Arc::clone(&key.path);
+    Some(Arc::new(Function {
+        name,
+        params: typed.params,
+        locals: typed.locals,
+        code: em.code,
+        spans: em.spans,
+    }))
+}
+
+/// Body of `LinkedProgram`: lowers every function in parallel and resolves calls.
+/// `None` when the program has no `main` or a function failed to check.
+pub fn link(cx: &Cx<'_>) -> Option<Arc<Program>> {
+    let tree = cx.get::<q::ModuleTree>(&());
+    let fns: Vec<DefKey> = tree
+        .defs
+        .iter()
+        .filter(|d| d.kind == DefKind::Fn)
+        .map(|d| d.key.clone())
+        .collect();
+    let index: HashMap<u32, u32> = fns
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.id.0, i as u32))
+        .collect();
+    let lowered = cx.par_map(&fns, |cx, key| cx.get::<q::Lower>(key));
+    let mut functions = Vec::with_capacity(lowered.len());
+    for f in lowered {
+        let mut f = (*f?).clone();
+        for ins in &mut f.code {
+            if let Instr::Call(target, _) = ins {
+                *target = *index.get(target)?;
+            }
+        }
+        functions.push(Arc::new(f));
+    }
+    let main = *index.get(&tree.main_fn()?.0)?;
+    Some(Arc::new(Program { functions, main }))
+}

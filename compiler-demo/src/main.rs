@@ -1,0 +1,8 @@
+//! The `compiler-demo` command line.
+
+mod cli;
+
+fn main() {
+    let code = cli::main();
+    std::process::exit(code);
+}

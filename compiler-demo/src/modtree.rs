@@ -1,0 +1,326 @@
+//! The module tree: which modules exist, what each defines, and dense ids for both.
+//!
+//! Module paths come from file paths (`a/b.wd` is `a::b`, `main.wd` is the crate root);
+//! a directory without a file of its own is an empty module. Modules are numbered in
+//! sorted path order and items in file order, so every id is a function of the program
+//! text alone.
+
+use crate::ast::{ItemKind, UseKind};
+use crate::diagnostics::Diag;
+use crate::engine::Cx;
+use crate::queries as q;
+use crate::source::{FileId, Span};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ModId(pub u32);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct DefId(pub u32);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct UseId(pub u32);
+
+/// A query key naming an item; its `Debug` text is the item's path, which is what cycle
+/// reports show.
+#[derive(Clone)]
+pub struct DefKey {
+    pub id: DefId,
+    pub path: Arc<str>,
+}
+
+/// A query key naming a `use` declaration, shown as the path it imports.
+#[derive(Clone)]
+pub struct UseKey {
+    pub id: UseId,
+    pub text: Arc<str>,
+}
+
+macro_rules! key_by_id {
+    ($t:ty, $field:ident) => {
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                self.id == other.id
+            }
+        }
+        impl Eq for $t {}
+        impl std::hash::Hash for $t {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                self.id.hash(h)
+            }
+        }
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for $t {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.id.cmp(&other.id)
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.$field)
+            }
+        }
+    };
+}
+key_by_id!(DefKey, path);
+key_by_id!(UseKey, text);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefKind {
+    Fn,
+    Struct,
+    Const,
+    Alias,
+}
+
+impl DefKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DefKind::Fn => "function",
+            DefKind::Struct => "struct",
+            DefKind::Const => "constant",
+            DefKind::Alias => "type alias",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ModuleData {
+    /// Path segments from the crate root; empty for the root.
+    pub path: Vec<Arc<str>>,
+    pub file: Option<FileId>,
+    pub parent: Option<ModId>,
+    pub children: BTreeMap<Arc<str>, ModId>,
+    pub defs: Vec<DefId>,
+    pub uses: Vec<UseId>,
+}
+
+impl ModuleData {
+    /// `crate::a::b`, as shown in messages.
+    pub fn display_path(&self) -> String {
+        let mut s = String::from("crate");
+        for seg in &self.path {
+            s.push_str("::");
+            s.push_str(seg);
+        }
+        s
+    }
+}
+
+#[derive(Debug)]
+pub struct DefData {
+    pub kind: DefKind,
+    pub module: ModId,
+    pub name: Arc<str>,
+    pub name_span: Span,
+    pub is_pub: bool,
+    /// Index of the item in its file's item list.
+    pub item: u32,
+    pub key: DefKey,
+}
+
+#[derive(Debug)]
+pub struct UseData {
+    pub module: ModId,
+    /// The bound name, or `None` for a glob.
+    pub name: Option<Arc<str>>,
+    pub span: Span,
+    pub is_pub: bool,
+    pub item: u32,
+    pub key: UseKey,
+}
+
+/// Every module, item and import in the program.
+#[derive(Debug, Default)]
+pub struct ModuleTree {
+    pub modules: Vec<ModuleData>,
+    pub defs: Vec<DefData>,
+    pub uses: Vec<UseData>,
+    pub diags: Vec<Diag>,
+}
+
+impl ModuleTree {
+    pub fn module(&self, id: ModId) -> &ModuleData {
+        &self.modules[id.0 as usize]
+    }
+
+    pub fn def(&self, id: DefId) -> &DefData {
+        &self.defs[id.0 as usize]
+    }
+
+    pub fn use_(&self, id: UseId) -> &UseData {
+        &self.uses[id.0 as usize]
+    }
+
+    pub const ROOT: ModId = ModId(0);
+
+    /// Whether `inner` is `outer` or nested inside it.
+    pub fn is_within(&self, inner: ModId, outer: ModId) -> bool {
+        let mut m = Some(inner);
+        while let Some(id) = m {
+            if id == outer {
+                return true;
+            }
+            m = self.module(id).parent;
+        }
+        false
+    }
+
+    /// The function `main` in the crate root, if there is one.
+    pub fn main_fn(&self) -> Option<DefId> {
+        let root = self.module(ModuleTree::ROOT);
+        root.defs
+            .iter()
+            .copied()
+            .find(|&d| self.def(d).kind == DefKind::Fn && &*self.def(d).name == "main")
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            s,
+            "fn" | "struct"
+                | "const"
+                | "type"
+                | "use"
+                | "pub"
+                | "let"
+                | "mut"
+                | "if"
+                | "else"
+                | "while"
+                | "return"
+                | "true"
+                | "false"
+                | "as"
+                | "crate"
+                | "self"
+                | "super"
+        )
+}
+
+/// Module path of a file, or `None` when a segment is not an identifier.
+fn module_path(file: &str) -> Option<Vec<Arc<str>>> {
+    let stem = file.strip_suffix(".wd")?;
+    if stem == "main" {
+        return Some(Vec::new());
+    }
+    let segs: Vec<Arc<str>> = stem.split('/').map(Arc::from).collect();
+    segs.iter().all(|s| is_ident(s)).then_some(segs)
+}
+
+/// Computes the module tree, parsing every file in parallel.
+pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
+    let files = cx.get::<q::FileList>(&());
+    let ids: Vec<FileId> = (0..files.len() as u32).map(FileId).collect();
+    let parsed = cx.par_map(&ids, |cx, id| cx.get::<q::Parse>(id));
+
+    let mut tree = ModuleTree::default();
+    let mut by_path: BTreeMap<Vec<Arc<str>>, Option<FileId>> = BTreeMap::new();
+    by_path.insert(Vec::new(), None);
+    for (i, path) in files.iter().enumerate() {
+        match module_path(path) {
+            Some(segs) => {
+                for n in 1..segs.len() {
+                    by_path.entry(segs[..n].to_vec()).or_insert(None);
+                }
+                by_path.insert(segs, Some(FileId(i as u32)));
+            }
+            None => tree.diags.push(
+                Diag::error("E0583", format!("file `{path}` is not a valid module name"))
+                    .note("module file and directory names must be identifiers and not keywords"),
+            ),
+        }
+    }
+    let index: HashMap<Vec<Arc<str>>, ModId> = by_path
+        .keys()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), ModId(i as u32)))
+        .collect();
+    for (path, file) in &by_path {
+        let parent = (!path.is_empty()).then(|| index[&path[..path.len() - 1]]);
+        tree.modules.push(ModuleData {
+            path: path.clone(),
+            file: *file,
+            parent,
+            children: BTreeMap::new(),
+            defs: Vec::new(),
+            uses: Vec::new(),
+        });
+    }
+    for m in 0..tree.modules.len() {
+        if let Some(p) = tree.modules[m].parent {
+            let name = tree.modules[m].path.last().cloned().unwrap_or_else(|| Arc::from(""));
+            tree.modules[p.0 as usize].children.insert(name, ModId(m as u32));
+        }
+    }
+    for m in 0..tree.modules.len() {
+        let Some(file) = tree.modules[m].file else {
+            continue;
+        };
+        let prefix: String = tree.modules[m]
+            .path
+            .iter()
+            .map(|s| format!("{s}::"))
+            .collect();
+        for (i, item) in parsed[file.0 as usize].module.items.iter().enumerate() {
+            let module = ModId(m as u32);
+            let kind = match &item.kind {
+                ItemKind::Fn(_) => DefKind::Fn,
+                ItemKind::Struct(_) => DefKind::Struct,
+                ItemKind::Const(..) => DefKind::Const,
+                ItemKind::Alias(_) => DefKind::Alias,
+                ItemKind::Use(u) => {
+                    let id = UseId(tree.uses.len() as u32);
+                    let name = match &u.kind {
+                        UseKind::Single(n) => Some(n.name.clone()),
+                        UseKind::Glob => None,
+                    };
+                    let text = format!("{prefix}{{use {}}}", u.path.text());
+                    tree.uses.push(UseData {
+                        module,
+                        name,
+                        span: item.name.span,
+                        is_pub: item.is_pub,
+                        item: i as u32,
+                        key: UseKey {
+                            id,
+                            text: Arc::from(text),
+                        },
+                    });
+                    tree.modules[m].uses.push(id);
+                    continue;
+                }
+            };
+            let id = DefId(tree.defs.len() as u32);
+            tree.defs.push(DefData {
+                kind,
+                module,
+                name: item.name.name.clone(),
+                name_span: item.name.span,
+                is_pub: item.is_pub,
+                item: i as u32,
+                key: DefKey {
+                    id,
+                    path: Arc::from(format!("{prefix}{}", item.name.name)),
+                },
+            });
+            tree.modules[m].defs.push(id);
+        }
+    }
+    if tree.modules[0].file.is_none() {
+        tree.diags.push(Diag::error("E0601", "no `main.wd` crate root found"));
+    }
+    tree
+}

@@ -1,0 +1,542 @@
+//! Function signatures and type checking of bodies.
+//!
+//! Checking synthesizes a type for each expression and compares it with what the
+//! context needs. A failed sub-expression has type `{error}`, which fits everywhere, so
+//! one mistake is reported once and not again by every expression around it. The
+//! result is typed IR for lowering, plus the diagnostics.
+
+use crate::ast::{BinOp, Block, Expr, ExprKind, ItemKind, Path, PathRoot, Stmt, UnOp};
+use crate::diagnostics::Diag;
+use crate::engine::Cx;
+use crate::modtree::{DefKey, DefKind, ModId, ModuleTree};
+use crate::queries as q;
+use crate::resolve::{describe_res, resolve_at, PathUse, Res};
+use crate::source::Span;
+use crate::tir::{TExpr, TExprKind, TStmt, TypedFn};
+use crate::types::{item_of, lower_type, Ty};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A function's parameter and return types.
+#[derive(Debug, Default)]
+pub struct Signature {
+    pub params: Vec<(Arc<str>, Ty)>,
+    pub ret: Ty,
+    pub diags: Vec<Diag>,
+}
+
+impl Default for Ty {
+    fn default() -> Ty {
+        Ty::Unit
+    }
+}
+
+/// A checked function: typed IR when the body had no errors.
+#[derive(Debug, Default)]
+pub struct CheckedFn {
+    pub typed: Option<TypedFn>,
+    pub diags: Vec<Diag>,
+}
+
+/// Body of `FnSignature`.
+pub fn fn_signature(cx: &Cx<'_>, key: &DefKey) -> Signature {
+    let mut sig = Signature::default();
+    item_of(cx, key, |m, item| {
+        let ItemKind::Fn(decl) = &item.kind else {
+            return;
+        };
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for p in &decl.params {
+            let ty = lower_type(cx, m, &p.ty, &mut sig.diags);
+            if let Some(&prev) = seen.get(&*p.name.name) {
+                sig.diags.push(
+                    Diag::error(
+                        "E0415",
+                        format!("identifier `{}` is bound more than once in this parameter list", p.name.name),
+                    )
+                    .at(p.name.span, "used as parameter more than once")
+                    .with_secondary(prev, "first bound here"),
+                );
+            }
+            seen.insert(&p.name.name, p.name.span);
+            sig.params.push((p.name.name.clone(), ty));
+        }
+        sig.ret = match &decl.ret {
+            Some(te) => lower_type(cx, m, te, &mut sig.diags),
+            None => Ty::Unit,
+        };
+    });
+    sig
+}
+
+/// Whether `op` applies to operands of type `ty`.
+pub fn binop_accepts(op: BinOp, ty: &Ty) -> bool {
+    match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => *ty == Ty::I64,
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => *ty == Ty::I64,
+        BinOp::Eq | BinOp::Ne => matches!(ty, Ty::I64 | Ty::Bool | Ty::Unit),
+        BinOp::And | BinOp::Or => *ty == Ty::Bool,
+    }
+}
+
+/// The result type of `op` on operands of type `ty`.
+pub fn binop_result(op: BinOp, ty: &Ty) -> Ty {
+    match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => ty.clone(),
+        _ => Ty::Bool,
+    }
+}
+
+pub fn binop_error(op: BinOp, l: &Ty, r: &Ty, span: Span) -> Diag {
+    let sym = op.symbol();
+    Diag::error("E0369", format!("binary operation `{sym}` cannot be applied to `{l}` and `{r}`"))
+        .at(span, format!("`{sym}` needs operands of a matching supported type"))
+}
+
+fn mismatch(expected: &Ty, found: &Ty, span: Span) -> Diag {
+    Diag::error("E0308", "mismatched types").at(span, format!("expected `{expected}`, found `{found}`"))
+}
+
+/// Body of `TypeCheck`.
+pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
+    let sig = cx.get::<q::FnSignature>(key);
+    let tree = cx.get::<q::ModuleTree>(&());
+    let checked = item_of(cx, key, |m, item| {
+        let ItemKind::Fn(decl) = &item.kind else {
+            return CheckedFn::default();
+        };
+        let mut ck = Checker {
+            cx,
+            tree: &tree,
+            m,
+            diags: Vec::new(),
+            scopes: vec![HashMap::new()],
+            locals: 0,
+            ret: sig.ret.clone(),
+        };
+        for (name, ty) in &sig.params {
+            ck.declare(name.clone(), ty.clone(), false);
+        }
+        let body = ck.block(&decl.body);
+        if !body.ty.fits(&sig.ret) {
+            let span = decl.body.tail.as_ref().map_or(decl.body.span, |t| t.span);
+            let mut d = mismatch(&sig.ret, &body.ty, span);
+            if decl.body.tail.is_none() {
+                d = d.note("the body has no tail expression or `return`, so it returns `()`");
+            }
+            ck.diags.push(d);
+        }
+        let typed = ck.diags.is_empty().then(|| TypedFn {
+            body,
+            params: sig.params.len() as u32,
+            locals: ck.locals,
+        });
+        CheckedFn {
+            typed,
+            diags: ck.diags,
+        }
+    });
+    checked.unwrap_or_default()
+}
+
+struct Local {
+    slot: u32,
+    ty: Ty,
+    mutable: bool,
+}
+
+struct Checker<'a, 'c> {
+    cx: &'a Cx<'c>,
+    tree: &'a ModuleTree,
+    m: ModId,
+    diags: Vec<Diag>,
+    scopes: Vec<HashMap<Arc<str>, Local>>,
+    locals: u32,
+    ret: Ty,
+}
+
+fn texpr(kind: TExprKind, ty: Ty, span: Span) -> TExpr {
+    TExpr { kind, ty, span }
+}
+
+fn error(span: Span) -> TExpr {
+    texpr(TExprKind::Error, Ty::Error, span)
+}
+
+impl Checker<'_, '_> {
+    fn declare(&mut self, name: Arc<str>, ty: Ty, mutable: bool) -> u32 {
+        let slot = self.locals;
+        self.locals += 1;
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name, Local { slot, ty, mutable });
+        }
+        slot
+    }
+
+    fn local(&self, path: &Path) -> Option<&Local> {
+        if path.root != PathRoot::Local || path.segments.len() != 1 {
+            return None;
+        }
+        let name = &path.segments[0].name;
+        self.scopes.iter().rev().find_map(|s| s.get(name))
+    }
+
+    fn expect(&mut self, e: &TExpr, expected: &Ty) {
+        if !e.ty.fits(expected) {
+            self.diags.push(mismatch(expected, &e.ty, e.span));
+        }
+    }
+
+    fn block(&mut self, b: &Block) -> TExpr {
+        self.scopes.push(HashMap::new());
+        let mut stmts = Vec::new();
+        let mut diverges = false;
+        for s in &b.stmts {
+            match s {
+                Stmt::Let {
+                    name,
+                    mutable,
+                    ty,
+                    init,
+                } => {
+                    let init = self.expr(init);
+                    let ty = match ty {
+                        Some(te) => {
+                            let ty = lower_type(self.cx, self.m, te, &mut self.diags);
+                            self.expect(&init, &ty);
+                            ty
+                        }
+                        None => init.ty.clone(),
+                    };
+                    diverges |= init.ty == Ty::Never;
+                    let slot = self.declare(name.name.clone(), ty, *mutable);
+                    stmts.push(TStmt::Let(slot, init));
+                }
+                Stmt::Expr(e) => {
+                    let e = self.expr(e);
+                    diverges |= e.ty == Ty::Never;
+                    stmts.push(TStmt::Expr(e));
+                }
+            }
+        }
+        let tail = b.tail.as_ref().map(|t| Box::new(self.expr(t)));
+        self.scopes.pop();
+        let ty = match &tail {
+            Some(t) if !diverges => t.ty.clone(),
+            _ if diverges => Ty::Never,
+            _ => Ty::Unit,
+        };
+        texpr(TExprKind::Block(stmts, tail), ty, b.span)
+    }
+
+    fn expr(&mut self, e: &Expr) -> TExpr {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Int(n) => texpr(TExprKind::Int(*n), Ty::I64, span),
+            ExprKind::Bool(b) => texpr(TExprKind::Bool(*b), Ty::Bool, span),
+            ExprKind::Unit => texpr(TExprKind::Unit, Ty::Unit, span),
+            ExprKind::Error => error(span),
+            ExprKind::Path(p) => self.path_expr(p),
+            ExprKind::Call(p, args) => self.call(p, args, span),
+            ExprKind::Field(base, field) => {
+                let base = self.expr(base);
+                match self.field_index(&base.ty, &field.name, field.span) {
+                    Some((idx, ty)) => texpr(TExprKind::Field(Box::new(base), idx), ty, span),
+                    None => error(span),
+                }
+            }
+            ExprKind::StructLit(p, fields) => self.struct_lit(p, fields, span),
+            ExprKind::Unary(op, inner) => {
+                let inner = self.expr(inner);
+                let ok = match op {
+                    UnOp::Neg => inner.ty == Ty::I64,
+                    UnOp::Not => inner.ty == Ty::Bool,
+                };
+                if !ok && !matches!(inner.ty, Ty::Error | Ty::Never) {
+                    let sym = if *op == UnOp::Neg { "-" } else { "!" };
+                    self.diags.push(
+                        Diag::error("E0600", format!("cannot apply unary operator `{sym}` to type `{}`", inner.ty))
+                            .at(span, format!("cannot apply unary operator `{sym}`")),
+                    );
+                    return error(span);
+                }
+                let ty = inner.ty.clone();
+                texpr(TExprKind::Unary(*op, Box::new(inner)), ty, span)
+            }
+            ExprKind::Binary(op, l, r) => {
+                let (l, r) = (self.expr(l), self.expr(r));
+                if matches!(l.ty, Ty::Error) || matches!(r.ty, Ty::Error) {
+                    return error(span);
+                }
+                if l.ty != r.ty || !binop_accepts(*op, &l.ty) {
+                    self.diags.push(binop_error(*op, &l.ty, &r.ty, span));
+                    return error(span);
+                }
+                let ty = binop_result(*op, &l.ty);
+                texpr(TExprKind::Binary(*op, Box::new(l), Box::new(r)), ty, span)
+            }
+            ExprKind::If(cond, then, els) => {
+                let cond = self.expr(cond);
+                self.expect(&cond, &Ty::Bool);
+                let then = self.block(then);
+                let (els, ty) = match els {
+                    Some(els) => {
+                        let els = self.expr(els);
+                        let ty = if then.ty == Ty::Never {
+                            els.ty.clone()
+                        } else if els.ty.fits(&then.ty) {
+                            then.ty.clone()
+                        } else {
+                            self.diags.push(
+                                Diag::error("E0308", "`if` and `else` have incompatible types")
+                                    .at(els.span, format!("expected `{}`, found `{}`", then.ty, els.ty))
+                                    .with_secondary(then.span, "expected because of this"),
+                            );
+                            Ty::Error
+                        };
+                        (Some(Box::new(els)), ty)
+                    }
+                    None => {
+                        if !then.ty.fits(&Ty::Unit) {
+                            self.diags.push(
+                                Diag::error("E0317", "`if` may be missing an `else` clause")
+                                    .at(then.span, format!("expected `()`, found `{}`", then.ty)),
+                            );
+                        }
+                        (None, Ty::Unit)
+                    }
+                };
+                texpr(TExprKind::If(Box::new(cond), Box::new(then), els), ty, span)
+            }
+            ExprKind::While(cond, body) => {
+                let cond = self.expr(cond);
+                self.expect(&cond, &Ty::Bool);
+                let body = self.block(body);
+                self.expect(&body, &Ty::Unit);
+                texpr(TExprKind::While(Box::new(cond), Box::new(body)), Ty::Unit, span)
+            }
+            ExprKind::Block(b) => self.block(b),
+            ExprKind::Return(value) => {
+                let value = value.as_ref().map(|v| self.expr(v));
+                let found = value.as_ref().map_or(Ty::Unit, |v| v.ty.clone());
+                if !found.fits(&self.ret) {
+                    let at = value.as_ref().map_or(span, |v| v.span);
+                    let ret = self.ret.clone();
+                    self.diags.push(mismatch(&ret, &found, at));
+                }
+                texpr(TExprKind::Return(value.map(Box::new)), Ty::Never, span)
+            }
+            ExprKind::Assign(place, value) => self.assign(place, value, span),
+        }
+    }
+
+    fn path_expr(&mut self, p: &Path) -> TExpr {
+        if let Some(local) = self.local(p) {
+            return texpr(TExprKind::Local(local.slot), local.ty.clone(), p.span);
+        }
+        match resolve_at(self.cx, self.m, p, PathUse::Value, &mut self.diags) {
+            Res::Err => error(p.span),
+            Res::Def(d) if self.tree.def(d).kind == DefKind::Const => {
+                let key = self.tree.def(d).key.clone();
+                let ty = crate::consteval::const_type(self.cx, &key);
+                texpr(TExprKind::Const(key), ty, p.span)
+            }
+            res => {
+                let what = describe_res(self.tree, res);
+                self.diags.push(
+                    Diag::error("E0423", format!("expected value, found {what}")).at(p.span, "not a value"),
+                );
+                error(p.span)
+            }
+        }
+    }
+
+    fn call(&mut self, p: &Path, args: &[Expr], span: Span) -> TExpr {
+        let args: Vec<TExpr> = args.iter().map(|a| self.expr(a)).collect();
+        if let Some(local) = self.local(p) {
+            let ty = local.ty.clone();
+            self.diags.push(
+                Diag::error("E0618", format!("expected function, found `{ty}`"))
+                    .at(p.span, "not a function"),
+            );
+            return error(span);
+        }
+        let key = match resolve_at(self.cx, self.m, p, PathUse::Call, &mut self.diags) {
+            Res::Err => return error(span),
+            Res::Def(d) if self.tree.def(d).kind == DefKind::Fn => self.tree.def(d).key.clone(),
+            res => {
+                let what = describe_res(self.tree, res);
+                self.diags.push(
+                    Diag::error("E0618", format!("expected function, found {what}")).at(p.span, "not a function"),
+                );
+                return error(span);
+            }
+        };
+        let sig = self.cx.get::<q::FnSignature>(&key);
+        if sig.params.len() != args.len() {
+            let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+            self.diags.push(
+                Diag::error(
+                    "E0061",
+                    format!(
+                        "this function takes {} but {} {} supplied",
+                        plural(sig.params.len(), "argument"),
+                        plural(args.len(), "argument"),
+                        if args.len() == 1 { "was" } else { "were" }
+                    ),
+                )
+                .at(span, format!("expected {}", plural(sig.params.len(), "argument"))),
+            );
+            return error(span);
+        }
+        for (arg, (_, ty)) in args.iter().zip(&sig.params) {
+            self.expect(arg, ty);
+        }
+        texpr(TExprKind::Call(key, args), sig.ret.clone(), span)
+    }
+
+    /// Index and type of `name` in values of type `ty`, or a diagnostic.
+    fn field_index(&mut self, ty: &Ty, name: &str, span: Span) -> Option<(u32, Ty)> {
+        match ty {
+            Ty::Struct(key) => {
+                let fields = self.cx.get::<q::StructFields>(key);
+                match fields.index.get(name) {
+                    Some(&i) => Some((i, fields.fields[i as usize].1.clone())),
+                    None => {
+                        self.diags.push(
+                            Diag::error("E0609", format!("no field `{name}` on type `{ty}`")).at(span, "unknown field"),
+                        );
+                        None
+                    }
+                }
+            }
+            Ty::Error | Ty::Never => None,
+            _ => {
+                self.diags.push(
+                    Diag::error("E0610", format!("`{ty}` is a primitive type and therefore doesn't have fields"))
+                        .at(span, "no fields"),
+                );
+                None
+            }
+        }
+    }
+
+    fn struct_lit(&mut self, p: &Path, inits: &[(crate::ast::Ident, Expr)], span: Span) -> TExpr {
+        let values: Vec<TExpr> = inits.iter().map(|(_, e)| self.expr(e)).collect();
+        let key = match resolve_at(self.cx, self.m, p, PathUse::Type, &mut self.diags) {
+            Res::Err => return error(span),
+            Res::Def(d) => match self.tree.def(d).kind {
+                DefKind::Struct => Some(self.tree.def(d).key.clone()),
+                DefKind::Alias => match self.cx.get::<q::ExpandAlias>(&self.tree.def(d).key.clone()).ty.clone() {
+                    Ty::Struct(k) => Some(k),
+                    Ty::Error => return error(span),
+                    _ => None,
+                },
+                _ => None,
+            },
+            Res::Module(_) => None,
+        };
+        let Some(key) = key else {
+            self.diags.push(
+                Diag::error("E0574", format!("expected struct, found `{}`", p.text())).at(p.span, "not a struct"),
+            );
+            return error(span);
+        };
+        let fields = self.cx.get::<q::StructFields>(&key);
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for ((name, _), value) in inits.iter().zip(values) {
+            if let Some(&prev) = seen.get(&*name.name) {
+                self.diags.push(
+                    Diag::error("E0062", format!("field `{}` specified more than once", name.name))
+                        .at(name.span, "used more than once")
+                        .with_secondary(prev, "first use of this field"),
+                );
+                ok = false;
+                continue;
+            }
+            seen.insert(&name.name, name.span);
+            match fields.index.get(&name.name) {
+                Some(&i) => {
+                    self.expect(&value, &fields.fields[i as usize].1);
+                    out.push((i, value));
+                }
+                None => {
+                    self.diags.push(
+                        Diag::error("E0560", format!("struct `{key:?}` has no field named `{}`", name.name))
+                            .at(name.span, "unknown field"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let missing: Vec<String> = fields
+            .fields
+            .iter()
+            .filter(|(n, _)| !seen.contains_key(&**n))
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
+        if !missing.is_empty() && ok {
+            self.diags.push(
+                Diag::error("E0063", format!("missing field{} {} in initializer of `{key:?}`", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")))
+                    .at(p.span, "missing fields"),
+            );
+            ok = false;
+        }
+        if !ok {
+            return error(span);
+        }
+        texpr(TExprKind::StructLit(out), Ty::Struct(key), span)
+    }
+
+    fn assign(&mut self, place: &Expr, value: &Expr, span: Span) -> TExpr {
+        let value = self.expr(value);
+        // Walk `a.b.c` down to the local `a`, collecting field names.
+        let mut names = Vec::new();
+        let mut cur = place;
+        while let ExprKind::Field(base, f) = &cur.kind {
+            names.push(f);
+            cur = base;
+        }
+        let ExprKind::Path(p) = &cur.kind else {
+            if cur.kind != ExprKind::Error {
+                self.diags.push(
+                    Diag::error("E0070", "invalid left-hand side of assignment").at(place.span, "cannot assign to this expression"),
+                );
+            }
+            return error(span);
+        };
+        let Some(local) = self.local(p) else {
+            let d = match resolve_at(self.cx, self.m, p, PathUse::Value, &mut self.diags) {
+                Res::Err => return error(span),
+                _ => Diag::error("E0070", "invalid left-hand side of assignment").at(place.span, "cannot assign to an item"),
+            };
+            self.diags.push(d);
+            return error(span);
+        };
+        let (slot, mut ty, mutable) = (local.slot, local.ty.clone(), local.mutable);
+        if !mutable {
+            let name = &p.segments[0].name;
+            let d = if names.is_empty() {
+                Diag::error("E0384", format!("cannot assign twice to immutable variable `{name}`"))
+            } else {
+                Diag::error("E0594", format!("cannot assign to a field of `{name}`, as `{name}` is not declared as mutable"))
+            };
+            self.diags.push(d.at(place.span, "cannot assign").note(format!("declare it with `let mut {name}`")));
+            return error(span);
+        }
+        let mut path = Vec::new();
+        for f in names.iter().rev() {
+            match self.field_index(&ty, &f.name, f.span) {
+                Some((i, fty)) => {
+                    path.push(i);
+                    ty = fty;
+                }
+                None => return error(span),
+            }
+        }
+        self.expect(&value, &ty);
+        texpr(TExprKind::Assign(slot, path, Box::new(value)), Ty::Unit, span)
+    }
+}

@@ -1,0 +1,28 @@
+//! weft: a work-stealing thread pool and a demand-driven query engine for compilers.
+//!
+//! The pool has rayon's names ([`ThreadPoolBuilder`], [`ThreadPool::install`], [`join`],
+//! [`scope`], [`spawn`]) plus [`par_for_each`] and [`par_map`] over slices. What it adds
+//! for compilers: every job carries the context of the code that created it, and a
+//! worker waiting inside a context runs only jobs of that context (see [`context`]), so
+//! waiting never creates a dependency that a query engine cannot see.
+//!
+//! ```
+//! let pool = weft::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+//! let total: u64 = pool.install(|| {
+//!     let parts = weft::par_map(&[1u64, 2, 3, 4], |x| x * 10);
+//!     let (a, b) = weft::join(|| parts[..2].iter().sum::<u64>(), || parts[2..].iter().sum::<u64>());
+//!     a + b
+//! });
+//! assert_eq!(total, 100);
+//! ```
+
+#![warn(missing_docs)]
+
+mod pool;
+mod sync;
+
+pub use pool::context;
+pub use pool::{
+    blocking, current_num_threads, current_thread_index, join, par_for_each, par_map, scope, spawn,
+    PoolStats, Scope, ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE,
+};

@@ -1,0 +1,298 @@
+//! `ThreadPoolBuilder` and `ThreadPool`: configuring, building and using a pool.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+
+use super::registry::{
+    set_global_registry, PanicHandler, PoolConfig, PoolStats, Registry, ThreadNamer,
+};
+use super::scope::{in_scope_on, Scope};
+use super::spawn::spawn_on;
+use super::worker::WorkerThread;
+use crate::sync::Arc;
+
+/// Stack size of worker threads unless the builder sets one.
+///
+/// Large on purpose: it is reserved address space, committed only as it is touched, and
+/// it lets `join` nest 100,000 deep (and queries recurse deeply) without overflowing.
+pub const DEFAULT_STACK_SIZE: usize = 1 << 30;
+
+/// Configures and builds a [`ThreadPool`]; the names follow rayon's.
+///
+/// ```
+/// let pool = weft::ThreadPoolBuilder::new()
+///     .num_threads(2)
+///     .thread_name(|i| format!("compiler-{i}"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.current_num_threads(), 2);
+/// assert_eq!(pool.install(|| weft::current_num_threads()), 2);
+/// ```
+#[derive(Default)]
+pub struct ThreadPoolBuilder {
+    num_threads: usize,
+    max_threads: Option<usize>,
+    stack_size: Option<usize>,
+    thread_name: Option<Box<ThreadNamer>>,
+    panic_handler: Option<Box<PanicHandler>>,
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with the defaults: one thread per CPU (or `WEFT_NUM_THREADS`), up to
+    /// four times as many threads when workers block, 1 GiB of reserved stack each.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of threads that run jobs. 0 (the default) means the environment
+    /// variable `WEFT_NUM_THREADS` if set to a positive number, else the number of CPUs.
+    pub fn num_threads(mut self, num_threads: usize) -> Self {
+        self.num_threads = num_threads;
+        self
+    }
+
+    /// The most threads the pool may have at once, counting spares started while
+    /// workers are blocked. Defaults to four times `num_threads` (at least
+    /// `num_threads + 4`); must not be below `num_threads`.
+    pub fn max_threads(mut self, max_threads: usize) -> Self {
+        self.max_threads = Some(max_threads);
+        self
+    }
+
+    /// Stack size of each worker thread, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Names worker threads: called with each worker's index.
+    pub fn thread_name<F>(mut self, name: F) -> Self
+    where
+        F: FnMut(usize) -> String + Send + 'static,
+    {
+        self.thread_name = Some(Box::new(name));
+        self
+    }
+
+    /// Called with the payload of a panic in a `spawn`ed job. Panics in `join` and
+    /// `scope` are re-raised in the caller instead.
+    pub fn panic_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Box::new(handler));
+        self
+    }
+
+    fn resolved_num_threads(&self) -> usize {
+        if self.num_threads > 0 {
+            return self.num_threads;
+        }
+        if let Some(n) = std::env::var("WEFT_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+        {
+            return n;
+        }
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    fn validate(&self) -> Result<(), ThreadPoolBuildError> {
+        let num_threads = self.resolved_num_threads();
+        match self.max_threads {
+            Some(max) if max < num_threads => {
+                Err(ThreadPoolBuildError::new(ErrorKind::MaxBelowNum {
+                    num_threads,
+                    max_threads: max,
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn into_config(self) -> PoolConfig {
+        let num_threads = self.resolved_num_threads();
+        PoolConfig {
+            num_threads,
+            max_threads: self
+                .max_threads
+                .unwrap_or_else(|| (4 * num_threads).max(num_threads + 4)),
+            stack_size: Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE)),
+            thread_name: self.thread_name,
+            panic_handler: self.panic_handler,
+        }
+    }
+
+    /// Builds the pool and starts its threads.
+    pub fn build(self) -> Result<ThreadPool, ThreadPoolBuildError> {
+        self.validate()?;
+        let registry = Registry::new(self.into_config())
+            .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
+        Ok(ThreadPool { registry })
+    }
+
+    /// Builds the pool and makes it the global pool used outside any `install`.
+    /// Fails if the global pool already exists (it is built on first use).
+    pub fn build_global(self) -> Result<(), ThreadPoolBuildError> {
+        self.validate()?;
+        let registry = Registry::new(self.into_config())
+            .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
+        set_global_registry(registry).map_err(|unused| {
+            unused.terminate();
+            ThreadPoolBuildError::new(ErrorKind::GlobalPoolAlreadyInitialized)
+        })
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("num_threads", &self.num_threads)
+            .field("max_threads", &self.max_threads)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a pool could not be built.
+#[derive(Debug)]
+pub struct ThreadPoolBuildError {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    GlobalPoolAlreadyInitialized,
+    MaxBelowNum {
+        num_threads: usize,
+        max_threads: usize,
+    },
+    Io(io::Error),
+}
+
+impl ThreadPoolBuildError {
+    fn new(kind: ErrorKind) -> Self {
+        ThreadPoolBuildError { kind }
+    }
+}
+
+impl fmt::Display for ThreadPoolBuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::GlobalPoolAlreadyInitialized => {
+                f.write_str("the global thread pool has already been initialized")
+            }
+            ErrorKind::MaxBelowNum {
+                num_threads,
+                max_threads,
+            } => write!(
+                f,
+                "max_threads ({max_threads}) is below num_threads ({num_threads})"
+            ),
+            ErrorKind::Io(err) => write!(f, "failed to start a worker thread: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ThreadPoolBuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// A work-stealing thread pool.
+///
+/// Dropping the pool lets its workers finish the jobs already queued, then exit; it does
+/// not wait for them.
+pub struct ThreadPool {
+    registry: Arc<Registry>,
+}
+
+impl ThreadPool {
+    /// Runs `op` on a worker of this pool and returns its result; `join`, `scope`,
+    /// `spawn` and the `par_*` functions called inside use this pool.
+    ///
+    /// From a thread outside the pool this blocks the caller until `op` is done. From a
+    /// worker of another pool it blocks that worker too (counted as blocked there, so
+    /// that pool may start a spare) rather than running that pool's unrelated jobs on
+    /// top of its stack. A panic in `op` is re-raised here.
+    pub fn install<OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce() -> R + Send,
+        R: Send,
+    {
+        self.registry.in_worker(|_| op())
+    }
+
+    /// [`scope`](crate::scope) on this pool.
+    pub fn scope<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R + Send,
+        R: Send,
+    {
+        in_scope_on(&self.registry, op)
+    }
+
+    /// [`spawn`](crate::spawn) on this pool.
+    pub fn spawn<F>(&self, body: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        spawn_on(&self.registry, body)
+    }
+
+    /// [`join`](crate::join) on this pool.
+    pub fn join<A, B, RA, RB>(&self, oper_a: A, oper_b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.install(|| crate::join(oper_a, oper_b))
+    }
+
+    /// The number of threads that run jobs (spares started for blocked workers are not
+    /// counted).
+    pub fn current_num_threads(&self) -> usize {
+        self.registry.num_threads
+    }
+
+    /// The most threads this pool may start.
+    pub fn max_threads(&self) -> usize {
+        self.registry.max_threads
+    }
+
+    /// The index of the current thread if it is a worker of this pool.
+    pub fn current_thread_index(&self) -> Option<usize> {
+        // SAFETY: null or this thread's live WorkerThread.
+        unsafe { WorkerThread::current().as_ref() }
+            .filter(|w| Arc::ptr_eq(&w.registry, &self.registry))
+            .map(|w| w.index)
+    }
+
+    /// A snapshot of the pool's thread counters.
+    pub fn stats(&self) -> PoolStats {
+        self.registry.stats()
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.registry.terminate();
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("num_threads", &self.registry.num_threads)
+            .field("max_threads", &self.registry.max_threads)
+            .finish_non_exhaustive()
+    }
+}

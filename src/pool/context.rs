@@ -1,0 +1,155 @@
+//! The context word every job carries, and what a restricted wait may run.
+//!
+//! Each job records the *context* of the code that created it: a pointer to a
+//! `ContextNode`, or none. A stolen job runs with its creator's context and the thief's
+//! own context is restored afterwards, so the query engine always knows which query a
+//! job works for (rustc calls this the TLV).
+//!
+//! Contexts form a tree: a node's parent is the context that was current when the node
+//! was entered. A worker that waits while a context `C` is current may run another job on
+//! top of its stack only if that job's context lies in `C`'s subtree. Such a job works
+//! for `C` (or for something `C` started), so anything it comes to wait for is something
+//! `C` waits for anyway: the stack adds no dependency that the query engine's wait graph
+//! does not already have. With no context current the wait is unrestricted.
+//!
+//! Lifetime rule: a node lives until every job created under it has finished. This holds
+//! by construction: nodes live on the stack of [`with_new_context`] (or inside a query
+//! job that outlives its compute), `join` and `scope` finish their jobs before returning,
+//! and detached `spawn` strips the context.
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::sync::weft_thread_local;
+
+/// A node in the tree of contexts; the query engine embeds one in each running query.
+#[derive(Debug)]
+pub(crate) struct ContextNode {
+    parent: Context,
+    depth: u32,
+}
+
+impl ContextNode {
+    /// A node whose parent is `parent`.
+    pub(crate) fn child_of(parent: Context) -> Self {
+        // SAFETY: a non-null `Context` points to a live node (module lifetime rule).
+        let depth = unsafe { parent.node() }.map_or(1, |p| p.depth + 1);
+        ContextNode { parent, depth }
+    }
+}
+
+/// The context word: a pointer to a live [`ContextNode`], or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Context(*const ContextNode);
+
+// SAFETY: a `Context` is only dereferenced while the node is alive (module lifetime
+// rule), and a `ContextNode` is immutable once created, so sharing the pointer between
+// threads is sound.
+unsafe impl Send for Context {}
+// SAFETY: as above.
+unsafe impl Sync for Context {}
+
+impl Context {
+    /// No context: waits are unrestricted.
+    pub(crate) const NONE: Context = Context(ptr::null());
+
+    pub(crate) fn of(node: &ContextNode) -> Context {
+        Context(node)
+    }
+
+    pub(crate) fn is_none(self) -> bool {
+        self.0.is_null()
+    }
+
+    /// The node this word points to.
+    ///
+    /// # Safety
+    /// The node must still be alive (see the module's lifetime rule).
+    pub(crate) unsafe fn node<'a>(self) -> Option<&'a ContextNode> {
+        // SAFETY: the caller guarantees the node is alive; nodes are never mutated.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// An opaque number identifying the context (its address), 0 for none.
+    pub(crate) fn id(self) -> usize {
+        self.0 as usize
+    }
+
+    /// True when `self` is `within` or a descendant of it: a job with context `self` may
+    /// run on top of a wait whose context is `within`.
+    pub(crate) fn is_within(self, within: Context) -> bool {
+        // SAFETY: both contexts belong to jobs or waits that have not finished, so their
+        // nodes and all their ancestors are alive.
+        let Some(target) = (unsafe { within.node() }) else {
+            return true;
+        };
+        let mut cursor = self;
+        // SAFETY: as above, for every ancestor visited.
+        while let Some(node) = unsafe { cursor.node() } {
+            if node.depth <= target.depth {
+                return cursor == within;
+            }
+            cursor = node.parent;
+        }
+        false
+    }
+}
+
+weft_thread_local! {
+    /// The context of the code running on this thread.
+    static CURRENT: Cell<Context> = Cell::new(Context::NONE);
+}
+
+/// The current thread's context.
+#[inline]
+pub(crate) fn current() -> Context {
+    CURRENT.with(|c| c.get())
+}
+
+/// Runs `f` with `ctx` as the current context, restoring the previous one afterwards
+/// (also when `f` unwinds).
+#[inline]
+pub(crate) fn enter<R>(ctx: Context, f: impl FnOnce() -> R) -> R {
+    struct Restore(Context);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(ctx)));
+    f()
+}
+
+/// An opaque identifier of a context, for tests and diagnostics: equal ids mean the
+/// same live context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContextId(usize);
+
+/// Runs `f` in a fresh context whose parent is the current one.
+///
+/// Inside `f`, `join` and `scope` waits are *restricted*: while waiting, this thread runs
+/// only jobs created inside `f` (directly or in jobs it started), never unrelated work.
+/// The query engine enters one such context per running query; the function is public
+/// so that users building their own blocking protocols can rely on the same guarantee.
+///
+/// ```
+/// let pool = weft::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+/// pool.install(|| {
+///     weft::context::with_new_context(|outer| {
+///         let (a, b) = weft::join(weft::context::current_id, weft::context::current_id);
+///         // Both halves ran for the new context, even if the second was stolen.
+///         assert_eq!((a, b), (Some(outer), Some(outer)));
+///     });
+/// });
+/// ```
+pub fn with_new_context<R>(f: impl FnOnce(ContextId) -> R) -> R {
+    let node = ContextNode::child_of(current());
+    let ctx = Context::of(&node);
+    enter(ctx, || f(ContextId(ctx.id())))
+}
+
+/// The current thread's context, if any (see [`with_new_context`]).
+pub fn current_id() -> Option<ContextId> {
+    let ctx = current();
+    (!ctx.is_none()).then_some(ContextId(ctx.id()))
+}

@@ -1,0 +1,111 @@
+//! `join`: run two closures, potentially in parallel.
+//!
+//! The calling worker pushes the second closure as a job onto its deque, runs the first
+//! itself, then takes the second back and runs it inline unless another worker stole
+//! it, in which case it waits for it (see `worker.rs` for what a wait may run). A pool
+//! of one thread has no thief, so there both closures simply run in order.
+
+use super::context;
+use super::job::{catch, StackJob};
+use super::latch::WorkerLatch;
+use super::registry::global_registry;
+use super::worker::WorkerThread;
+
+/// Runs `oper_a` and `oper_b`, potentially in parallel, and returns both results.
+///
+/// On a worker of a pool, `oper_b` may be stolen by another worker while this thread
+/// runs `oper_a`. Called from outside any pool, both run on the global pool. Both
+/// closures always run to completion; if either panics, the panic is re-raised here
+/// afterwards (the first closure's panic wins when both do).
+///
+/// ```
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 { return n; }
+///     let (a, b) = weft::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// assert_eq!(fib(20), 6765);
+/// ```
+pub fn join<A, B, RA, RB>(oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    // SAFETY: null or this thread's live WorkerThread.
+    match unsafe { WorkerThread::current().as_ref() } {
+        Some(worker) => join_on_worker(worker, oper_a, oper_b),
+        None => global_registry().in_worker(|worker| join_on_worker(worker, oper_a, oper_b)),
+    }
+}
+
+#[inline]
+fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if worker.registry.num_threads == 1 {
+        return join_in_order(oper_a, oper_b);
+    }
+    let job_b = StackJob::new(
+        oper_b,
+        WorkerLatch::new(&worker.registry, worker.index),
+        context::current(),
+    );
+    // SAFETY: `job_b` stays on this stack until it has run: we either take it back and
+    // run it inline, or wait for its latch before returning (also if `oper_a` panics).
+    let job_b_ref = unsafe { job_b.as_job_ref() };
+    worker.push(job_b_ref);
+
+    let result_a = catch(oper_a);
+
+    while !job_b.latch.probe() {
+        match worker.pop() {
+            Some(job) if job == job_b_ref => {
+                let result_b = job_b.run_inline();
+                return combine(result_a, result_b);
+            }
+            Some(job) if job.ctx().is_within(context::current()) => {
+                // Pushed after ours by code that has returned (a spawn into an outer
+                // scope); its context allows it to run on top of this wait.
+                // SAFETY: we just popped it.
+                unsafe { worker.execute(job) };
+            }
+            Some(job) => {
+                worker.push(job);
+                worker.wait_until(&job_b.latch, &|| job_b.executor());
+                break;
+            }
+            None => {
+                worker.wait_until(&job_b.latch, &|| job_b.executor());
+                break;
+            }
+        }
+    }
+    combine(result_a, job_b.into_result())
+}
+
+/// Both closures in order on this thread, with `join`'s panic rules.
+fn join_in_order<A, B, RA, RB>(oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let result_a = catch(oper_a);
+    let result_b = catch(oper_b);
+    combine(result_a, result_b)
+}
+
+type Outcome<T> = Result<T, Box<dyn std::any::Any + Send>>;
+
+#[inline]
+fn combine<RA, RB>(a: Outcome<RA>, b: Outcome<RB>) -> (RA, RB) {
+    match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(payload), _) | (_, Err(payload)) => std::panic::resume_unwind(payload),
+    }
+}

@@ -1,0 +1,71 @@
+//! The work-stealing scheduler.
+//!
+//! Files in the order a job lives through them: `builder` (configuring a pool),
+//! `registry` (shared state, spare threads), `job` and `latch` (what sits in a deque and
+//! how completion is signalled), `worker` (the loop and restricted waits), `sleep`
+//! (idle workers), `context` (what a job works for), then the entry points `join`,
+//! `scope`, `spawn` and `par`.
+
+mod builder;
+pub mod context;
+mod job;
+mod join;
+mod latch;
+mod par;
+mod registry;
+mod scope;
+mod sleep;
+mod spawn;
+mod worker;
+
+pub use builder::{ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE};
+pub use join::join;
+pub use par::{par_for_each, par_map};
+pub use registry::PoolStats;
+pub use scope::{scope, Scope};
+pub use spawn::spawn;
+
+pub(crate) use worker::WorkerThread;
+
+use registry::global_registry;
+
+/// The number of threads of the current pool: the one whose worker calls this, else the
+/// global pool.
+pub fn current_num_threads() -> usize {
+    // SAFETY: null or this thread's live WorkerThread.
+    match unsafe { WorkerThread::current().as_ref() } {
+        Some(worker) => worker.registry.num_threads,
+        None => global_registry().num_threads,
+    }
+}
+
+/// The index of the current thread in its pool, or `None` outside any pool.
+///
+/// Indices of the first `current_num_threads()` workers are `0..current_num_threads()`;
+/// spare threads started while workers are blocked have higher indices.
+pub fn current_thread_index() -> Option<usize> {
+    WorkerThread::current_index()
+}
+
+/// Runs `f`, which is about to block this thread outside the pool's knowledge (a lock,
+/// I/O, a channel), with the current worker counted as blocked: if fewer than
+/// `num_threads` workers could run meanwhile, the pool wakes or starts a spare thread
+/// (up to `max_threads`), so blocking costs no parallelism. Outside a pool it just
+/// runs `f`.
+///
+/// ```
+/// let pool = weft::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+/// let (tx, rx) = std::sync::mpsc::channel::<u32>();
+/// pool.install(move || {
+///     // The only worker blocks; a spare runs the job that unblocks it.
+///     weft::spawn(move || tx.send(7).unwrap());
+///     assert_eq!(weft::blocking(|| rx.recv().unwrap()), 7);
+/// });
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: null or this thread's live WorkerThread.
+    match unsafe { WorkerThread::current().as_ref() } {
+        Some(worker) => worker.blocked(f),
+        None => f(),
+    }
+}

@@ -1,0 +1,311 @@
+//! The one door to concurrency primitives.
+//!
+//! Every atomic, lock, condition variable, thread, thread-local and work-stealing deque
+//! the runtime uses comes from this module. In normal builds they map to `std`,
+//! `parking_lot` and `crossbeam-deque`; under `--cfg loom` they map to `loom`'s models
+//! so the `loom-tests` crate explores the real runtime code, not a copy. Nothing else in
+//! the crate names `std::sync`, `parking_lot` or `crossbeam_deque` directly.
+//!
+//! `crossbeam-deque` cannot run under loom, so loom builds get [`deque`], a
+//! `Mutex<VecDeque>` deque with the same interface (owner pops the newest job, thieves
+//! steal the oldest) and a loom-only switch that forces the `Steal::Retry` path.
+
+#![allow(dead_code)]
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::Arc;
+#[cfg(not(loom))]
+pub(crate) mod atomic {
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+}
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(loom)]
+pub(crate) mod atomic {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+}
+
+use std::time::Duration;
+
+/// One-time initialisation of process globals (the global pool). Not a protocol the
+/// models explore: loom builds never touch the global pool.
+pub(crate) use std::sync::OnceLock;
+
+/// A mutual-exclusion lock with `parking_lot`'s poison-free interface.
+pub(crate) struct Mutex<T> {
+    #[cfg(not(loom))]
+    inner: parking_lot::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex {
+            #[cfg(not(loom))]
+            inner: parking_lot::Mutex::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        return self.inner.lock();
+        // A panic while holding one of our locks is a runtime bug; the poison flag adds
+        // nothing, so take the guard either way.
+        #[cfg(loom)]
+        return self.inner.lock().unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// A condition variable paired with [`Mutex`].
+pub(crate) struct Condvar {
+    #[cfg(not(loom))]
+    inner: parking_lot::Condvar,
+    #[cfg(loom)]
+    inner: loom::sync::Condvar,
+}
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Condvar {
+            #[cfg(not(loom))]
+            inner: parking_lot::Condvar::new(),
+            #[cfg(loom)]
+            inner: loom::sync::Condvar::new(),
+        }
+    }
+
+    /// Blocks until notified; the guard is released while waiting.
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        #[cfg(not(loom))]
+        {
+            let mut guard = guard;
+            self.inner.wait(&mut guard);
+            guard
+        }
+        #[cfg(loom)]
+        self.inner.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Like [`Condvar::wait`] with a time limit; returns `true` when it timed out.
+    /// (Under loom it never times out.)
+    pub(crate) fn wait_for<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        #[cfg(not(loom))]
+        {
+            let mut guard = guard;
+            let timed_out = self.inner.wait_for(&mut guard, timeout).timed_out();
+            (guard, timed_out)
+        }
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            (self.wait(guard), false)
+        }
+    }
+
+    pub(crate) fn notify_one(&self) {
+        self.inner.notify_one();
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.inner.notify_all();
+    }
+}
+
+/// Interior mutability whose accesses loom can check for data races.
+pub(crate) struct UnsafeCell<T> {
+    #[cfg(not(loom))]
+    inner: std::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        UnsafeCell {
+            #[cfg(not(loom))]
+            inner: std::cell::UnsafeCell::new(value),
+            #[cfg(loom)]
+            inner: loom::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Gives `f` a mutable pointer to the contents. The caller proves exclusivity.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(loom))]
+        return f(self.inner.get());
+        #[cfg(loom)]
+        return self.inner.with_mut(f);
+    }
+}
+
+/// Threads: spawning with a name and stack size, yielding, spinning.
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{yield_now, JoinHandle};
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{yield_now, JoinHandle};
+
+    /// Starts a thread with the given name and (outside loom) stack size.
+    pub(crate) fn spawn<F>(
+        name: String,
+        stack_size: Option<usize>,
+        body: F,
+    ) -> std::io::Result<JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        #[cfg(not(loom))]
+        let mut builder = std::thread::Builder::new().name(name);
+        #[cfg(loom)]
+        let mut builder = loom::thread::Builder::new().name(name);
+        if let Some(size) = stack_size {
+            builder = builder.stack_size(size);
+        }
+        builder.spawn(body)
+    }
+
+    /// A hint to the processor that we are in a spin loop (a loom yield point).
+    pub(crate) fn spin_loop() {
+        #[cfg(not(loom))]
+        std::hint::spin_loop();
+        #[cfg(loom)]
+        loom::thread::yield_now();
+    }
+}
+
+/// Declares a thread-local: `std`'s const-initialised one normally, loom's under loom
+/// (std's would leak values between loom's simulated threads).
+macro_rules! weft_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $(#[$attr])* static $name: $ty = const { $init }; }
+        #[cfg(loom)]
+        loom::thread_local! { $(#[$attr])* static $name: $ty = $init; }
+    };
+}
+pub(crate) use weft_thread_local;
+
+/// Work-stealing deques: `crossbeam-deque` normally.
+#[cfg(not(loom))]
+pub(crate) mod deque {
+    pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+}
+
+/// Work-stealing deques for loom builds: a locked `VecDeque` with crossbeam's interface.
+#[cfg(loom)]
+pub(crate) mod deque {
+    use super::{Arc, Mutex};
+    use std::collections::VecDeque;
+
+    /// The outcome of a steal, as in `crossbeam-deque`.
+    pub(crate) enum Steal<T> {
+        Empty,
+        Success(T),
+        Retry,
+    }
+
+    loom::lazy_static! {
+        /// When set, every other steal attempt answers `Retry` first, so models cover
+        /// the retry path that crossbeam's lock-free deque can take.
+        static ref FORCE_RETRY: loom::sync::atomic::AtomicBool =
+            loom::sync::atomic::AtomicBool::new(false);
+    }
+
+    /// Makes steals answer `Retry` once before succeeding (loom models only).
+    pub fn force_retry(on: bool) {
+        FORCE_RETRY.store(on, loom::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn should_retry(flip: &loom::sync::atomic::AtomicBool) -> bool {
+        use loom::sync::atomic::Ordering::Relaxed;
+        FORCE_RETRY.load(Relaxed) && !flip.fetch_xor(true, Relaxed)
+    }
+
+    pub(crate) struct Worker<T> {
+        queue: Arc<Mutex<VecDeque<T>>>,
+    }
+
+    pub(crate) struct Stealer<T> {
+        queue: Arc<Mutex<VecDeque<T>>>,
+        flip: loom::sync::atomic::AtomicBool,
+    }
+
+    impl<T> Worker<T> {
+        pub(crate) fn new_lifo() -> Self {
+            Worker {
+                queue: Arc::new(Mutex::new(VecDeque::new())),
+            }
+        }
+        pub(crate) fn push(&self, value: T) {
+            self.queue.lock().push_back(value);
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.queue.lock().pop_back()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.queue.lock().is_empty()
+        }
+        pub(crate) fn stealer(&self) -> Stealer<T> {
+            Stealer {
+                queue: self.queue.clone(),
+                flip: loom::sync::atomic::AtomicBool::new(false),
+            }
+        }
+    }
+
+    impl<T> Stealer<T> {
+        pub(crate) fn steal(&self) -> Steal<T> {
+            if should_retry(&self.flip) {
+                return Steal::Retry;
+            }
+            match self.queue.lock().pop_front() {
+                Some(value) => Steal::Success(value),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.queue.lock().is_empty()
+        }
+    }
+
+    pub(crate) struct Injector<T> {
+        queue: Mutex<VecDeque<T>>,
+        flip: loom::sync::atomic::AtomicBool,
+    }
+
+    impl<T> Injector<T> {
+        pub(crate) fn new() -> Self {
+            Injector {
+                queue: Mutex::new(VecDeque::new()),
+                flip: loom::sync::atomic::AtomicBool::new(false),
+            }
+        }
+        pub(crate) fn push(&self, value: T) {
+            self.queue.lock().push_back(value);
+        }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            if should_retry(&self.flip) {
+                return Steal::Retry;
+            }
+            match self.queue.lock().pop_front() {
+                Some(value) => Steal::Success(value),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.queue.lock().is_empty()
+        }
+    }
+}
