@@ -19,6 +19,8 @@
 #![warn(missing_docs)]
 
 mod pool;
+pub mod query;
+mod serial;
 mod sync;
 
 pub use pool::context;

@@ -16,13 +16,17 @@
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) mod atomic {
-    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering,
+    };
 }
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) mod atomic {
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering,
+    };
 }
 
 use std::time::Duration;
@@ -139,6 +143,14 @@ impl<T> UnsafeCell<T> {
             #[cfg(loom)]
             inner: loom::cell::UnsafeCell::new(value),
         }
+    }
+
+    /// Gives `f` a shared pointer to the contents. The caller proves no writer runs.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        #[cfg(not(loom))]
+        return f(self.inner.get());
+        #[cfg(loom)]
+        return self.inner.with(f);
     }
 
     /// Gives `f` a mutable pointer to the contents. The caller proves exclusivity.

@@ -12,7 +12,7 @@ mod job;
 mod join;
 mod latch;
 mod par;
-mod registry;
+pub(crate) mod registry;
 mod scope;
 mod sleep;
 mod spawn;
@@ -25,6 +25,7 @@ pub use registry::PoolStats;
 pub use scope::{scope, Scope};
 pub use spawn::spawn;
 
+pub(crate) use job::catch;
 pub(crate) use worker::WorkerThread;
 
 use registry::global_registry;

@@ -54,6 +54,8 @@ struct SpareState {
     unstarted: Vec<usize>,
     peak_live: usize,
     peak_blocked: usize,
+    /// Bumped whenever a blocked worker resumes.
+    resumes: usize,
 }
 
 impl SpareState {
@@ -233,6 +235,7 @@ impl Registry {
     pub(crate) fn leave_blocked(&self) {
         let mut spares = self.spares.lock();
         spares.blocked -= 1;
+        spares.resumes += 1;
         if spares.runnable() > self.num_threads {
             // Surplus again: nudge started spares that sleep idle (not parked) so they
             // re-check and park. A spare that is busy just sees a spurious wake-up.
@@ -272,6 +275,13 @@ impl Registry {
     /// A worker thread is exiting.
     pub(crate) fn thread_exited(&self) {
         self.spares.lock().live -= 1;
+    }
+
+    /// `(runnable workers, resume count)`: if no worker is runnable and no blocked one
+    /// has resumed between two probes, nothing in the pool can make progress.
+    pub(crate) fn stall_probe(&self) -> (usize, usize) {
+        let spares = self.spares.lock();
+        (spares.runnable(), spares.resumes)
     }
 
     pub(crate) fn stats(&self) -> PoolStats {

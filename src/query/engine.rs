@@ -1,0 +1,286 @@
+//! `Engine`: the memo tables of every query type, and `run`.
+
+use std::any::TypeId;
+use std::hash::{Hash, Hasher};
+
+use super::error::QueryError;
+use super::graph::WaitGraph;
+use super::table::{hash_key, MemoTable};
+use super::unwind::finish_run;
+use super::{Cx, Query};
+use crate::pool::registry::current_registry;
+use crate::serial::SerialEngine;
+use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::Mutex;
+
+/// A demand-driven query engine: memoizes each `(query, key)` and computes it at most
+/// once, in parallel on a weft pool ([`Engine::new`]) or serially ([`Engine::serial`]).
+///
+/// Memo tables persist across [`Engine::run`] calls. An engine is `Send` but not `Sync`:
+/// run it from one thread at a time (the work itself spreads over the pool).
+///
+/// ```
+/// use weft::query::{Cx, Engine, Query};
+///
+/// struct Fib;
+/// impl Query for Fib {
+///     type Key = u64;
+///     type Value = u64;
+///     const NAME: &'static str = "fib";
+///     fn compute(cx: &Cx<'_>, n: &u64) -> u64 {
+///         if *n < 2 { return *n; }
+///         let (a, b) = cx.join(|cx| cx.get::<Fib>(&(n - 1)), |cx| cx.get::<Fib>(&(n - 2)));
+///         a + b
+///     }
+/// }
+///
+/// let pool = weft::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+/// let parallel = pool.install(|| Engine::new().run(|cx| cx.get::<Fib>(&80)));
+/// let serial = Engine::serial().run(|cx| cx.get::<Fib>(&80));
+/// assert_eq!(parallel, Ok(23_416_728_348_467_685));
+/// assert_eq!(parallel, serial);
+/// ```
+pub struct Engine {
+    kind: EngineKind,
+}
+
+enum EngineKind {
+    Parallel(ParallelEngine),
+    Serial(SerialEngine),
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    /// A parallel engine. Each `run` executes on the current pool: the one installed
+    /// around the call, else the global pool.
+    pub fn new() -> Self {
+        Engine {
+            kind: EngineKind::Parallel(ParallelEngine::new()),
+        }
+    }
+
+    /// The serial reference engine: runs on the calling thread with no pool, atomics or
+    /// locks; `cx.join` and `cx.par_map` run their parts left to right. It gives the
+    /// same values and reports as the parallel engine, for differential tests.
+    pub fn serial() -> Self {
+        Engine {
+            kind: EngineKind::Serial(SerialEngine::new()),
+        }
+    }
+
+    /// True for [`Engine::serial`].
+    pub fn is_serial(&self) -> bool {
+        matches!(self.kind, EngineKind::Serial(_))
+    }
+
+    /// Sets the value of `(Q, key)` as an input: requests get it without computing.
+    ///
+    /// Set inputs before the runs that read them: there is no incremental
+    /// recomputation, so queries already computed from an older value keep theirs.
+    pub fn set_input<Q: Query>(&mut self, key: Q::Key, value: Q::Value) {
+        match &mut self.kind {
+            EngineKind::Parallel(engine) => {
+                let hash = hash_key(&key);
+                engine.tables.get_mut::<Q>().set(hash, key, value)
+            }
+            EngineKind::Serial(engine) => engine.set_input::<Q>(key, value),
+        }
+    }
+
+    /// The requests blocked right now, one line each (`` `q(k)` waits for `p(j)` ``):
+    /// what to print when a run seems stuck. Empty for the serial engine.
+    pub fn wait_graph(&self) -> String {
+        match &self.kind {
+            EngineKind::Parallel(engine) => engine.graph.dump(),
+            EngineKind::Serial(_) => String::new(),
+        }
+    }
+
+    /// Runs `f` with a query context. Returns `Err` if `f` got an error from a `get`
+    /// (a cycle it did not recover from, a panicked query, a deadlock) and let it
+    /// propagate. A panic in `f` itself, outside any query, is re-raised.
+    pub fn run<R, F>(&self, f: F) -> Result<R, QueryError>
+    where
+        F: FnOnce(&Cx<'_>) -> R + Send,
+        R: Send,
+    {
+        match &self.kind {
+            EngineKind::Parallel(engine) => current_registry()
+                .in_worker(|_| finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, None))))),
+            EngineKind::Serial(engine) => {
+                engine.with_state(|state| finish_run(crate::pool::catch(|| f(&Cx::serial(state)))))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_serial() {
+            "Engine::serial()"
+        } else {
+            "Engine::new()"
+        })
+    }
+}
+
+/// The parallel engine's state.
+pub(crate) struct ParallelEngine {
+    tables: TableMap,
+    pub(crate) graph: WaitGraph,
+}
+
+impl ParallelEngine {
+    fn new() -> Self {
+        ParallelEngine {
+            tables: TableMap::new(),
+            graph: WaitGraph::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn table<Q: Query>(&self) -> &MemoTable<Q> {
+        self.tables.get::<Q>()
+    }
+}
+
+/// Memo tables by query type: an open-addressing array keyed by `TypeId`, read without
+/// locks (slots are written once, under `insert`, and never cleared before drop).
+struct TableMap {
+    slots: Box<[AtomicPtr<TableSlot>]>,
+    insert: Mutex<()>,
+}
+
+/// The most query types one engine can hold.
+const MAX_QUERY_TYPES: usize = 4096;
+
+struct TableSlot {
+    type_id: TypeId,
+    table: *mut (),
+    drop_table: unsafe fn(*mut ()),
+}
+
+/// Captures the bits a `TypeId` hashes to (it is already a hash).
+#[derive(Default)]
+struct TypeIdBits(u64);
+
+impl Hasher for TypeIdBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+fn type_slot(type_id: TypeId) -> usize {
+    let mut bits = TypeIdBits::default();
+    type_id.hash(&mut bits);
+    bits.finish() as usize % MAX_QUERY_TYPES
+}
+
+impl TableMap {
+    fn new() -> Self {
+        TableMap {
+            slots: (0..MAX_QUERY_TYPES)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            insert: Mutex::new(()),
+        }
+    }
+
+    #[inline]
+    fn get<Q: Query>(&self) -> &MemoTable<Q> {
+        // SAFETY: tables live as long as the map; shared access is all `&self` gives.
+        unsafe { &*self.find::<Q>() }
+    }
+
+    fn get_mut<Q: Query>(&mut self) -> &mut MemoTable<Q> {
+        // SAFETY: `&mut self` guarantees no other reference into the map is live, and
+        // the pointer came from `Box::into_raw`.
+        unsafe { &mut *self.find::<Q>() }
+    }
+
+    /// The table of `Q`, made on first use.
+    #[inline]
+    fn find<Q: Query>(&self) -> *mut MemoTable<Q> {
+        let type_id = TypeId::of::<MemoTable<Q>>();
+        let mut index = type_slot(type_id);
+        loop {
+            let ptr = self.slots[index].load(Ordering::Acquire);
+            // SAFETY: slots are written once with a live boxed `TableSlot` that lives as
+            // long as the map.
+            match unsafe { ptr.as_ref() } {
+                // The slot's table was made as a `MemoTable<Q>`: same TypeId.
+                Some(slot) if slot.type_id == type_id => return slot.table as *mut MemoTable<Q>,
+                Some(_) => index = (index + 1) % MAX_QUERY_TYPES,
+                None => return self.insert::<Q>(),
+            }
+        }
+    }
+
+    #[cold]
+    fn insert<Q: Query>(&self) -> *mut MemoTable<Q> {
+        let _lock = self.insert.lock();
+        let type_id = TypeId::of::<MemoTable<Q>>();
+        let mut index = type_slot(type_id);
+        for _ in 0..MAX_QUERY_TYPES {
+            let ptr = self.slots[index].load(Ordering::Acquire);
+            // SAFETY: as in `get`.
+            match unsafe { ptr.as_ref() } {
+                Some(slot) if slot.type_id == type_id => return slot.table as *mut MemoTable<Q>,
+                Some(_) => index = (index + 1) % MAX_QUERY_TYPES,
+                None => {
+                    unsafe fn drop_table<Q: Query>(table: *mut ()) {
+                        // SAFETY: made by `Box::into_raw` below, dropped once.
+                        drop(unsafe { Box::from_raw(table as *mut MemoTable<Q>) });
+                    }
+                    let table = Box::into_raw(Box::new(MemoTable::<Q>::new()));
+                    let slot = Box::new(TableSlot {
+                        type_id,
+                        table: table as *mut (),
+                        drop_table: drop_table::<Q>,
+                    });
+                    self.slots[index].store(Box::into_raw(slot), Ordering::Release);
+                    return table;
+                }
+            }
+        }
+        panic!("weft: more than {MAX_QUERY_TYPES} query types in one engine");
+    }
+}
+
+impl Drop for TableMap {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            let ptr = slot.load(Ordering::Relaxed);
+            if !ptr.is_null() {
+                // SAFETY: `&mut self`: nobody else uses the tables; each slot was made by
+                // `Box::into_raw` and is freed once.
+                unsafe {
+                    let slot = Box::from_raw(ptr);
+                    (slot.drop_table)(slot.table);
+                }
+            }
+        }
+    }
+}
+
+// SAFETY: the raw pointers own `MemoTable`s and `TableSlot`s, whose contents are `Send`
+// and `Sync` (keys and values are, by the `Query` bounds; entries synchronise
+// themselves).
+unsafe impl Send for TableMap {}
+// SAFETY: as above.
+unsafe impl Sync for TableMap {}

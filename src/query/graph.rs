@@ -1,0 +1,337 @@
+//! The wait graph: blocking on an in-progress entry, and finding cycles as they close.
+//!
+//! Nodes are in-progress [`QueryJob`]s. "A waits for B" when A requested B (B's
+//! `parent` is A), or when A is blocked on B's entry (A is in B's `waited_by`).
+//!
+//! **Blocking.** Before a request in the context of job X blocks on an entry owned by
+//! job Y, it takes the graph mutex and walks from X along "is waited for by" (X's
+//! parent, the jobs blocked on X, recursively). Reaching Y means the new edge X -> Y
+//! closes a cycle: the walked path is the participant list, every participant is marked,
+//! and the requester unwinds instead of blocking. Otherwise the waiter is registered
+//! under the same lock, then parks. The mutex is never taken on a hit or a claim.
+//!
+//! **Completing.** An entry's state goes `RUNNING -> WAITED` (a waiter registered, under
+//! the lock) `-> DONE` (an atomic swap by the owner). Only an owner that swaps out
+//! `WAITED` takes the lock, to wake its waiters and unlink them, so an uncontended
+//! completion takes no lock, and a registering waiter can never be missed.
+//!
+//! **Backstop.** A parked waiter wakes every few milliseconds; if the pool has had no
+//! runnable worker and no worker has resumed across several checks, nothing can ever
+//! resume: every waiter is woken with a deadlock report of the graph, which the request
+//! returns as `QueryError::Deadlock`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::error::Cycle;
+use super::job::QueryJob;
+use crate::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
+
+const RUNNING: u8 = 0;
+const WAITED: u8 = 1;
+const DONE: u8 = 2;
+
+/// How often a parked waiter checks for a stalled pool.
+const STALL_CHECK: Duration = Duration::from_millis(20);
+/// How many consecutive stalled checks make a deadlock.
+const STALL_CHECKS: u32 = 3;
+
+/// The synchronisation part of a memo entry.
+pub(crate) struct EntrySync {
+    state: AtomicU8,
+    /// The job computing the entry; valid while the state is not `DONE`.
+    owner: AtomicPtr<QueryJob>,
+    /// *graph*: waiters to wake on completion.
+    waiters: UnsafeCell<Vec<Arc<WaitSlot>>>,
+}
+
+impl EntrySync {
+    /// An entry claimed by `owner`.
+    pub(crate) fn running(owner: *const QueryJob) -> Self {
+        EntrySync {
+            state: AtomicU8::new(RUNNING),
+            owner: AtomicPtr::new(owner as *mut QueryJob),
+            waiters: UnsafeCell::new(Vec::new()),
+        }
+    }
+
+    /// An entry that starts complete (an input).
+    pub(crate) fn done() -> Self {
+        EntrySync {
+            state: AtomicU8::new(DONE),
+            owner: AtomicPtr::new(std::ptr::null_mut()),
+            waiters: UnsafeCell::new(Vec::new()),
+        }
+    }
+
+    /// True once the value is stored (acquire: the value may then be read).
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+}
+
+/// How a parked waiter was released.
+#[derive(Clone)]
+pub(crate) enum WaitOutcome {
+    Done,
+    Deadlock(String),
+}
+
+/// One blocked request.
+pub(crate) struct WaitSlot {
+    outcome: Mutex<Option<WaitOutcome>>,
+    cond: Condvar,
+    requester: *const QueryJob,
+    owner: *const QueryJob,
+    entry: *const EntrySync,
+}
+
+// SAFETY: the pointers are only dereferenced under the graph mutex while the slot is
+// registered, when the protocol keeps their targets alive (module docs).
+unsafe impl Send for WaitSlot {}
+// SAFETY: as above.
+unsafe impl Sync for WaitSlot {}
+
+impl WaitSlot {
+    fn finish(&self, outcome: WaitOutcome) {
+        let mut slot = self.outcome.lock();
+        if slot.is_none() {
+            *slot = Some(outcome);
+        }
+        self.cond.notify_one();
+    }
+}
+
+/// What [`WaitGraph::block_on`] decided.
+pub(crate) enum BlockOn {
+    /// The entry completed meanwhile.
+    Done,
+    /// The wait would close a cycle; the requester has been marked as a participant.
+    Cycle,
+    /// Registered: park on the slot.
+    Wait(Arc<WaitSlot>),
+}
+
+/// The engine's wait graph.
+pub(crate) struct WaitGraph {
+    /// Guards every *graph* field; holds all registered waiters (for the deadlock dump).
+    lock: Mutex<Vec<Arc<WaitSlot>>>,
+}
+
+impl WaitGraph {
+    pub(crate) fn new() -> Self {
+        WaitGraph {
+            lock: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A request in the context of `requester` (none for a root request) found `entry`
+    /// in progress: detect a cycle or register a waiter.
+    pub(crate) fn block_on(&self, requester: Option<&QueryJob>, entry: &EntrySync) -> BlockOn {
+        let mut blocked = self.lock.lock();
+        // Announce the waiter; from now on the owner's completion takes this lock.
+        let mut state = entry.state.load(Ordering::Acquire);
+        while state == RUNNING {
+            match entry
+                .state
+                .compare_exchange(RUNNING, WAITED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => state = WAITED,
+                Err(now) => state = now,
+            }
+        }
+        if state == DONE {
+            return BlockOn::Done;
+        }
+        let owner = entry.owner.load(Ordering::Acquire) as *const QueryJob;
+        if let Some(requester) = requester {
+            if let Some(path) = find_path(requester, owner) {
+                mark_cycle(&path);
+                return BlockOn::Cycle;
+            }
+        }
+        let slot = Arc::new(WaitSlot {
+            outcome: Mutex::new(None),
+            cond: Condvar::new(),
+            requester: requester.map_or(std::ptr::null(), |r| r as *const _),
+            owner,
+            entry,
+        });
+        // SAFETY: we hold the graph mutex; the entry lives as long as the engine, and the
+        // owner cannot be freed before its completion takes this mutex (state WAITED).
+        unsafe {
+            entry.waiters.with_mut(|w| (*w).push(slot.clone()));
+            if let Some(requester) = requester {
+                (*owner)
+                    .waited_by
+                    .with_mut(|w| (*w).push(requester as *const _));
+            }
+        }
+        blocked.push(slot.clone());
+        BlockOn::Wait(slot)
+    }
+
+    /// Parks until `slot` is released. `stalled` reports whether the pool has had no
+    /// runnable worker since the previous call.
+    pub(crate) fn wait(&self, slot: &WaitSlot, stalled: &mut dyn FnMut() -> bool) -> WaitOutcome {
+        let mut outcome = slot.outcome.lock();
+        let mut stalled_checks = 0;
+        loop {
+            if let Some(done) = outcome.take() {
+                return done;
+            }
+            let (guard, timed_out) = slot.cond.wait_for(outcome, STALL_CHECK);
+            outcome = guard;
+            if timed_out && outcome.is_none() {
+                drop(outcome);
+                stalled_checks = if stalled() { stalled_checks + 1 } else { 0 };
+                if stalled_checks >= STALL_CHECKS {
+                    self.declare_deadlock();
+                }
+                outcome = slot.outcome.lock();
+            }
+        }
+    }
+
+    /// The cycle `job` was marked with (it must have been marked).
+    pub(crate) fn cycle_of(&self, job: &QueryJob) -> Cycle {
+        let _lock = self.lock.lock();
+        // SAFETY: we hold the graph mutex, which guards `cycle`.
+        job.cycle
+            .with(|c| unsafe { (*c).clone() })
+            .expect("a job marked in_cycle has its cycle stored")
+    }
+
+    /// Marks `entry` complete (its value is stored) and wakes its waiters.
+    pub(crate) fn complete(&self, entry: &EntrySync, owner: &QueryJob) {
+        if entry.state.swap(DONE, Ordering::AcqRel) != WAITED {
+            return;
+        }
+        let mut blocked = self.lock.lock();
+        // SAFETY: we hold the graph mutex, which guards both lists.
+        let waiters = unsafe {
+            owner.waited_by.with_mut(|w| (*w).clear());
+            entry.waiters.with_mut(|w| std::mem::take(&mut *w))
+        };
+        blocked.retain(|b| !waiters.iter().any(|w| Arc::ptr_eq(b, w)));
+        drop(blocked);
+        for waiter in waiters {
+            waiter.finish(WaitOutcome::Done);
+        }
+    }
+
+    /// One line per blocked request: "`q(k)` waits for `p(j)`", sorted.
+    pub(crate) fn dump(&self) -> String {
+        Self::describe_blocked(&self.lock.lock())
+    }
+
+    fn describe_blocked(blocked: &[Arc<WaitSlot>]) -> String {
+        let describe = |job: *const QueryJob| {
+            // SAFETY: registered slots name live jobs (module docs); we hold the lock.
+            match unsafe { job.as_ref() } {
+                Some(job) => {
+                    let (name, key) = job.describe();
+                    format!("`{name}({key})`")
+                }
+                None => "the root of `Engine::run`".to_string(),
+            }
+        };
+        let mut lines: Vec<String> = blocked
+            .iter()
+            .map(|slot| {
+                format!(
+                    "  {} waits for {}",
+                    describe(slot.requester),
+                    describe(slot.owner)
+                )
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        lines.join("\n")
+    }
+
+    /// Wakes every registered waiter with a deadlock report of the graph.
+    fn declare_deadlock(&self) {
+        let mut blocked = self.lock.lock();
+        if blocked.is_empty() {
+            return;
+        }
+        let report = Self::describe_blocked(&blocked);
+        let slots = std::mem::take(&mut *blocked);
+        for slot in &slots {
+            // SAFETY: we hold the graph mutex; the slot's targets are alive while it is
+            // registered, and we unregister it here.
+            unsafe {
+                (*slot.entry)
+                    .waiters
+                    .with_mut(|w| (*w).retain(|s| !Arc::ptr_eq(s, slot)));
+                if !slot.requester.is_null() {
+                    (*slot.owner)
+                        .waited_by
+                        .with_mut(|w| (*w).retain(|&r| r != slot.requester));
+                }
+            }
+        }
+        drop(blocked);
+        for slot in slots {
+            slot.finish(WaitOutcome::Deadlock(report.clone()));
+        }
+    }
+}
+
+/// Looks for a chain "`target` waits for ... waits for `from`". Returns it as
+/// `[from, .., target]`. Caller holds the graph mutex.
+fn find_path(from: &QueryJob, target: *const QueryJob) -> Option<Vec<*const QueryJob>> {
+    let from = from as *const QueryJob;
+    if from == target {
+        return Some(vec![from]);
+    }
+    let mut seen = HashSet::new();
+    // Depth-first, remembering how each job was reached.
+    let mut stack = vec![(from, 0usize)];
+    let mut path: Vec<*const QueryJob> = Vec::new();
+    seen.insert(from);
+    while let Some((job, depth)) = stack.pop() {
+        path.truncate(depth);
+        path.push(job);
+        // SAFETY: every job reached is alive: parents wait for their children, and
+        // blocked jobs stay registered (under the mutex we hold) until they resume.
+        let job_ref = unsafe { &*job };
+        let mut waiting_for_job = Vec::new();
+        if !job_ref.parent.is_null() {
+            waiting_for_job.push(job_ref.parent);
+        }
+        // SAFETY: we hold the graph mutex, which guards `waited_by`.
+        job_ref
+            .waited_by
+            .with(|w| waiting_for_job.extend(unsafe { (*w).iter().copied() }));
+        for next in waiting_for_job {
+            if next == target {
+                path.push(next);
+                return Some(path);
+            }
+            if seen.insert(next) {
+                stack.push((next, depth + 1));
+            }
+        }
+    }
+    None
+}
+
+/// Marks every job of `path` (`[from, .., target]`, see [`find_path`]) as a participant
+/// of the cycle it forms. Caller holds the graph mutex.
+fn mark_cycle(path: &[*const QueryJob]) {
+    // SAFETY: the jobs are alive (see `find_path`).
+    let jobs: Vec<&QueryJob> = path.iter().rev().map(|&j| unsafe { &*j }).collect();
+    // `jobs` is in wait order: each waits for the next, the last for the first.
+    let least = (0..jobs.len())
+        .min_by(|&a, &b| jobs[a].canonical_cmp(jobs[b]))
+        .unwrap_or(0);
+    let cycle = Cycle::new(jobs.iter().map(|j| j.describe()).collect(), least);
+    for job in &jobs {
+        job.mark_in_cycle(&cycle);
+    }
+}

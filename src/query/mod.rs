@@ -1,0 +1,62 @@
+//! The query engine: memoized queries on a weft pool, with blocking waits, cycles
+//! detected as they close and resolved the same way at any thread count, panics that
+//! poison entries, and a serial reference engine.
+//!
+//! Files in the order a request goes through them: [`Query`] (here), `cx` (the
+//! request), `fetch` (hit -> claim -> execute -> complete, or wait), `table` (the memo
+//! table), `job` (a query in progress), `graph` (waits and cycles), `unwind` (how
+//! errors travel and what a query stores), `error` (what callers see).
+//!
+//! # Semantics
+//!
+//! - Each `(Q, key)` is computed at most once per [`Engine`]; a hit on a finished entry
+//!   takes no lock and writes no shared cache line.
+//! - A request for a key in progress elsewhere blocks (a spare worker keeps the pool's
+//!   parallelism); while a query computes, waits on its thread only run work of that
+//!   query (see [`crate::context`]), so no false dependency is ever created.
+//! - A cycle is detected when the wait that closes it is registered. Every participant
+//!   unwinds; one whose query has [`Query::recover`] stores that value, the others store
+//!   [`QueryError::Cycle`]. Callers outside the cycle continue with those results.
+//! - A panicking query poisons its entry: every waiter and later request gets
+//!   [`QueryError::Panicked`] with the original message.
+//! - If no worker can run while queries are blocked and no cycle explains it, the
+//!   blocked requests get [`QueryError::Deadlock`] describing the wait graph.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+mod cx;
+mod engine;
+mod error;
+mod fetch;
+mod graph;
+mod job;
+mod table;
+mod unwind;
+
+pub use cx::{Cx, QueryScope};
+pub use engine::Engine;
+pub use error::{Cycle, QueryError};
+
+pub(crate) use job::{canonical_cmp, ErasedKey};
+pub(crate) use unwind::{settle, unwind_cycle};
+
+/// A query: a pure function of its key that may request other queries through `cx`.
+pub trait Query: 'static {
+    /// What the query is computed for.
+    type Key: Clone + Eq + Hash + Ord + Debug + Send + Sync;
+    /// What it computes (cloned out of the memo on every request: make it cheap).
+    type Value: Clone + Send + Sync;
+    /// The name used in reports, e.g. `type_of`.
+    const NAME: &'static str;
+
+    /// Computes the value.
+    fn compute(cx: &Cx<'_>, key: &Self::Key) -> Self::Value;
+
+    /// The value this query takes when it is found in a cycle, or `None` to store
+    /// [`QueryError::Cycle`] instead.
+    fn recover(cx: &Cx<'_>, key: &Self::Key, cycle: &Cycle) -> Option<Self::Value> {
+        let _ = (cx, key, cycle);
+        None
+    }
+}
