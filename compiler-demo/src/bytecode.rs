@@ -42,22 +42,25 @@ impl fmt::Display for Value {
 pub fn checked_binop(op: BinOp, l: &Value, r: &Value) -> Result<Value, &'static str> {
     use Value::{Bool, Int};
     Ok(match (op, l, r) {
-        (BinOp::Add, Int(a), Int(b)) => Int(a.checked_add(*b).ok_or("attempt to add with overflow")?),
-        (BinOp::Sub, Int(a), Int(b)) => {
-            Int(a.checked_sub(*b).ok_or("attempt to subtract with overflow")?)
+        (BinOp::Add, Int(a), Int(b)) => {
+            Int(a.checked_add(*b).ok_or("attempt to add with overflow")?)
         }
-        (BinOp::Mul, Int(a), Int(b)) => {
-            Int(a.checked_mul(*b).ok_or("attempt to multiply with overflow")?)
-        }
+        (BinOp::Sub, Int(a), Int(b)) => Int(a
+            .checked_sub(*b)
+            .ok_or("attempt to subtract with overflow")?),
+        (BinOp::Mul, Int(a), Int(b)) => Int(a
+            .checked_mul(*b)
+            .ok_or("attempt to multiply with overflow")?),
         (BinOp::Div, Int(_), Int(0)) => return Err("attempt to divide by zero"),
-        (BinOp::Div, Int(a), Int(b)) => Int(a.checked_div(*b).ok_or("attempt to divide with overflow")?),
+        (BinOp::Div, Int(a), Int(b)) => {
+            Int(a.checked_div(*b).ok_or("attempt to divide with overflow")?)
+        }
         (BinOp::Rem, Int(_), Int(0)) => {
             return Err("attempt to calculate the remainder with a divisor of zero")
         }
-        (BinOp::Rem, Int(a), Int(b)) => Int(
-            a.checked_rem(*b)
-                .ok_or("attempt to calculate the remainder with overflow")?,
-        ),
+        (BinOp::Rem, Int(a), Int(b)) => Int(a
+            .checked_rem(*b)
+            .ok_or("attempt to calculate the remainder with overflow")?),
         (BinOp::Lt, Int(a), Int(b)) => Bool(a < b),
         (BinOp::Le, Int(a), Int(b)) => Bool(a <= b),
         (BinOp::Gt, Int(a), Int(b)) => Bool(a > b),

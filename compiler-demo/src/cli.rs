@@ -8,7 +8,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "compiler-demo", version, about = "A compiler front-end running on weft")]
+#[command(
+    name = "compiler-demo",
+    version,
+    about = "A compiler front-end running on weft"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,

@@ -3,7 +3,8 @@
 //! Bodies and items are visited with `par_map`, whose results come back in input
 //! order, so the gathered list does not depend on scheduling; it is then sorted anyway.
 //! Cycles arrive once per participant; they are grouped by their canonical participant
-//! list and reported once each, in rustc's E0391 form.
+//! list and reported once each, in rustc's E0391 form, starting at the participant
+//! that comes first in the source.
 
 use crate::diagnostics::{sort_and_dedup, Diag};
 use crate::engine::{Cx, Cycle, Query};
@@ -52,30 +53,63 @@ fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, i: usize) -> Contribution {
     }
 }
 
-fn describe(query: &str, key: &str) -> String {
-    match query {
+/// How a cycle step reads in a report; `None` for steps that only connect others
+/// (path resolutions between imports).
+fn describe(query: &str, key: &str) -> Option<String> {
+    Some(match query {
         "expand_alias" => format!("expanding type alias `{key}`"),
         "struct_layout" => format!("computing the size of struct `{key}`"),
         "const_eval" => format!("evaluating constant `{key}`"),
-        "resolve_use" => format!("resolving `{key}`"),
+        "resolve_use" => match key.split_once("::{use ") {
+            Some((module, path)) => format!(
+                "resolving the import `{}` in `{module}`",
+                path.trim_end_matches('}')
+            ),
+            None => format!("resolving `{key}`"),
+        },
+        "resolve_path" => return None,
         _ => format!("computing `{query}({key})`"),
-    }
+    })
 }
 
 /// One E0391 diagnostic for a cycle.
 fn cycle_diag(cycle: &Cycle, spans: &HashMap<(&'static str, String), Span>) -> Diag {
-    let parts = cycle.participants();
-    let desc: Vec<String> = parts.iter().map(|(n, k)| describe(n, k)).collect();
+    let all = cycle.participants();
+    let mut parts: Vec<&(&'static str, String)> = all
+        .iter()
+        .filter(|(n, k)| describe(n, k).is_some())
+        .collect();
+    if parts.is_empty() {
+        parts = all.iter().collect();
+    }
+    // Start the report at the participant that comes first in the source, whatever
+    // rotation the engine chose, so the text reads in program order.
+    let pos = |p: &(&'static str, String)| {
+        let span = spans.get(&(p.0, p.1.clone()));
+        (
+            span.is_none(),
+            span.map(|s| (s.file, s.start)),
+            p.0,
+            p.1.clone(),
+        )
+    };
+    let first = (0..parts.len()).min_by_key(|&i| pos(parts[i])).unwrap_or(0);
+    parts.rotate_left(first);
+    let desc: Vec<String> = parts
+        .iter()
+        .map(|(n, k)| describe(n, k).unwrap_or_else(|| format!("computing `{n}({k})`")))
+        .collect();
     let span_of = |i: usize| spans.get(&(parts[i].0, parts[i].1.clone())).copied();
     let mut d = Diag::error("E0391", format!("cycle detected when {}", desc[0]));
     if let Some(s) = span_of(0) {
         d = d.at(s, "");
     }
     for (i, text) in desc.iter().enumerate().skip(1) {
-        if let Some(s) = span_of(i) {
-            d = d.with_secondary(s, format!("...which requires {text}..."));
-        }
-        d = d.note(format!("...which requires {text}..."));
+        let step = format!("...which requires {text}...");
+        d = match span_of(i) {
+            Some(s) => d.with_secondary(s, step),
+            None => d.note(step),
+        };
     }
     if parts.len() == 1 {
         d.note(format!("...which immediately requires {} again", desc[0]))

@@ -5,7 +5,7 @@
 //! operator. A constant that uses itself, directly or through others, closes a query
 //! cycle that the engine resolves and `recover` reports.
 
-use crate::ast::{BinOp, Expr, ExprKind, ItemKind, PathRoot, UnOp};
+use crate::ast::{BinOp, Expr, ExprKind, ItemKind, UnOp};
 use crate::bytecode::{checked_binop, Value};
 use crate::diagnostics::Diag;
 use crate::engine::{Cx, Cycle};
@@ -42,12 +42,19 @@ pub fn const_eval(cx: &Cx<'_>, key: &DefKey) -> ConstValue {
         let ty = lower_type(cx, m, te, &mut diags);
         if !matches!(ty, Ty::I64 | Ty::Bool | Ty::Error) {
             diags.push(
-                Diag::error("E0010", format!("constants must have type `i64` or `bool`, not `{ty}`"))
-                    .at(te.span(), "unsupported constant type"),
+                Diag::error(
+                    "E0010",
+                    format!("constants must have type `i64` or `bool`, not `{ty}`"),
+                )
+                .at(te.span(), "unsupported constant type"),
             );
             return (Ty::Error, None);
         }
-        let mut ev = ConstEvaluator { cx, m, diags: &mut diags };
+        let mut ev = ConstEvaluator {
+            cx,
+            m,
+            diags: &mut diags,
+        };
         let value = ev.eval(init).and_then(|(vty, v)| {
             if vty.fits(&ty) {
                 Some(v)
@@ -68,10 +75,8 @@ pub fn const_eval(cx: &Cx<'_>, key: &DefKey) -> ConstValue {
 }
 
 fn mismatch(expected: &Ty, found: &Ty, e: &Expr) -> Diag {
-    Diag::error("E0308", "mismatched types").at(
-        e.span,
-        format!("expected `{expected}`, found `{found}`"),
-    )
+    Diag::error("E0308", "mismatched types")
+        .at(e.span, format!("expected `{expected}`, found `{found}`"))
 }
 
 struct ConstEvaluator<'a, 'c> {
@@ -86,37 +91,32 @@ impl ConstEvaluator<'_, '_> {
         match &e.kind {
             ExprKind::Int(n) => Some((Ty::I64, Value::Int(*n))),
             ExprKind::Bool(b) => Some((Ty::Bool, Value::Bool(*b))),
-            ExprKind::Path(p) => {
-                if p.root == PathRoot::Local && p.segments.len() == 1 {
-                    // No locals exist in a constant; fall through to item lookup.
-                }
-                match resolve_at(self.cx, self.m, p, PathUse::Value, self.diags) {
-                    Res::Err => None,
-                    Res::Def(d) => {
-                        let tree = self.cx.get::<q::ModuleTree>(&());
-                        let def = tree.def(d);
-                        if def.kind != DefKind::Const {
-                            let what = describe_res(&tree, Res::Def(d));
-                            self.diags.push(
-                                Diag::error("E0423", format!("expected value, found {what}"))
-                                    .at(p.span, "not a value"),
-                            );
-                            return None;
-                        }
-                        let c = self.cx.get::<q::ConstEval>(&def.key.clone());
-                        Some((c.ty.clone(), c.value.clone()?))
-                    }
-                    res @ Res::Module(_) => {
-                        let tree = self.cx.get::<q::ModuleTree>(&());
-                        let what = describe_res(&tree, res);
+            ExprKind::Path(p) => match resolve_at(self.cx, self.m, p, PathUse::Value, self.diags) {
+                Res::Err => None,
+                Res::Def(d) => {
+                    let tree = self.cx.get::<q::ModuleTree>(&());
+                    let def = tree.def(d);
+                    if def.kind != DefKind::Const {
+                        let what = describe_res(&tree, Res::Def(d));
                         self.diags.push(
                             Diag::error("E0423", format!("expected value, found {what}"))
                                 .at(p.span, "not a value"),
                         );
-                        None
+                        return None;
                     }
+                    let c = self.cx.get::<q::ConstEval>(&def.key.clone());
+                    Some((c.ty.clone(), c.value.clone()?))
                 }
-            }
+                res @ Res::Module(_) => {
+                    let tree = self.cx.get::<q::ModuleTree>(&());
+                    let what = describe_res(&tree, res);
+                    self.diags.push(
+                        Diag::error("E0423", format!("expected value, found {what}"))
+                            .at(p.span, "not a value"),
+                    );
+                    None
+                }
+            },
             ExprKind::Unary(op, inner) => {
                 let (ty, v) = self.eval(inner)?;
                 match (op, &v) {
@@ -128,8 +128,11 @@ impl ConstEvaluator<'_, '_> {
                     _ => {
                         let sym = if *op == UnOp::Neg { "-" } else { "!" };
                         self.diags.push(
-                            Diag::error("E0600", format!("cannot apply unary operator `{sym}` to type `{ty}`"))
-                                .at(e.span, format!("cannot apply unary operator `{sym}`")),
+                            Diag::error(
+                                "E0600",
+                                format!("cannot apply unary operator `{sym}` to type `{ty}`"),
+                            )
+                            .at(e.span, format!("cannot apply unary operator `{sym}`")),
                         );
                         None
                     }
@@ -144,7 +147,8 @@ impl ConstEvaluator<'_, '_> {
                 }
                 let (rt, rv) = self.eval(r)?;
                 if lt != rt || !crate::typeck::binop_accepts(*op, &lt) {
-                    self.diags.push(crate::typeck::binop_error(*op, &lt, &rt, e.span));
+                    self.diags
+                        .push(crate::typeck::binop_error(*op, &lt, &rt, e.span));
                     return None;
                 }
                 match checked_binop(*op, &lv, &rv) {
@@ -165,9 +169,8 @@ impl ConstEvaluator<'_, '_> {
     }
 
     fn fail<T>(&mut self, e: &Expr, msg: &str) -> Option<T> {
-        self.diags.push(
-            Diag::error("E0080", "evaluation of constant value failed").at(e.span, msg),
-        );
+        self.diags
+            .push(Diag::error("E0080", "evaluation of constant value failed").at(e.span, msg));
         None
     }
 }

@@ -92,7 +92,7 @@ fn with_engine<R: Send>(
     f: impl FnOnce(&Engine) -> R + Send,
 ) -> Result<R, String> {
     let setup = || {
-        let engine = match mode {
+        let mut engine = match mode {
             Mode::Serial => Engine::serial(),
             Mode::Parallel(_) => Engine::new(),
         };
@@ -110,7 +110,10 @@ fn with_engine<R: Send>(
 }
 
 /// Checks a program: its sorted diagnostics, and its linked program when it has none.
-pub fn compile(sources: &SourceMap, mode: Mode) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
+pub fn compile(
+    sources: &SourceMap,
+    mode: Mode,
+) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
     let result = with_engine(sources, mode, |engine| {
         engine.run(|cx| {
             let diags = cx.get::<q::CrateDiagnostics>(&());
@@ -135,18 +138,22 @@ pub enum Command {
 
 /// Runs `check`, `build` or `run` on the program in `dir`.
 pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
-    let sources = match load(dir) {
-        Ok(s) => s,
-        Err(e) => return Outcome::usage(e),
-    };
-    let (diags, program) = match compile(&sources, mode) {
+    match load(dir) {
+        Ok(sources) => execute_sources(&sources, mode, command),
+        Err(e) => Outcome::usage(e),
+    }
+}
+
+/// Runs `check`, `build` or `run` on an already loaded program.
+pub fn execute_sources(sources: &SourceMap, mode: Mode, command: &Command) -> Outcome {
+    let (diags, program) = match compile(sources, mode) {
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
     if !diags.is_empty() {
         return Outcome {
             stdout: String::new(),
-            stderr: render(&sources, &diags),
+            stderr: render(sources, &diags),
             code: EXIT_COMPILE_ERROR,
         };
     }
@@ -173,7 +180,7 @@ pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
                 let d = Diag::plain(format!("runtime error: {}", e.message)).at(e.span, "");
                 Outcome {
                     stdout: String::new(),
-                    stderr: render_plain(&sources, &[d]),
+                    stderr: render_plain(sources, &[d]),
                     code: EXIT_RUNTIME_ERROR,
                 }
             }

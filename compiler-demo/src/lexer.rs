@@ -343,7 +343,10 @@ mod tests {
 
     #[test]
     fn comments_nest_and_unterminated_ones_are_reported() {
-        assert_eq!(kinds("/* a /* b */ c */ 1 // x"), vec![TokenKind::Int(1), TokenKind::Eof]);
+        assert_eq!(
+            kinds("/* a /* b */ c */ 1 // x"),
+            vec![TokenKind::Int(1), TokenKind::Eof]
+        );
         let (toks, diags) = lex(FileId(0), "1 /* /* */");
         assert_eq!(toks.len(), 2);
         assert_eq!(diags.len(), 1);

@@ -8,6 +8,7 @@ pub mod consteval;
 pub mod diagnostics;
 pub mod driver;
 pub mod engine;
+pub mod gen;
 pub mod lexer;
 pub mod lower;
 pub mod modtree;

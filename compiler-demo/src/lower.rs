@@ -52,7 +52,12 @@ impl Emitter<'_, '_> {
                 self.emit(Instr::Load(*l), span);
             }
             TExprKind::Const(key) => {
-                let v = self.cx.get::<q::ConstEval>(key).value.clone().unwrap_or(Value::Unit);
+                let v = self
+                    .cx
+                    .get::<q::ConstEval>(key)
+                    .value
+                    .clone()
+                    .unwrap_or(Value::Unit);
                 self.emit(Instr::Push(v), span);
             }
             TExprKind::Call(key, args) => {
@@ -96,9 +101,6 @@ impl Emitter<'_, '_> {
                 }
                 let end = self.here();
                 self.patch(to_end, end);
-                if els.is_none() {
-                    // The `then` block's value is `()`, left on the stack like the else arm.
-                }
             }
             TExprKind::While(cond, body) => {
                 let top = self.here();

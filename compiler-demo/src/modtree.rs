@@ -261,8 +261,14 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
     }
     for m in 0..tree.modules.len() {
         if let Some(p) = tree.modules[m].parent {
-            let name = tree.modules[m].path.last().cloned().unwrap_or_else(|| Arc::from(""));
-            tree.modules[p.0 as usize].children.insert(name, ModId(m as u32));
+            let name = tree.modules[m]
+                .path
+                .last()
+                .cloned()
+                .unwrap_or_else(|| Arc::from(""));
+            tree.modules[p.0 as usize]
+                .children
+                .insert(name, ModId(m as u32));
         }
     }
     for m in 0..tree.modules.len() {
@@ -287,7 +293,8 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
                         UseKind::Single(n) => Some(n.name.clone()),
                         UseKind::Glob => None,
                     };
-                    let text = format!("{prefix}{{use {}}}", u.path.text());
+                    let module_name = tree.modules[m].display_path();
+                    let text = format!("{module_name}::{{use {}}}", u.path.text());
                     tree.uses.push(UseData {
                         module,
                         name,
@@ -320,7 +327,8 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         }
     }
     if tree.modules[0].file.is_none() {
-        tree.diags.push(Diag::error("E0601", "no `main.wd` crate root found"));
+        tree.diags
+            .push(Diag::error("E0601", "no `main.wd` crate root found"));
     }
     tree
 }

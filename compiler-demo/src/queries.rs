@@ -105,6 +105,10 @@ impl Query for ResolvePath {
     fn compute(cx: &Cx<'_>, key: &PathKey) -> Self::Value {
         resolve::resolve_path(cx, key)
     }
+    /// A path on an import cycle; the `ResolveUse` participants report it.
+    fn recover(_: &Cx<'_>, _: &PathKey, _: &Cycle) -> Option<Self::Value> {
+        Some(Ok(Res::Err))
+    }
 }
 
 pub struct ResolveUse;

@@ -47,11 +47,23 @@ pub enum Res {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResolveError {
     /// Segment `seg` was not found (in module `in_mod`, or in scope when `None`).
-    NotFound { seg: usize, in_mod: Option<String> },
-    Private { seg: usize, what: String },
-    NotAModule { seg: usize, what: String },
+    NotFound {
+        seg: usize,
+        in_mod: Option<String>,
+    },
+    Private {
+        seg: usize,
+        what: String,
+    },
+    NotAModule {
+        seg: usize,
+        what: String,
+    },
     SuperAtRoot,
-    Ambiguous { seg: usize, candidates: Vec<String> },
+    Ambiguous {
+        seg: usize,
+        candidates: Vec<String>,
+    },
 }
 
 /// Key of a memoized path resolution.
@@ -94,12 +106,20 @@ pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
     }
     let mut declare = |scope: &mut Scope, name: &Arc<str>, span, entry| {
         if let Some(prev) = scope.names.get(name) {
-            let mut d = Diag::error("E0428", format!("the name `{name}` is defined multiple times"))
-                .at(span, format!("`{name}` redefined here"));
+            let mut d = Diag::error(
+                "E0428",
+                format!("the name `{name}` is defined multiple times"),
+            )
+            .at(span, format!("`{name}` redefined here"));
             match (prev, first_span.get(name)) {
-                (_, Some(&s)) => d = d.with_secondary(s, format!("previous definition of `{name}` here")),
+                (_, Some(&s)) => {
+                    d = d.with_secondary(s, format!("previous definition of `{name}` here"))
+                }
                 (Entry::Module(c), None) => {
-                    d = d.note(format!("module `{}` is defined by a file", tree.module(*c).display_path()))
+                    d = d.note(format!(
+                        "module `{}` is defined by a file",
+                        tree.module(*c).display_path()
+                    ))
                 }
                 _ => {}
             }
@@ -166,16 +186,32 @@ fn entry_res(
     }
 }
 
-/// Looks `name` up in module `m` as seen from `from`.
+/// One segment lookup: where the path is written and which segment this is.
+struct Lookup {
+    /// The module the path is written in (visibility is checked from here).
+    from: ModId,
+    seg: usize,
+    /// Looking in the path's own scope (first segment without a prefix), as opposed to
+    /// inside a named module.
+    in_scope: bool,
+    /// The path belongs to a `use`.
+    for_use: bool,
+}
+
+/// Looks `name` up in module `m`.
 fn lookup(
     cx: &Cx<'_>,
     tree: &ModuleTree,
     m: ModId,
     name: &Arc<str>,
-    from: ModId,
-    seg: usize,
-    globs: bool,
+    at: Lookup,
 ) -> Result<Res, ResolveError> {
+    let Lookup {
+        from,
+        seg,
+        in_scope,
+        for_use,
+    } = at;
     let scope = cx.get::<q::ModuleScope>(&m);
     if let Some(&entry) = scope.names.get(name) {
         return entry_res(cx, tree, entry, m, from)
@@ -183,9 +219,10 @@ fn lookup(
     }
     let not_found = ResolveError::NotFound {
         seg,
-        in_mod: (seg > 0).then(|| tree.module(m).display_path()),
+        in_mod: (!in_scope).then(|| tree.module(m).display_path()),
     };
-    if !globs {
+    // `use` paths look their first segment up without globs (see the module docs).
+    if in_scope && for_use {
         return Err(not_found);
     }
     let mut found: Vec<Res> = Vec::new();
@@ -244,8 +281,24 @@ pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Res, ResolveError> {
     };
     for (seg, name) in key.segments.iter().enumerate() {
         cur = Some(match cur {
-            None => lookup(cx, &tree, from, name, from, seg, !key.for_use)?,
-            Some(Res::Module(m)) => lookup(cx, &tree, m, name, from, seg, true)?,
+            None => {
+                let at = Lookup {
+                    from,
+                    seg,
+                    in_scope: true,
+                    for_use: key.for_use,
+                };
+                lookup(cx, &tree, from, name, at)?
+            }
+            Some(Res::Module(m)) => {
+                let at = Lookup {
+                    from,
+                    seg,
+                    in_scope: false,
+                    for_use: key.for_use,
+                };
+                lookup(cx, &tree, m, name, at)?
+            }
             Some(Res::Err) => return Ok(Res::Err),
             Some(res @ Res::Def(_)) => {
                 return Err(ResolveError::NotAModule {
@@ -293,7 +346,8 @@ fn seg_ident(path: &Path, seg: usize) -> Option<&Ident> {
 /// Turns a resolution error into a rustc-style diagnostic at the failing segment.
 pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
     let span_of = |seg: usize| seg_ident(path, seg).map_or(path.span, |i| i.span);
-    let name_of = |seg: usize| seg_ident(path, seg).map_or_else(String::new, |i| i.name.to_string());
+    let name_of =
+        |seg: usize| seg_ident(path, seg).map_or_else(String::new, |i| i.name.to_string());
     match e {
         ResolveError::NotFound { seg, in_mod } => {
             let name = name_of(*seg);
@@ -311,24 +365,29 @@ pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
                     "E0433",
                     format!("failed to resolve: use of undeclared module `{name}`"),
                 ),
-                _ if !is_last => ("E0433", format!("failed to resolve: could not find `{name}` {place}")),
+                _ if !is_last => (
+                    "E0433",
+                    format!("failed to resolve: could not find `{name}` {place}"),
+                ),
                 PathUse::Type => ("E0412", format!("cannot find type `{name}` {place}")),
                 PathUse::Call => ("E0425", format!("cannot find function `{name}` {place}")),
                 PathUse::Value => ("E0425", format!("cannot find value `{name}` {place}")),
             };
             Diag::error(code, msg).at(span_of(*seg), format!("not found {place}"))
         }
-        ResolveError::Private { seg, what } => {
-            Diag::error("E0603", format!("{what} is private"))
-                .at(span_of(*seg), "private item")
-                .note("items are private to their module unless declared `pub`")
-        }
-        ResolveError::NotAModule { seg, what } => {
-            Diag::error("E0433", format!("failed to resolve: {what} is not a module"))
-                .at(span_of(*seg), "not a module")
-        }
-        ResolveError::SuperAtRoot => Diag::error("E0433", "failed to resolve: there are too many leading `super` keywords")
-            .at(path.span, "goes past the crate root"),
+        ResolveError::Private { seg, what } => Diag::error("E0603", format!("{what} is private"))
+            .at(span_of(*seg), "private item")
+            .note("items are private to their module unless declared `pub`"),
+        ResolveError::NotAModule { seg, what } => Diag::error(
+            "E0433",
+            format!("failed to resolve: {what} is not a module"),
+        )
+        .at(span_of(*seg), "not a module"),
+        ResolveError::SuperAtRoot => Diag::error(
+            "E0433",
+            "failed to resolve: there are too many leading `super` keywords",
+        )
+        .at(path.span, "goes past the crate root"),
         ResolveError::Ambiguous { seg, candidates } => {
             let mut d = Diag::error("E0659", format!("`{}` is ambiguous", name_of(*seg)))
                 .at(span_of(*seg), "ambiguous name");
@@ -349,12 +408,37 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
     let mut res = Res::Err;
     if let Some(file) = module.file {
         let parsed = cx.get::<q::Parse>(&file);
-        if let Some(ItemKind::Use(decl)) = parsed.module.items.get(data.item as usize).map(|i| &i.kind) {
+        if let Some(ItemKind::Use(decl)) =
+            parsed.module.items.get(data.item as usize).map(|i| &i.kind)
+        {
+            if imports_itself(cx, data.module, data.name.as_deref(), &decl.path) {
+                let name = data.name.as_deref().unwrap_or_default();
+                diags.push(
+                    Diag::error("E0432", format!("unresolved import `{}`", decl.path.text())).at(
+                        decl.path.span,
+                        format!(
+                            "no `{name}` in `{}` other than this import",
+                            module.display_path()
+                        ),
+                    ),
+                );
+                return UseResult {
+                    res,
+                    diags,
+                    cycle: None,
+                };
+            }
             res = resolve_at(cx, data.module, &decl.path, PathUse::Import, &mut diags);
             if decl.kind == UseKind::Glob && !matches!(res, Res::Module(_) | Res::Err) {
                 diags.push(
-                    Diag::error("E0432", format!("unresolved import `{}::*`", decl.path.text()))
-                        .at(decl.path.span, format!("{} is not a module", describe_res(&tree, res))),
+                    Diag::error(
+                        "E0432",
+                        format!("unresolved import `{}::*`", decl.path.text()),
+                    )
+                    .at(
+                        decl.path.span,
+                        format!("{} is not a module", describe_res(&tree, res)),
+                    ),
                 );
                 res = Res::Err;
             }
@@ -365,4 +449,24 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
         diags,
         cycle: None,
     }
+}
+
+/// Whether a single import in module `m` binding `name` names `m::name`, i.e. itself.
+fn imports_itself(cx: &Cx<'_>, m: ModId, name: Option<&str>, path: &Path) -> bool {
+    let (Some(name), Some((last, prefix))) = (name, path.segments.split_last()) else {
+        return false;
+    };
+    if *last.name != *name {
+        return false;
+    }
+    if prefix.is_empty() && path.root == PathRoot::Local {
+        return true;
+    }
+    let key = PathKey {
+        module: m,
+        root: path.root,
+        segments: prefix.iter().map(|s| s.name.clone()).collect(),
+        for_use: true,
+    };
+    cx.get::<q::ResolvePath>(&key) == Ok(Res::Module(m))
 }

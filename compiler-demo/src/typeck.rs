@@ -25,12 +25,6 @@ pub struct Signature {
     pub diags: Vec<Diag>,
 }
 
-impl Default for Ty {
-    fn default() -> Ty {
-        Ty::Unit
-    }
-}
-
 /// A checked function: typed IR when the body had no errors.
 #[derive(Debug, Default)]
 pub struct CheckedFn {
@@ -52,7 +46,10 @@ pub fn fn_signature(cx: &Cx<'_>, key: &DefKey) -> Signature {
                 sig.diags.push(
                     Diag::error(
                         "E0415",
-                        format!("identifier `{}` is bound more than once in this parameter list", p.name.name),
+                        format!(
+                            "identifier `{}` is bound more than once in this parameter list",
+                            p.name.name
+                        ),
                     )
                     .at(p.name.span, "used as parameter more than once")
                     .with_secondary(prev, "first bound here"),
@@ -89,12 +86,19 @@ pub fn binop_result(op: BinOp, ty: &Ty) -> Ty {
 
 pub fn binop_error(op: BinOp, l: &Ty, r: &Ty, span: Span) -> Diag {
     let sym = op.symbol();
-    Diag::error("E0369", format!("binary operation `{sym}` cannot be applied to `{l}` and `{r}`"))
-        .at(span, format!("`{sym}` needs operands of a matching supported type"))
+    Diag::error(
+        "E0369",
+        format!("binary operation `{sym}` cannot be applied to `{l}` and `{r}`"),
+    )
+    .at(
+        span,
+        format!("`{sym}` needs operands of a matching supported type"),
+    )
 }
 
 fn mismatch(expected: &Ty, found: &Ty, span: Span) -> Diag {
-    Diag::error("E0308", "mismatched types").at(span, format!("expected `{expected}`, found `{found}`"))
+    Diag::error("E0308", "mismatched types")
+        .at(span, format!("expected `{expected}`, found `{found}`"))
 }
 
 /// Body of `TypeCheck`.
@@ -119,11 +123,13 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
         }
         let body = ck.block(&decl.body);
         if !body.ty.fits(&sig.ret) {
-            let span = decl.body.tail.as_ref().map_or(decl.body.span, |t| t.span);
-            let mut d = mismatch(&sig.ret, &body.ty, span);
-            if decl.body.tail.is_none() {
-                d = d.note("the body has no tail expression or `return`, so it returns `()`");
-            }
+            let d = match (&decl.body.tail, &decl.ret) {
+                (Some(tail), _) => mismatch(&sig.ret, &body.ty, tail.span),
+                (None, Some(ret)) => Diag::error("E0308", "mismatched types")
+                    .at(ret.span(), format!("expected `{}`, found `()`", sig.ret))
+                    .note("the body has no tail expression or `return`, so it returns `()`"),
+                (None, None) => mismatch(&sig.ret, &body.ty, decl.body.span),
+            };
             ck.diags.push(d);
         }
         let typed = ck.diags.is_empty().then(|| TypedFn {
@@ -221,9 +227,14 @@ impl Checker<'_, '_> {
         }
         let tail = b.tail.as_ref().map(|t| Box::new(self.expr(t)));
         self.scopes.pop();
+        let broken = stmts.iter().any(|s| match s {
+            TStmt::Let(_, e) | TStmt::Expr(e) => matches!(e.kind, TExprKind::Error),
+        });
         let ty = match &tail {
             Some(t) if !diverges => t.ty.clone(),
             _ if diverges => Ty::Never,
+            // A statement failed to parse or check: the block's value is unknown.
+            None if broken => Ty::Error,
             _ => Ty::Unit,
         };
         texpr(TExprKind::Block(stmts, tail), ty, b.span)
@@ -255,8 +266,11 @@ impl Checker<'_, '_> {
                 if !ok && !matches!(inner.ty, Ty::Error | Ty::Never) {
                     let sym = if *op == UnOp::Neg { "-" } else { "!" };
                     self.diags.push(
-                        Diag::error("E0600", format!("cannot apply unary operator `{sym}` to type `{}`", inner.ty))
-                            .at(span, format!("cannot apply unary operator `{sym}`")),
+                        Diag::error(
+                            "E0600",
+                            format!("cannot apply unary operator `{sym}` to type `{}`", inner.ty),
+                        )
+                        .at(span, format!("cannot apply unary operator `{sym}`")),
                     );
                     return error(span);
                 }
@@ -289,7 +303,10 @@ impl Checker<'_, '_> {
                         } else {
                             self.diags.push(
                                 Diag::error("E0308", "`if` and `else` have incompatible types")
-                                    .at(els.span, format!("expected `{}`, found `{}`", then.ty, els.ty))
+                                    .at(
+                                        els.span,
+                                        format!("expected `{}`, found `{}`", then.ty, els.ty),
+                                    )
                                     .with_secondary(then.span, "expected because of this"),
                             );
                             Ty::Error
@@ -313,7 +330,11 @@ impl Checker<'_, '_> {
                 self.expect(&cond, &Ty::Bool);
                 let body = self.block(body);
                 self.expect(&body, &Ty::Unit);
-                texpr(TExprKind::While(Box::new(cond), Box::new(body)), Ty::Unit, span)
+                texpr(
+                    TExprKind::While(Box::new(cond), Box::new(body)),
+                    Ty::Unit,
+                    span,
+                )
             }
             ExprKind::Block(b) => self.block(b),
             ExprKind::Return(value) => {
@@ -344,7 +365,8 @@ impl Checker<'_, '_> {
             res => {
                 let what = describe_res(self.tree, res);
                 self.diags.push(
-                    Diag::error("E0423", format!("expected value, found {what}")).at(p.span, "not a value"),
+                    Diag::error("E0423", format!("expected value, found {what}"))
+                        .at(p.span, "not a value"),
                 );
                 error(p.span)
             }
@@ -367,7 +389,8 @@ impl Checker<'_, '_> {
             res => {
                 let what = describe_res(self.tree, res);
                 self.diags.push(
-                    Diag::error("E0618", format!("expected function, found {what}")).at(p.span, "not a function"),
+                    Diag::error("E0618", format!("expected function, found {what}"))
+                        .at(p.span, "not a function"),
                 );
                 return error(span);
             }
@@ -385,7 +408,10 @@ impl Checker<'_, '_> {
                         if args.len() == 1 { "was" } else { "were" }
                     ),
                 )
-                .at(span, format!("expected {}", plural(sig.params.len(), "argument"))),
+                .at(
+                    span,
+                    format!("expected {}", plural(sig.params.len(), "argument")),
+                ),
             );
             return error(span);
         }
@@ -404,7 +430,8 @@ impl Checker<'_, '_> {
                     Some(&i) => Some((i, fields.fields[i as usize].1.clone())),
                     None => {
                         self.diags.push(
-                            Diag::error("E0609", format!("no field `{name}` on type `{ty}`")).at(span, "unknown field"),
+                            Diag::error("E0609", format!("no field `{name}` on type `{ty}`"))
+                                .at(span, "unknown field"),
                         );
                         None
                     }
@@ -413,8 +440,11 @@ impl Checker<'_, '_> {
             Ty::Error | Ty::Never => None,
             _ => {
                 self.diags.push(
-                    Diag::error("E0610", format!("`{ty}` is a primitive type and therefore doesn't have fields"))
-                        .at(span, "no fields"),
+                    Diag::error(
+                        "E0610",
+                        format!("`{ty}` is a primitive type and therefore doesn't have fields"),
+                    )
+                    .at(span, "no fields"),
                 );
                 None
             }
@@ -427,7 +457,12 @@ impl Checker<'_, '_> {
             Res::Err => return error(span),
             Res::Def(d) => match self.tree.def(d).kind {
                 DefKind::Struct => Some(self.tree.def(d).key.clone()),
-                DefKind::Alias => match self.cx.get::<q::ExpandAlias>(&self.tree.def(d).key.clone()).ty.clone() {
+                DefKind::Alias => match self
+                    .cx
+                    .get::<q::ExpandAlias>(&self.tree.def(d).key.clone())
+                    .ty
+                    .clone()
+                {
                     Ty::Struct(k) => Some(k),
                     Ty::Error => return error(span),
                     _ => None,
@@ -438,7 +473,8 @@ impl Checker<'_, '_> {
         };
         let Some(key) = key else {
             self.diags.push(
-                Diag::error("E0574", format!("expected struct, found `{}`", p.text())).at(p.span, "not a struct"),
+                Diag::error("E0574", format!("expected struct, found `{}`", p.text()))
+                    .at(p.span, "not a struct"),
             );
             return error(span);
         };
@@ -449,9 +485,12 @@ impl Checker<'_, '_> {
         for ((name, _), value) in inits.iter().zip(values) {
             if let Some(&prev) = seen.get(&*name.name) {
                 self.diags.push(
-                    Diag::error("E0062", format!("field `{}` specified more than once", name.name))
-                        .at(name.span, "used more than once")
-                        .with_secondary(prev, "first use of this field"),
+                    Diag::error(
+                        "E0062",
+                        format!("field `{}` specified more than once", name.name),
+                    )
+                    .at(name.span, "used more than once")
+                    .with_secondary(prev, "first use of this field"),
                 );
                 ok = false;
                 continue;
@@ -464,8 +503,11 @@ impl Checker<'_, '_> {
                 }
                 None => {
                     self.diags.push(
-                        Diag::error("E0560", format!("struct `{key:?}` has no field named `{}`", name.name))
-                            .at(name.span, "unknown field"),
+                        Diag::error(
+                            "E0560",
+                            format!("struct `{key:?}` has no field named `{}`", name.name),
+                        )
+                        .at(name.span, "unknown field"),
                     );
                     ok = false;
                 }
@@ -479,8 +521,15 @@ impl Checker<'_, '_> {
             .collect();
         if !missing.is_empty() && ok {
             self.diags.push(
-                Diag::error("E0063", format!("missing field{} {} in initializer of `{key:?}`", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")))
-                    .at(p.span, "missing fields"),
+                Diag::error(
+                    "E0063",
+                    format!(
+                        "missing field{} {} in initializer of `{key:?}`",
+                        if missing.len() == 1 { "" } else { "s" },
+                        missing.join(", ")
+                    ),
+                )
+                .at(p.span, "missing fields"),
             );
             ok = false;
         }
@@ -502,7 +551,8 @@ impl Checker<'_, '_> {
         let ExprKind::Path(p) = &cur.kind else {
             if cur.kind != ExprKind::Error {
                 self.diags.push(
-                    Diag::error("E0070", "invalid left-hand side of assignment").at(place.span, "cannot assign to this expression"),
+                    Diag::error("E0070", "invalid left-hand side of assignment")
+                        .at(place.span, "cannot assign to this expression"),
                 );
             }
             return error(span);
@@ -510,7 +560,8 @@ impl Checker<'_, '_> {
         let Some(local) = self.local(p) else {
             let d = match resolve_at(self.cx, self.m, p, PathUse::Value, &mut self.diags) {
                 Res::Err => return error(span),
-                _ => Diag::error("E0070", "invalid left-hand side of assignment").at(place.span, "cannot assign to an item"),
+                _ => Diag::error("E0070", "invalid left-hand side of assignment")
+                    .at(place.span, "cannot assign to an item"),
             };
             self.diags.push(d);
             return error(span);
@@ -519,11 +570,17 @@ impl Checker<'_, '_> {
         if !mutable {
             let name = &p.segments[0].name;
             let d = if names.is_empty() {
-                Diag::error("E0384", format!("cannot assign twice to immutable variable `{name}`"))
+                Diag::error(
+                    "E0384",
+                    format!("cannot assign twice to immutable variable `{name}`"),
+                )
             } else {
                 Diag::error("E0594", format!("cannot assign to a field of `{name}`, as `{name}` is not declared as mutable"))
             };
-            self.diags.push(d.at(place.span, "cannot assign").note(format!("declare it with `let mut {name}`")));
+            self.diags.push(
+                d.at(place.span, "cannot assign")
+                    .note(format!("declare it with `let mut {name}`")),
+            );
             return error(span);
         }
         let mut path = Vec::new();
@@ -537,6 +594,10 @@ impl Checker<'_, '_> {
             }
         }
         self.expect(&value, &ty);
-        texpr(TExprKind::Assign(slot, path, Box::new(value)), Ty::Unit, span)
+        texpr(
+            TExprKind::Assign(slot, path, Box::new(value)),
+            Ty::Unit,
+            span,
+        )
     }
 }

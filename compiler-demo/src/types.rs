@@ -16,10 +16,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Ty {
     I64,
     Bool,
+    #[default]
     Unit,
     Struct(DefKey),
     /// The type of `return`: fits wherever any type is expected.
@@ -154,9 +155,12 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
             let ty = lower_type(cx, m, &f.ty, &mut out.diags);
             if let Some(&prev) = first.get(&f.name.name) {
                 out.diags.push(
-                    Diag::error("E0124", format!("field `{}` is already declared", f.name.name))
-                        .at(f.name.span, "field already declared")
-                        .with_secondary(prev, format!("`{}` first declared here", f.name.name)),
+                    Diag::error(
+                        "E0124",
+                        format!("field `{}` is already declared", f.name.name),
+                    )
+                    .at(f.name.span, "field already declared")
+                    .with_secondary(prev, format!("`{}` first declared here", f.name.name)),
                 );
                 continue;
             }

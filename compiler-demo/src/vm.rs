@@ -150,3 +150,55 @@ fn internal(span: Span) -> RuntimeError {
         span,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::BinOp;
+    use crate::bytecode::Function;
+
+    fn program(code: Vec<Instr>) -> Program {
+        let spans = vec![Span::default(); code.len()];
+        let main = Function {
+            name: "main".into(),
+            params: 0,
+            locals: 0,
+            code,
+            spans,
+        };
+        Program {
+            functions: vec![Arc::new(main)],
+            main: 0,
+        }
+    }
+
+    #[test]
+    fn adds_and_returns() {
+        let p = program(vec![
+            Instr::Push(Value::Int(2)),
+            Instr::Push(Value::Int(3)),
+            Instr::Binary(BinOp::Add),
+            Instr::Return,
+        ]);
+        assert_eq!(run(&p), Ok(Value::Int(5)));
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_panic() {
+        let p = program(vec![
+            Instr::Push(Value::Int(i64::MAX)),
+            Instr::Push(Value::Int(1)),
+            Instr::Binary(BinOp::Add),
+            Instr::Return,
+        ]);
+        let err = run(&p).expect_err("overflows");
+        assert_eq!(err.message, "attempt to add with overflow");
+    }
+
+    #[test]
+    fn unbounded_recursion_is_a_stack_overflow_error() {
+        let p = program(vec![Instr::Call(0, 0), Instr::Return]);
+        let err = run(&p).expect_err("recurses forever");
+        assert!(err.message.starts_with("stack overflow"));
+    }
+}

@@ -9,8 +9,9 @@ use super::registry::{
 };
 use super::scope::{in_scope_on, Scope};
 use super::spawn::spawn_on;
+use super::tokens::TokenPool;
 use super::worker::WorkerThread;
-use crate::sync::Arc;
+use crate::sync::{Arc, OnceLock};
 
 /// Stack size of worker threads unless the builder sets one.
 ///
@@ -36,11 +37,36 @@ pub struct ThreadPoolBuilder {
     stack_size: Option<usize>,
     thread_name: Option<Box<ThreadNamer>>,
     panic_handler: Option<Box<PanicHandler>>,
+    jobserver: JobserverChoice,
+}
+
+#[derive(Default)]
+enum JobserverChoice {
+    /// The jobserver this process inherited from Cargo or make, if any.
+    #[default]
+    Inherited,
+    Client(jobserver::Client),
+    None,
+}
+
+/// The jobserver named in this process's environment (`CARGO_MAKEFLAGS`, `MAKEFLAGS`,
+/// `MFLAGS`), looked up once.
+fn inherited_jobserver() -> Option<jobserver::Client> {
+    static INHERITED: OnceLock<Option<jobserver::Client>> = OnceLock::new();
+    INHERITED
+        .get_or_init(|| {
+            // SAFETY: `from_env_ext` takes the file descriptors the environment names;
+            // with `check_pipe` it verifies they are a pipe or fifo before using them,
+            // and we do this once per process, so no descriptor is claimed twice.
+            unsafe { jobserver::Client::from_env_ext(true) }.client.ok()
+        })
+        .clone()
 }
 
 impl ThreadPoolBuilder {
     /// A builder with the defaults: one thread per CPU (or `WEFT_NUM_THREADS`), up to
-    /// four times as many threads when workers block, 1 GiB of reserved stack each.
+    /// four times as many threads when workers block, 1 GiB of reserved stack each,
+    /// and the inherited jobserver if any.
     pub fn new() -> Self {
         Self::default()
     }
@@ -85,6 +111,20 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Takes CPU budget from this jobserver: besides the process's implicit token,
+    /// every running worker holds one of its tokens. By default a pool uses the
+    /// jobserver inherited from Cargo or make, if the process has one.
+    pub fn jobserver(mut self, client: jobserver::Client) -> Self {
+        self.jobserver = JobserverChoice::Client(client);
+        self
+    }
+
+    /// Ignores any inherited jobserver: up to `num_threads` workers run.
+    pub fn no_jobserver(mut self) -> Self {
+        self.jobserver = JobserverChoice::None;
+        self
+    }
+
     fn resolved_num_threads(&self) -> usize {
         if self.num_threads > 0 {
             return self.num_threads;
@@ -112,9 +152,18 @@ impl ThreadPoolBuilder {
         }
     }
 
-    pub(crate) fn into_config(self) -> PoolConfig {
+    pub(crate) fn into_config(self) -> io::Result<PoolConfig> {
         let num_threads = self.resolved_num_threads();
-        PoolConfig {
+        let client = match self.jobserver {
+            JobserverChoice::Inherited => inherited_jobserver(),
+            JobserverChoice::Client(client) => Some(client),
+            JobserverChoice::None => None,
+        };
+        let tokens = match client {
+            Some(client) => TokenPool::with_jobserver(client)?,
+            None => TokenPool::unlimited(),
+        };
+        Ok(PoolConfig {
             num_threads,
             max_threads: self
                 .max_threads
@@ -122,13 +171,16 @@ impl ThreadPoolBuilder {
             stack_size: Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE)),
             thread_name: self.thread_name,
             panic_handler: self.panic_handler,
-        }
+            tokens,
+        })
     }
 
     /// Builds the pool and starts its threads.
     pub fn build(self) -> Result<ThreadPool, ThreadPoolBuildError> {
         self.validate()?;
-        let registry = Registry::new(self.into_config())
+        let registry = self
+            .into_config()
+            .and_then(Registry::new)
             .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
         Ok(ThreadPool { registry })
     }
@@ -137,7 +189,9 @@ impl ThreadPoolBuilder {
     /// Fails if the global pool already exists (it is built on first use).
     pub fn build_global(self) -> Result<(), ThreadPoolBuildError> {
         self.validate()?;
-        let registry = Registry::new(self.into_config())
+        let registry = self
+            .into_config()
+            .and_then(Registry::new)
             .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
         set_global_registry(registry).map_err(|unused| {
             unused.terminate();
@@ -276,9 +330,21 @@ impl ThreadPool {
             .map(|w| w.index)
     }
 
-    /// A snapshot of the pool's thread counters.
+    /// A snapshot of the pool's thread and token counters.
     pub fn stats(&self) -> PoolStats {
         self.registry.stats()
+    }
+
+    /// Shuts the pool down and waits until every worker has finished the queued jobs
+    /// and exited, and every jobserver token is back. (Dropping the pool does the same
+    /// without waiting.) Must not be called from one of the pool's own workers.
+    pub fn shutdown(self) {
+        assert!(
+            self.current_thread_index().is_none(),
+            "ThreadPool::shutdown called from one of its own workers"
+        );
+        self.registry.terminate();
+        self.registry.wait_for_exit();
     }
 }
 

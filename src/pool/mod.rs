@@ -16,6 +16,7 @@ pub(crate) mod registry;
 mod scope;
 mod sleep;
 mod spawn;
+mod tokens;
 mod worker;
 
 pub use builder::{ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE};

@@ -20,10 +20,11 @@ use std::io;
 use super::job::{JobRef, StackJob};
 use super::latch::LockLatch;
 use super::sleep::{Parker, Sleep};
+use super::tokens::TokenPool;
 use super::worker::{self, WorkerThread};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
-use crate::sync::{thread, Arc, Mutex, OnceLock};
+use crate::sync::{thread, Arc, Condvar, Mutex, OnceLock};
 
 /// Called with the payload of a panic in a `spawn`ed job.
 pub(crate) type PanicHandler = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
@@ -37,6 +38,7 @@ pub(crate) struct PoolConfig {
     pub(crate) stack_size: Option<usize>,
     pub(crate) thread_name: Option<Box<ThreadNamer>>,
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
+    pub(crate) tokens: TokenPool,
 }
 
 pub(crate) struct Slot {
@@ -87,6 +89,14 @@ pub struct PoolStats {
     pub peak_live_threads: usize,
     /// The most workers ever blocked at once.
     pub peak_blocked: usize,
+    /// Workers running now (each holds the implicit token or a jobserver token).
+    pub running: usize,
+    /// The most workers ever running at once.
+    pub peak_running: usize,
+    /// Jobserver tokens acquired and not yet returned (the implicit one not counted).
+    pub tokens_held: usize,
+    /// The most jobserver tokens ever held at once.
+    pub peak_tokens_held: usize,
 }
 
 pub(crate) struct Registry {
@@ -96,10 +106,13 @@ pub(crate) struct Registry {
     pub(crate) num_threads: usize,
     pub(crate) max_threads: usize,
     spares: Mutex<SpareState>,
+    /// Signalled when the last worker exits.
+    exited: Condvar,
     terminating: AtomicBool,
     stack_size: Option<usize>,
     thread_name: Mutex<Option<Box<ThreadNamer>>>,
     panic_handler: Option<Box<PanicHandler>>,
+    pub(crate) tokens: TokenPool,
 }
 
 impl Registry {
@@ -130,10 +143,12 @@ impl Registry {
                 unstarted: (config.num_threads..config.max_threads).rev().collect(),
                 ..SpareState::default()
             }),
+            exited: Condvar::new(),
             terminating: AtomicBool::new(false),
             stack_size: config.stack_size,
             thread_name: Mutex::new(config.thread_name),
             panic_handler: config.panic_handler,
+            tokens: config.tokens,
         });
         for index in 0..config.num_threads {
             registry.spares.lock().live += 1;
@@ -230,9 +245,11 @@ impl Registry {
             // Our jobs need another runner now that we stop.
             self.sleep.announce_work(|w| self.unpark_worker(w));
         }
+        worker.stop_running();
     }
 
-    pub(crate) fn leave_blocked(&self) {
+    pub(crate) fn leave_blocked(&self, worker: &WorkerThread) {
+        worker.start_running();
         let mut spares = self.spares.lock();
         spares.blocked -= 1;
         spares.resumes += 1;
@@ -252,29 +269,47 @@ impl Registry {
 
     /// Called by an idle spare: parks it if the pool has more runnable threads than it
     /// needs, until a blocker wants it back or the pool shuts down.
-    pub(crate) fn park_spare(&self, index: usize) -> SpareOutcome {
+    pub(crate) fn park_spare(&self, worker: &WorkerThread) -> SpareOutcome {
+        let index = worker.index;
         let mut spares = self.spares.lock();
         if spares.runnable() <= self.num_threads {
             return SpareOutcome::Needed;
         }
         spares.parked.push(index);
-        loop {
-            drop(spares);
+        drop(spares);
+        worker.stop_running();
+        let outcome = loop {
             self.slots[index].parker.park();
-            spares = self.spares.lock();
+            let mut spares = self.spares.lock();
             let Some(pos) = spares.parked.iter().position(|&i| i == index) else {
-                return SpareOutcome::Resumed;
+                break SpareOutcome::Resumed;
             };
             if self.terminating() {
                 spares.parked.swap_remove(pos);
-                return SpareOutcome::Terminated;
+                break SpareOutcome::Terminated;
             }
-        }
+        };
+        worker.start_running();
+        outcome
     }
 
     /// A worker thread is exiting.
     pub(crate) fn thread_exited(&self) {
-        self.spares.lock().live -= 1;
+        let mut spares = self.spares.lock();
+        spares.live -= 1;
+        if spares.live == 0 && self.terminating() {
+            // The last worker is gone: stop taking tokens for this pool.
+            self.tokens.shut_down();
+            self.exited.notify_all();
+        }
+    }
+
+    /// Blocks until every worker thread has exited (after `terminate`).
+    pub(crate) fn wait_for_exit(&self) {
+        let mut spares = self.spares.lock();
+        while spares.live > 0 {
+            spares = self.exited.wait(spares);
+        }
     }
 
     /// `(runnable workers, resume count)`: if no worker is runnable and no blocked one
@@ -285,6 +320,7 @@ impl Registry {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
+        let tokens = self.tokens.stats();
         let spares = self.spares.lock();
         PoolStats {
             live_threads: spares.live,
@@ -292,6 +328,10 @@ impl Registry {
             parked_spares: spares.parked.len(),
             peak_live_threads: spares.peak_live,
             peak_blocked: spares.peak_blocked,
+            running: tokens.running,
+            peak_running: tokens.peak_running,
+            tokens_held: tokens.held,
+            peak_tokens_held: tokens.peak_held,
         }
     }
 
@@ -331,11 +371,7 @@ impl Registry {
         // SAFETY: `job` lives on this stack until its latch is set (we wait below).
         self.inject(unsafe { job.as_job_ref() });
         match blocked_in {
-            Some(worker) => {
-                worker.registry.enter_blocked(worker);
-                job.latch.wait();
-                worker.registry.leave_blocked();
-            }
+            Some(worker) => worker.blocked(|| job.latch.wait()),
             None => job.latch.wait(),
         }
         match job.into_result() {
@@ -350,8 +386,10 @@ static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 /// The global registry, built on first use with the default configuration.
 pub(crate) fn global_registry() -> &'static Arc<Registry> {
     GLOBAL.get_or_init(|| {
-        let config = crate::pool::builder::ThreadPoolBuilder::new().into_config();
-        Registry::new(config).expect("weft: failed to start the global thread pool")
+        crate::pool::builder::ThreadPoolBuilder::new()
+            .into_config()
+            .and_then(Registry::new)
+            .expect("weft: failed to start the global thread pool")
     })
 }
 

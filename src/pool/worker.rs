@@ -25,6 +25,7 @@ use super::context::{self, Context};
 use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
+use super::tokens::Permit;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::{thread, weft_thread_local, Arc};
 
@@ -42,6 +43,8 @@ pub(crate) struct WorkerThread {
     pub(crate) index: usize,
     pub(crate) registry: Arc<Registry>,
     rng: Cell<u64>,
+    /// The token this worker runs on; `None` while it is parked.
+    permit: Cell<Option<Permit>>,
 }
 
 /// Entry point of a worker thread.
@@ -51,9 +54,12 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         index,
         registry,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+        permit: Cell::new(None),
     };
     WORKER.with(|w| w.set(&worker));
+    worker.start_running();
     worker.main_loop();
+    worker.stop_running();
     WORKER.with(|w| w.set(ptr::null()));
     worker.registry.thread_exited();
 }
@@ -69,6 +75,19 @@ impl WorkerThread {
     pub(crate) fn current_index() -> Option<usize> {
         // SAFETY: null or this thread's live WorkerThread.
         unsafe { Self::current().as_ref() }.map(|w| w.index)
+    }
+
+    /// Takes a permit to run (see `tokens.rs`); blocks without spinning if none is free.
+    pub(crate) fn start_running(&self) {
+        debug_assert!(self.permit.take().is_none(), "a worker holds one permit");
+        self.permit.set(Some(self.registry.tokens.acquire()));
+    }
+
+    /// Gives the permit back before parking.
+    pub(crate) fn stop_running(&self) {
+        if let Some(permit) = self.permit.take() {
+            self.registry.tokens.release(permit);
+        }
     }
 
     pub(crate) fn deque_is_empty(&self) -> bool {
@@ -118,7 +137,7 @@ impl WorkerThread {
                 return;
             }
             if self.index >= self.registry.num_threads {
-                match self.registry.park_spare(self.index) {
+                match self.registry.park_spare(self) {
                     SpareOutcome::Needed => {}
                     SpareOutcome::Resumed => continue,
                     SpareOutcome::Terminated => return,
@@ -242,7 +261,9 @@ impl WorkerThread {
             || latch.is_some_and(|l| l.probe())
             || self.registry.has_work();
         if !wake_now {
+            self.stop_running();
             self.registry.slots[self.index].parker.park();
+            self.start_running();
         }
         sleep.unregister(self.index);
         if let Some(latch) = latch {
@@ -259,20 +280,20 @@ impl WorkerThread {
         while !latch.probe() {
             self.registry.slots[self.index].parker.park();
         }
-        self.registry.leave_blocked();
+        self.registry.leave_blocked(self);
         latch.finish_sleep();
     }
 
     /// Runs `f` counted as blocked (see [`Registry::enter_blocked`]).
     pub(crate) fn blocked<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Leave<'a>(&'a Registry);
+        struct Leave<'a>(&'a WorkerThread);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                self.0.leave_blocked();
+                self.0.registry.leave_blocked(self.0);
             }
         }
         self.registry.enter_blocked(self);
-        let _leave = Leave(&self.registry);
+        let _leave = Leave(self);
         f()
     }
 }

@@ -10,6 +10,10 @@
 //! limit the parser reports "too deeply nested" instead of overflowing its stack or
 //! handing later passes a tree they would overflow on.
 
+mod expr;
+#[cfg(test)]
+mod tests;
+
 use crate::ast::*;
 use crate::diagnostics::Diag;
 use crate::lexer::{lex, Token, TokenKind};
@@ -41,7 +45,7 @@ pub fn parse_file(file: FileId, text: &str) -> (SourceModule, Vec<Diag>) {
     (module, diags)
 }
 
-struct Parser {
+pub(crate) struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     diags: Vec<Diag>,
@@ -367,7 +371,17 @@ impl Parser {
                 Ok((stmt, true)) => stmts.push(stmt),
                 Ok((Stmt::Expr(e), false)) => tail = Some(e),
                 Ok((stmt, false)) => stmts.push(stmt),
-                Err(Reported) => self.skip_stmt(before)?,
+                Err(Reported) => {
+                    let span = self.tokens[before].span;
+                    self.skip_stmt(before)?;
+                    // Stands for the broken statement, so the block's type is unknown
+                    // rather than `()`.
+                    stmts.push(Stmt::Expr(Expr {
+                        kind: ExprKind::Error,
+                        span,
+                        depth: 1,
+                    }));
+                }
             }
         }
         let end = self.expect(TokenKind::RBrace)?;
@@ -410,14 +424,21 @@ impl Parser {
         if self.eat(&TokenKind::Let) {
             let mutable = self.eat(&TokenKind::Mut);
             let name = self.ident()?;
-            let ty = if self.eat(&TokenKind::Colon) {
-                Some(self.type_expr()?)
-            } else {
-                None
+            let start = self.pos;
+            let (ty, init) = match self.let_rest() {
+                Ok(r) => r,
+                Err(Reported) => {
+                    // Keep the binding, with an erroneous value, so later uses of
+                    // the name do not report "not found" as well.
+                    self.skip_stmt(start)?;
+                    let init = Expr {
+                        kind: ExprKind::Error,
+                        span: name.span,
+                        depth: 1,
+                    };
+                    (None, init)
+                }
             };
-            self.expect(TokenKind::Eq)?;
-            let init = self.expr()?;
-            self.expect(TokenKind::Semi)?;
             let stmt = Stmt::Let {
                 name,
                 mutable,
@@ -440,318 +461,16 @@ impl Parser {
         }
     }
 
-    /// Builds an expression node, enforcing the tree depth limit.
-    fn mk(&mut self, kind: ExprKind, span: Span, children: &[u32]) -> PResult<Expr> {
-        let depth = 1 + children.iter().copied().max().unwrap_or(0);
-        if depth > MAX_EXPR_DEPTH {
-            let d = Diag::plain("expression is too deeply nested").at(
-                span,
-                format!("nesting exceeds the limit of {MAX_EXPR_DEPTH}"),
-            );
-            self.diags.push(d);
-            return Err(Reported);
-        }
-        Ok(Expr { kind, span, depth })
-    }
-
-    pub(crate) fn expr(&mut self) -> PResult<Expr> {
-        self.enter()?;
-        let r = self.expr_with(false);
-        self.leave();
-        r
-    }
-
-    /// `no_struct` forbids struct literals at the top level, as in `if` conditions.
-    fn expr_with(&mut self, no_struct: bool) -> PResult<Expr> {
-        if *self.peek() == TokenKind::Return {
-            let start = self.bump().span;
-            if matches!(
-                self.peek(),
-                TokenKind::Semi | TokenKind::RBrace | TokenKind::Eof
-            ) {
-                return self.mk(ExprKind::Return(None), start, &[]);
-            }
-            let value = self.expr_with(no_struct)?;
-            let (span, d) = (start.to(value.span), value.depth);
-            return self.mk(ExprKind::Return(Some(Box::new(value))), span, &[d]);
-        }
-        let lhs = self.binary(0, no_struct)?;
-        if self.eat(&TokenKind::Eq) {
-            let rhs = self.expr_with(no_struct)?;
-            let (span, ds) = (lhs.span.to(rhs.span), [lhs.depth, rhs.depth]);
-            return self.mk(ExprKind::Assign(Box::new(lhs), Box::new(rhs)), span, &ds);
-        }
-        Ok(lhs)
-    }
-
-    fn binop(&self) -> Option<(BinOp, u8)> {
-        Some(match self.peek() {
-            TokenKind::OrOr => (BinOp::Or, 1),
-            TokenKind::AndAnd => (BinOp::And, 2),
-            TokenKind::EqEq => (BinOp::Eq, 3),
-            TokenKind::NotEq => (BinOp::Ne, 3),
-            TokenKind::Lt => (BinOp::Lt, 3),
-            TokenKind::Le => (BinOp::Le, 3),
-            TokenKind::Gt => (BinOp::Gt, 3),
-            TokenKind::Ge => (BinOp::Ge, 3),
-            TokenKind::Plus => (BinOp::Add, 4),
-            TokenKind::Minus => (BinOp::Sub, 4),
-            TokenKind::Star => (BinOp::Mul, 5),
-            TokenKind::Slash => (BinOp::Div, 5),
-            TokenKind::Percent => (BinOp::Rem, 5),
-            _ => return None,
-        })
-    }
-
-    /// Precedence climbing over left-associative operators; comparisons do not chain.
-    fn binary(&mut self, min_prec: u8, no_struct: bool) -> PResult<Expr> {
-        let mut lhs = self.unary(no_struct)?;
-        while let Some((op, prec)) = self.binop() {
-            if prec <= min_prec {
-                break;
-            }
-            let op_span = self.bump().span;
-            self.enter()?;
-            let rhs = self.binary(prec, no_struct);
-            self.leave();
-            let rhs = rhs?;
-            if prec == 3 && self.binop().is_some_and(|(_, p)| p == 3) {
-                let d = Diag::plain("comparison operators cannot be chained")
-                    .at(self.span(), "second comparison here")
-                    .with_secondary(op_span, "first comparison here")
-                    .note("split the comparison with `&&`");
-                self.diags.push(d);
-                return Err(Reported);
-            }
-            let (span, ds) = (lhs.span.to(rhs.span), [lhs.depth, rhs.depth]);
-            lhs = self.mk(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span, &ds)?;
-        }
-        Ok(lhs)
-    }
-
-    fn unary(&mut self, no_struct: bool) -> PResult<Expr> {
-        let op = match self.peek() {
-            TokenKind::Minus => UnOp::Neg,
-            TokenKind::Bang => UnOp::Not,
-            _ => return self.postfix(no_struct),
-        };
-        let start = self.bump().span;
-        self.enter()?;
-        let operand = self.unary(no_struct);
-        self.leave();
-        let operand = operand?;
-        let (span, d) = (start.to(operand.span), operand.depth);
-        self.mk(ExprKind::Unary(op, Box::new(operand)), span, &[d])
-    }
-
-    fn postfix(&mut self, no_struct: bool) -> PResult<Expr> {
-        let mut e = self.primary(no_struct)?;
-        while *self.peek() == TokenKind::Dot {
-            self.bump();
-            let field = self.ident()?;
-            let (span, d) = (e.span.to(field.span), e.depth);
-            e = self.mk(ExprKind::Field(Box::new(e), field), span, &[d])?;
-        }
-        Ok(e)
-    }
-
-    fn primary(&mut self, no_struct: bool) -> PResult<Expr> {
-        let start = self.span();
-        match self.peek().clone() {
-            TokenKind::Int(n) => {
-                self.bump();
-                self.mk(ExprKind::Int(n), start, &[])
-            }
-            TokenKind::True | TokenKind::False => {
-                let b = *self.peek() == TokenKind::True;
-                self.bump();
-                self.mk(ExprKind::Bool(b), start, &[])
-            }
-            TokenKind::LParen => {
-                self.bump();
-                if *self.peek() == TokenKind::RParen {
-                    let end = self.bump().span;
-                    return self.mk(ExprKind::Unit, start.to(end), &[]);
-                }
-                let inner = self.expr()?;
-                let end = self.expect(TokenKind::RParen)?;
-                Ok(Expr {
-                    span: start.to(end),
-                    ..inner
-                })
-            }
-            TokenKind::LBrace => {
-                let b = self.block()?;
-                let d = block_depth(&b);
-                self.mk(ExprKind::Block(Box::new(b)), start.to(self.prev_span()), &[d])
-            }
-            TokenKind::If => self.if_expr(),
-            TokenKind::While => {
-                self.bump();
-                let cond = self.expr_with_no_struct()?;
-                let body = self.block()?;
-                let ds = [cond.depth, block_depth(&body)];
-                let span = start.to(self.prev_span());
-                self.mk(ExprKind::While(Box::new(cond), Box::new(body)), span, &ds)
-            }
-            TokenKind::Ident(_) | TokenKind::Crate | TokenKind::SelfKw | TokenKind::Super => {
-                self.path_expr(no_struct)
-            }
-            _ => self.unexpected("expression"),
-        }
-    }
-
-    fn expr_with_no_struct(&mut self) -> PResult<Expr> {
-        self.enter()?;
-        let r = self.expr_with(true);
-        self.leave();
-        r
-    }
-
-    fn if_expr(&mut self) -> PResult<Expr> {
-        let start = self.expect(TokenKind::If)?;
-        let cond = self.expr_with_no_struct()?;
-        let then = self.block()?;
-        let els = if self.eat(&TokenKind::Else) {
-            if *self.peek() == TokenKind::If {
-                self.enter()?;
-                let e = self.if_expr();
-                self.leave();
-                Some(Box::new(e?))
-            } else {
-                let b = self.block()?;
-                let d = block_depth(&b);
-                let span = b.span;
-                Some(Box::new(self.mk(ExprKind::Block(Box::new(b)), span, &[d])?))
-            }
+    /// The part of a `let` after the name, through the `;`.
+    fn let_rest(&mut self) -> PResult<(Option<TypeExpr>, Expr)> {
+        let ty = if self.eat(&TokenKind::Colon) {
+            Some(self.type_expr()?)
         } else {
             None
         };
-        let ds = [
-            cond.depth,
-            block_depth(&then),
-            els.as_ref().map_or(0, |e| e.depth),
-        ];
-        let span = start.to(self.prev_span());
-        self.mk(ExprKind::If(Box::new(cond), Box::new(then), els), span, &ds)
-    }
-
-    fn path_expr(&mut self, no_struct: bool) -> PResult<Expr> {
-        let (path, _) = self.path(false)?;
-        let start = path.span;
-        if *self.peek() == TokenKind::LParen {
-            self.bump();
-            let mut args = Vec::new();
-            while *self.peek() != TokenKind::RParen {
-                args.push(self.expr()?);
-                if !self.eat(&TokenKind::Comma) {
-                    break;
-                }
-            }
-            let end = self.expect(TokenKind::RParen)?;
-            let ds: Vec<u32> = args.iter().map(|a| a.depth).collect();
-            return self.mk(ExprKind::Call(path, args), start.to(end), &ds);
-        }
-        let struct_start = *self.peek() == TokenKind::LBrace
-            && matches!(
-                (self.peek_at(1), self.peek_at(2)),
-                (TokenKind::RBrace, _) | (TokenKind::Ident(_), TokenKind::Colon)
-            );
-        if struct_start && !no_struct {
-            self.bump();
-            let mut fields = Vec::new();
-            while *self.peek() != TokenKind::RBrace {
-                let name = self.ident()?;
-                self.expect(TokenKind::Colon)?;
-                let value = self.expr()?;
-                fields.push((name, value));
-                if !self.eat(&TokenKind::Comma) {
-                    break;
-                }
-            }
-            let end = self.expect(TokenKind::RBrace)?;
-            let ds: Vec<u32> = fields.iter().map(|(_, e)| e.depth).collect();
-            return self.mk(ExprKind::StructLit(path, fields), start.to(end), &ds);
-        }
-        self.mk(ExprKind::Path(path), start, &[])
-    }
-}
-
-/// Depth of a block: one more than its deepest statement or tail.
-fn block_depth(b: &Block) -> u32 {
-    let stmts = b.stmts.iter().map(|s| match s {
-        Stmt::Let { init, .. } => init.depth,
-        Stmt::Expr(e) => e.depth,
-    });
-    1 + stmts
-        .chain(b.tail.iter().map(|e| e.depth))
-        .max()
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> (SourceModule, Vec<Diag>) {
-        parse_file(FileId(0), text)
-    }
-
-    #[test]
-    fn parses_every_item_kind() {
-        let (m, d) = parse(
-            "pub fn f(a: i64, b: bool) -> i64 { let mut x: i64 = a * 2 + 1; x = -x; \
-             if b && !false { x } else { 0 } }\n\
-             struct P { x: i64, y: Q }\nconst C: i64 = 1 + 2;\ntype T = crate::a::B;\n\
-             use super::super::x as y;\nuse self::m::*;",
-        );
-        assert!(d.is_empty(), "{d:?}");
-        assert_eq!(m.items.len(), 6);
-    }
-
-    #[test]
-    fn precedence_is_conventional() {
-        let (m, _) = parse("const C: i64 = 1 + 2 * 3 - 4;");
-        let ItemKind::Const(_, e) = &m.items[0].kind else {
-            panic!("not a const")
-        };
-        let ExprKind::Binary(BinOp::Sub, lhs, _) = &e.kind else {
-            panic!("top is not `-`: {e:?}")
-        };
-        assert!(matches!(lhs.kind, ExprKind::Binary(BinOp::Add, ..)));
-    }
-
-    #[test]
-    fn one_mistake_gives_one_diagnostic() {
-        let (m, d) = parse(
-            "fn f() -> i64 { let x = 1 +; let y = 2; y }\nfn g() -> i64 { 3 }\nstruct S { a i64 }\nfn h() {}",
-        );
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(m.items.len(), 3);
-    }
-
-    #[test]
-    fn struct_literals_are_not_parsed_in_conditions() {
-        let (_, d) = parse("fn f(x: i64) { if x { } while x { } let p = P { a: 1 }; }");
-        assert!(d.is_empty(), "{d:?}");
-    }
-
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!("const C: i64 = {}1{};", "(".repeat(100_000), ")".repeat(100_000));
-        let (_, d) = parse(&deep);
-        assert_eq!(d.len(), 1);
-        let chain = format!("const C: i64 = 1{};", " + 1".repeat(100_000));
-        let (_, d) = parse(&chain);
-        assert_eq!(d.len(), 1);
-        let unary = format!("const C: i64 = {}1;", "-".repeat(100_000));
-        assert_eq!(parse(&unary).1.len(), 1);
-    }
-
-    #[test]
-    fn chained_comparisons_are_rejected() {
-        let (_, d) = parse("const C: bool = 1 < 2 < 3;");
-        assert_eq!(d.len(), 1);
-        assert!(d[0].message.contains("chained"));
+        self.expect(TokenKind::Eq)?;
+        let init = self.expr()?;
+        self.expect(TokenKind::Semi)?;
+        Ok((ty, init))
     }
 }

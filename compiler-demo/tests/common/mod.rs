@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use compiler_demo::gen::{generate, GenConfig};
+use compiler_demo::source::{SourceFile, SourceMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A generated program held in memory, with `main`'s value and the diagnostic count.
+pub fn generated(config: &GenConfig) -> (SourceMap, i64, u32) {
+    let (mut files, expected, diags) = generate(config);
+    files.sort();
+    let files = files
+        .into_iter()
+        .map(|(path, text)| Arc::new(SourceFile::new(path, text.into_bytes())))
+        .collect();
+    (SourceMap { files }, expected, diags)
+}
+
+pub fn config(modules: u32, items: u32, seed: u64, cycles: u32, errors: u32) -> GenConfig {
+    GenConfig {
+        modules,
+        items,
+        seed,
+        cycles,
+        errors,
+    }
+}
+
+/// A fresh, empty scratch directory for one test; removed by `cleanup`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("compiler-demo-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+pub fn cleanup(dir: &PathBuf) {
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,218 @@
+//! Jobserver cooperation: running workers never exceed the tokens held plus the
+//! implicit one, no token leaks, and a real `make -j3` is respected across processes.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use weft::query::{Cx, Engine, Query};
+use weft::ThreadPoolBuilder;
+
+fn busy(micros: u64) -> u64 {
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < Duration::from_micros(micros) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+    }
+    x
+}
+
+/// Queries that block on each other: `Chain(n)` needs `Chain(n - 1)` and does some work
+/// in parallel, so requests for shared keys wait on in-progress entries.
+struct Chain;
+impl Query for Chain {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "chain";
+    fn compute(cx: &Cx<'_>, n: &u32) -> u64 {
+        let below = if *n == 0 {
+            0
+        } else {
+            cx.get::<Chain>(&(n - 1))
+        };
+        let parts = cx.par_map(&[1u64, 2, 3, 4], |_, x| {
+            busy(200);
+            *x
+        });
+        below + parts.iter().sum::<u64>()
+    }
+}
+
+#[test]
+fn running_workers_never_exceed_tokens_plus_one_and_no_token_leaks() {
+    for k in [0usize, 1, 3] {
+        let client = jobserver::Client::new(k).unwrap();
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(8)
+            .jobserver(client.clone())
+            .build()
+            .unwrap();
+        let engine = Engine::new();
+        let keys: Vec<u32> = (0..40).rev().collect();
+        let values = pool
+            .install(|| {
+                engine.run(|cx| {
+                    // Many requests race for the same chain: most of them block.
+                    cx.par_map(&keys, |cx, k| cx.get::<Chain>(k))
+                })
+            })
+            .unwrap();
+        assert_eq!(values[0], 400, "chain(39) = 10 per level");
+        pool.install(|| {
+            weft::par_for_each(&[0u8; 64], |_| {
+                weft::blocking(|| std::thread::sleep(Duration::from_micros(300)));
+                busy(100);
+            })
+        });
+        let stats = pool.stats();
+        assert!(
+            stats.peak_running <= k + 1,
+            "k = {k}: {} workers ran at once: {stats:?}",
+            stats.peak_running
+        );
+        assert!(stats.peak_tokens_held <= k, "{stats:?}");
+        if k == 3 {
+            assert!(
+                stats.peak_running >= 2,
+                "tokens were used for parallelism: {stats:?}"
+            );
+        }
+        pool.shutdown();
+        // Every token is back in the jobserver's pipe, and no extra one.
+        assert_eq!(
+            client.available().unwrap(),
+            k,
+            "k = {k}: tokens leaked or appeared"
+        );
+    }
+}
+
+#[test]
+fn no_token_leaks_after_panics_in_jobs() {
+    let client = jobserver::Client::new(2).unwrap();
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(4)
+        .jobserver(client.clone())
+        .panic_handler(|_| {})
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        pool.spawn(|| panic!("job failure"));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| weft::join(|| busy(100), || -> u64 { panic!("half failure") }))
+        }));
+    }
+    pool.install(|| {
+        weft::par_for_each(&[0u8; 32], |_| {
+            busy(200);
+        })
+    });
+    pool.shutdown();
+    assert_eq!(client.available().unwrap(), 2, "every token is back");
+}
+
+#[test]
+fn no_jobserver_runs_every_worker() {
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(3)
+        .no_jobserver()
+        .build()
+        .unwrap();
+    pool.install(|| {
+        weft::par_for_each(&[0u8; 60], |_| {
+            busy(500);
+        })
+    });
+    assert!(pool.stats().tokens_held == 0);
+    pool.shutdown();
+}
+
+/// Entry point for the processes `make` starts in the test below (ignored otherwise):
+/// a pool that inherits make's jobserver records when each job runs.
+#[test]
+#[ignore = "run by jobserver_limits_workers_across_make_recipes"]
+fn jobserver_probe_child() {
+    let Ok(log) = std::env::var("WEFT_PROBE_LOG") else {
+        return;
+    };
+    let pool = ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    let intervals: Vec<(u64, u64)> = pool.install(|| {
+        weft::par_map(&[0u8; 48], |_| {
+            let start = now();
+            busy(2_000);
+            (start, now())
+        })
+    });
+    let mut file = std::fs::File::create(&log).unwrap();
+    for (start, end) in intervals {
+        writeln!(file, "{start} {end}").unwrap();
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn jobserver_limits_workers_across_make_recipes() {
+    if Command::new("make").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: `make` is not installed; the cross-process jobserver test needs it");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("weft-make-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let recipes: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    let makefile = format!(
+        "all: {all}\n{rules}",
+        all = recipes.join(" "),
+        rules = recipes
+            .iter()
+            .map(|r| format!(
+                "{r}:\n\t+WEFT_PROBE_LOG={dir}/{r}.log {exe} --exact jobserver_probe_child --include-ignored --quiet >/dev/null\n",
+                dir = dir.display(),
+                exe = exe.display()
+            ))
+            .collect::<String>()
+    );
+    std::fs::write(dir.join("Makefile"), makefile).unwrap();
+    let status = Command::new("make")
+        .args(["-j3", "-s", "-C"])
+        .arg(&dir)
+        .env_remove("MAKEFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "make failed (or deadlocked workers were killed)"
+    );
+    let mut events = Vec::new();
+    for r in &recipes {
+        let log = std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 48, "{r} ran every job");
+        for line in lines {
+            let (s, e) = line.split_once(' ').unwrap();
+            events.push((s.parse::<u64>().unwrap(), 1i32));
+            events.push((e.parse::<u64>().unwrap(), -1i32));
+        }
+    }
+    // Ends sort before starts at the same instant.
+    events.sort();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        peak = peak.max(now);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        peak <= 3,
+        "{peak} jobs ran at once across make's recipes with -j3"
+    );
+    assert!(peak >= 2, "the recipes did run in parallel ({peak})");
+}
