@@ -124,8 +124,9 @@ fn per_lookup(wall: Duration, threads: u32) -> Duration {
 }
 
 fn sum_weft(cx: &Cx<'_>, keys: &[u32]) -> u64 {
-    keys.iter()
-        .fold(0u64, |acc, k| acc.wrapping_add(cx.get::<Leaf>(black_box(k))))
+    keys.iter().fold(0u64, |acc, k| {
+        acc.wrapping_add(cx.get::<Leaf>(black_box(k)))
+    })
 }
 
 /// The same lookups by `threads` plain threads at once (each on its share of `keys`);
@@ -254,8 +255,9 @@ fn bench_hits(c: &mut Criterion) {
     let db = salsa::DatabaseImpl::default();
     let inputs: Vec<LeafInput> = keys.iter().map(|&k| LeafInput::new(&db, k)).collect();
     let sum_salsa = |db: &salsa::DatabaseImpl, part: &[LeafInput]| {
-        part.iter()
-            .fold(0u64, |acc, &i| acc.wrapping_add(salsa_leaf(db, black_box(i))))
+        part.iter().fold(0u64, |acc, &i| {
+            acc.wrapping_add(salsa_leaf(db, black_box(i)))
+        })
     };
     assert_eq!(sum_salsa(&db, &inputs), expected);
     for threads in [1usize, 2] {
@@ -321,7 +323,11 @@ fn dag_deps(key: u32) -> impl Iterator<Item = u32> {
     };
     (0..count).map(move |j| {
         let r = mix(h ^ u64::from(j + 1));
-        let down = if layer + 2 < DAG_LAYERS { 1 + (r >> 40) % 2 } else { 1 } as u32;
+        let down = if layer + 2 < DAG_LAYERS {
+            1 + (r >> 40) % 2
+        } else {
+            1
+        } as u32;
         (layer + down) * DAG_LAYER_SIZE + (r % u64::from(DAG_LAYER_SIZE)) as u32
     })
 }

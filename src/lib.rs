@@ -22,6 +22,15 @@ mod pool;
 pub mod query;
 mod serial;
 mod sync;
+pub mod trace;
+
+/// Hooks for the `loom-tests` models (loom builds only).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::pool::ModelJobserver;
+    pub use crate::sync::deque::force_retry as force_steal_retry;
+}
 
 pub use pool::context;
 pub use pool::{

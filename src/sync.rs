@@ -31,6 +31,26 @@ pub(crate) mod atomic {
 
 use std::time::Duration;
 
+/// Whether the deliberately broken variant `name` of a protocol is switched on.
+///
+/// Loom builds only: `WEFT_LOOM_MUTANT=name` turns one mutant on, so a model can show it
+/// catches the bug (see `loom-tests`). Normal builds compile every mutant out.
+#[cfg(loom)]
+pub(crate) fn mutant(name: &str) -> bool {
+    static SELECTED: OnceLock<Option<String>> = OnceLock::new();
+    SELECTED
+        .get_or_init(|| std::env::var("WEFT_LOOM_MUTANT").ok())
+        .as_deref()
+        == Some(name)
+}
+
+/// Normal builds: no mutant exists.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn mutant(_name: &str) -> bool {
+    false
+}
+
 /// One-time initialisation of process globals (the global pool). Not a protocol the
 /// models explore: loom builds never touch the global pool.
 pub(crate) use std::sync::OnceLock;
@@ -229,20 +249,26 @@ pub(crate) mod deque {
     }
 
     loom::lazy_static! {
-        /// When set, every other steal attempt answers `Retry` first, so models cover
-        /// the retry path that crossbeam's lock-free deque can take.
-        static ref FORCE_RETRY: loom::sync::atomic::AtomicBool =
-            loom::sync::atomic::AtomicBool::new(false);
+        /// How many steals may still answer `Retry` first (see [`force_retry`]).
+        static ref RETRIES_LEFT: loom::sync::atomic::AtomicUsize =
+            loom::sync::atomic::AtomicUsize::new(0);
     }
 
-    /// Makes steals answer `Retry` once before succeeding (loom models only).
+    /// Makes the next two steal attempts answer `Retry` (loom models only), so models
+    /// cover the retry path that crossbeam's lock-free deque can take. A budget, not a
+    /// pattern: a pattern could starve one thief forever under some schedule.
     pub fn force_retry(on: bool) {
-        FORCE_RETRY.store(on, loom::sync::atomic::Ordering::Relaxed);
+        RETRIES_LEFT.store(
+            if on { 2 } else { 0 },
+            loom::sync::atomic::Ordering::Relaxed,
+        );
     }
 
-    fn should_retry(flip: &loom::sync::atomic::AtomicBool) -> bool {
+    fn should_retry() -> bool {
         use loom::sync::atomic::Ordering::Relaxed;
-        FORCE_RETRY.load(Relaxed) && !flip.fetch_xor(true, Relaxed)
+        RETRIES_LEFT
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub(crate) struct Worker<T> {
@@ -251,7 +277,6 @@ pub(crate) mod deque {
 
     pub(crate) struct Stealer<T> {
         queue: Arc<Mutex<VecDeque<T>>>,
-        flip: loom::sync::atomic::AtomicBool,
     }
 
     impl<T> Worker<T> {
@@ -272,14 +297,13 @@ pub(crate) mod deque {
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer {
                 queue: self.queue.clone(),
-                flip: loom::sync::atomic::AtomicBool::new(false),
             }
         }
     }
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            if should_retry(&self.flip) {
+            if should_retry() {
                 return Steal::Retry;
             }
             match self.queue.lock().pop_front() {
@@ -294,21 +318,19 @@ pub(crate) mod deque {
 
     pub(crate) struct Injector<T> {
         queue: Mutex<VecDeque<T>>,
-        flip: loom::sync::atomic::AtomicBool,
     }
 
     impl<T> Injector<T> {
         pub(crate) fn new() -> Self {
             Injector {
                 queue: Mutex::new(VecDeque::new()),
-                flip: loom::sync::atomic::AtomicBool::new(false),
             }
         }
         pub(crate) fn push(&self, value: T) {
             self.queue.lock().push_back(value);
         }
         pub(crate) fn steal(&self) -> Steal<T> {
-            if should_retry(&self.flip) {
+            if should_retry() {
                 return Steal::Retry;
             }
             match self.queue.lock().pop_front() {

@@ -287,7 +287,7 @@ fn restricted_wait_never_runs_an_unrelated_job() {
                 weft::join(
                     || {
                         // Let B steal the second half first, then queue unrelated work.
-                        barrier.wait();
+                        weft::blocking(|| barrier.wait());
                         for _ in 0..8 {
                             let violations = violations.clone();
                             let unrelated_ran = unrelated_ran.clone();
@@ -304,7 +304,7 @@ fn restricted_wait_never_runs_an_unrelated_job() {
                         }
                     },
                     || {
-                        barrier.wait();
+                        weft::blocking(|| barrier.wait());
                         assert_eq!(weft::context::current_id(), Some(ctx));
                         std::thread::sleep(Duration::from_millis(20));
                     },

@@ -107,7 +107,7 @@ impl Query for Node {
     fn compute(cx: &Cx<'_>, k: &u32) -> i64 {
         let g = graph().lock().unwrap().clone().unwrap();
         if g.rendezvous.contains(k) {
-            g.barrier.as_ref().unwrap().wait();
+            weft::blocking(|| g.barrier.as_ref().unwrap().wait());
         }
         let deps = g.deps.get(k).cloned().unwrap_or_default();
         let vals = if g.parallel_deps {
@@ -377,7 +377,7 @@ impl Query for X {
         let (a, b) = cx.join(
             |_| {
                 // The second half is now running on another worker.
-                X_BARRIER.get().unwrap().wait();
+                weft::blocking(|| X_BARRIER.get().unwrap().wait());
                 // Queue, on this very worker, a job that needs X. X's thread is about to
                 // wait for the second half: if it ran this job on top of X's frame, the
                 // job would block on X forever, below which X can never finish.
@@ -388,7 +388,7 @@ impl Query for X {
                 1
             },
             |_| {
-                X_BARRIER.get().unwrap().wait();
+                weft::blocking(|| X_BARRIER.get().unwrap().wait());
                 std::thread::sleep(Duration::from_millis(30));
                 2
             },

@@ -2,7 +2,7 @@
 //! the generator. Usage errors (clap's and ours) exit with 2.
 
 use clap::{Args, Parser, Subcommand};
-use compiler_demo::driver::{self, Command, Mode, Outcome};
+use compiler_demo::driver::{self, Command, Mode, Outcome, TraceFiles};
 use compiler_demo::gen::{self, GenConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,13 +91,11 @@ fn dispatch(cli: Cli) -> Outcome {
             timings,
             trace,
         } => {
-            if let Some(p) = timings.or(trace) {
-                return Outcome::usage(format!(
-                    "cannot write `{}`: --timings and --trace are not yet supported",
-                    p.display()
-                ));
-            }
-            driver::execute(&dir, engine.mode(), &Command::Check)
+            let files = TraceFiles {
+                chrome_json: trace,
+                html: timings,
+            };
+            driver::execute_traced(&dir, engine.mode(), &Command::Check, &files)
         }
         Cmd::Build {
             dir,

@@ -11,6 +11,7 @@ use crate::queries as q;
 use crate::source::{FileId, SourceFile, SourceMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use weft::trace::Trace;
 
 /// Exit code for compile errors.
 pub const EXIT_COMPILE_ERROR: i32 = 1;
@@ -85,12 +86,14 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> R
     Ok(())
 }
 
-/// Runs `f` on an engine loaded with `sources`, in the requested mode.
+/// Runs `f` on an engine loaded with `sources`, in the requested mode; with `trace`,
+/// on a pool that records timings, which come back with the result.
 fn with_engine<R: Send>(
     sources: &SourceMap,
     mode: Mode,
+    trace: bool,
     f: impl FnOnce(&Engine) -> R + Send,
-) -> Result<R, String> {
+) -> Result<(R, Option<Trace>), String> {
     let setup = || {
         let mut engine = match mode {
             Mode::Serial => Engine::serial(),
@@ -104,8 +107,8 @@ fn with_engine<R: Send>(
         f(&engine)
     };
     match mode {
-        Mode::Serial => Ok(setup()),
-        Mode::Parallel(threads) => crate::pool::install(threads, setup),
+        Mode::Serial => Ok((setup(), None)),
+        Mode::Parallel(threads) => crate::pool::install_traced(threads, trace, setup),
     }
 }
 
@@ -114,7 +117,16 @@ pub fn compile(
     sources: &SourceMap,
     mode: Mode,
 ) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
-    let result = with_engine(sources, mode, |engine| {
+    compile_traced(sources, mode, false).map(|(diags, program, _)| (diags, program))
+}
+
+/// Sorted diagnostics, the linked program when there are none, and the pool's timings
+/// when they were asked for.
+pub type Compiled = (Vec<Diag>, Option<Arc<Program>>, Option<Trace>);
+
+/// [`compile`], also returning the pool's timings when `trace` is set (parallel mode).
+pub fn compile_traced(sources: &SourceMap, mode: Mode, trace: bool) -> Result<Compiled, String> {
+    let (result, recorded) = with_engine(sources, mode, trace, |engine| {
         engine.run(|cx| {
             let diags = cx.get::<q::CrateDiagnostics>(&());
             let program = if diags.is_empty() {
@@ -125,7 +137,35 @@ pub fn compile(
             ((*diags).clone(), program)
         })
     })?;
-    result.map_err(|e| format!("internal compiler error: {e}"))
+    let (diags, program) = result.map_err(|e| format!("internal compiler error: {e}"))?;
+    Ok((diags, program, recorded))
+}
+
+/// Where to write the timings of a run (`--trace`, `--timings`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceFiles {
+    /// A Chrome trace (JSON) for Perfetto or `chrome://tracing`.
+    pub chrome_json: Option<PathBuf>,
+    /// A self-contained HTML timings page.
+    pub html: Option<PathBuf>,
+}
+
+impl TraceFiles {
+    fn wanted(&self) -> bool {
+        self.chrome_json.is_some() || self.html.is_some()
+    }
+
+    fn write(&self, trace: &Trace) -> Result<(), String> {
+        let cannot =
+            |path: &Path, e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
+        if let Some(path) = &self.chrome_json {
+            trace.write_chrome_json(path).map_err(|e| cannot(path, e))?;
+        }
+        if let Some(path) = &self.html {
+            trace.write_html(path).map_err(|e| cannot(path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// What to do after checking.
@@ -144,12 +184,39 @@ pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
     }
 }
 
+/// [`execute`], writing the pool's timings to `files` (parallel mode only). The
+/// command prints what it prints without them; only a failed write changes that.
+pub fn execute_traced(dir: &Path, mode: Mode, command: &Command, files: &TraceFiles) -> Outcome {
+    match load(dir) {
+        Ok(sources) => execute_sources_traced(&sources, mode, command, files),
+        Err(e) => Outcome::usage(e),
+    }
+}
+
 /// Runs `check`, `build` or `run` on an already loaded program.
 pub fn execute_sources(sources: &SourceMap, mode: Mode, command: &Command) -> Outcome {
-    let (diags, program) = match compile(sources, mode) {
+    execute_sources_traced(sources, mode, command, &TraceFiles::default())
+}
+
+/// [`execute_sources`], writing the pool's timings to `files`.
+pub fn execute_sources_traced(
+    sources: &SourceMap,
+    mode: Mode,
+    command: &Command,
+    files: &TraceFiles,
+) -> Outcome {
+    if files.wanted() && mode == Mode::Serial {
+        return Outcome::usage("--trace and --timings need the parallel engine".into());
+    }
+    let (diags, program, recorded) = match compile_traced(sources, mode, files.wanted()) {
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
+    if let Some(trace) = &recorded {
+        if let Err(e) = files.write(trace) {
+            return Outcome::usage(e);
+        }
+    }
     if !diags.is_empty() {
         return Outcome {
             stdout: String::new(),

@@ -3,12 +3,24 @@
 /// Runs `f` on a fresh weft pool of `threads` workers (0: the pool's default size).
 /// The engine is created inside `f`, so it runs on that pool.
 pub fn install<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R, String> {
-    let mut builder = weft::ThreadPoolBuilder::new();
+    install_traced(threads, false, f).map(|(result, _)| result)
+}
+
+/// [`install`] on a pool that records timings when `trace` is set, and returns what it
+/// recorded (see `weft::trace`) alongside `f`'s result.
+pub fn install_traced<R: Send>(
+    threads: usize,
+    trace: bool,
+    f: impl FnOnce() -> R + Send,
+) -> Result<(R, Option<weft::trace::Trace>), String> {
+    let mut builder = weft::ThreadPoolBuilder::new().trace(trace);
     if threads > 0 {
         builder = builder.num_threads(threads);
     }
     let pool = builder
         .build()
         .map_err(|e| format!("cannot start a pool of {threads} threads: {e}"))?;
-    Ok(pool.install(f))
+    let result = pool.install(f);
+    let recorded = trace.then(|| pool.take_trace());
+    Ok((result, recorded))
 }

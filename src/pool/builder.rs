@@ -11,7 +11,9 @@ use super::scope::{in_scope_on, Scope};
 use super::spawn::spawn_on;
 use super::tokens::TokenPool;
 use super::worker::WorkerThread;
-use crate::sync::{Arc, OnceLock};
+use crate::sync::Arc;
+#[cfg(not(loom))]
+use crate::sync::OnceLock;
 
 /// Stack size of worker threads unless the builder sets one.
 ///
@@ -38,6 +40,7 @@ pub struct ThreadPoolBuilder {
     thread_name: Option<Box<ThreadNamer>>,
     panic_handler: Option<Box<PanicHandler>>,
     jobserver: JobserverChoice,
+    trace: bool,
 }
 
 #[derive(Default)]
@@ -47,10 +50,19 @@ enum JobserverChoice {
     Inherited,
     Client(jobserver::Client),
     None,
+    /// Loom models: a modelled jobserver.
+    #[cfg(loom)]
+    Model(TokenPool),
 }
 
 /// The jobserver named in this process's environment (`CARGO_MAKEFLAGS`, `MAKEFLAGS`,
 /// `MFLAGS`), looked up once.
+#[cfg(loom)]
+fn inherited_jobserver() -> Option<jobserver::Client> {
+    None
+}
+
+#[cfg(not(loom))]
 fn inherited_jobserver() -> Option<jobserver::Client> {
     static INHERITED: OnceLock<Option<jobserver::Client>> = OnceLock::new();
     INHERITED
@@ -125,6 +137,13 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Records what every worker does, for [`ThreadPool::take_trace`] (see
+    /// [`crate::trace`]). Off by default; off, each event site costs one relaxed load.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = on;
+        self
+    }
+
     fn resolved_num_threads(&self) -> usize {
         if self.num_threads > 0 {
             return self.num_threads;
@@ -152,27 +171,51 @@ impl ThreadPoolBuilder {
         }
     }
 
-    pub(crate) fn into_config(self) -> io::Result<PoolConfig> {
+    pub(crate) fn into_config(mut self) -> io::Result<PoolConfig> {
         let num_threads = self.resolved_num_threads();
-        let client = match self.jobserver {
+        let client = match std::mem::take(&mut self.jobserver) {
             JobserverChoice::Inherited => inherited_jobserver(),
             JobserverChoice::Client(client) => Some(client),
             JobserverChoice::None => None,
+            #[cfg(loom)]
+            JobserverChoice::Model(tokens) => return Ok(self.config_with(num_threads, tokens)),
         };
         let tokens = match client {
+            #[cfg(not(loom))]
             Some(client) => TokenPool::with_jobserver(client)?,
+            #[cfg(loom)]
+            Some(_) => TokenPool::unlimited(),
             None => TokenPool::unlimited(),
         };
-        Ok(PoolConfig {
+        Ok(self.config_with(num_threads, tokens))
+    }
+
+    /// Loom models only: limits the pool by a modelled jobserver of `limit` tokens.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn model_jobserver(mut self, limit: usize) -> (Self, Arc<super::tokens::ModelJobserver>) {
+        let (tokens, model) = TokenPool::with_model_limit(limit);
+        self.jobserver = JobserverChoice::Model(tokens);
+        (self, model)
+    }
+
+    fn config_with(self, num_threads: usize, tokens: TokenPool) -> PoolConfig {
+        let stack_size = if cfg!(loom) {
+            None
+        } else {
+            Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))
+        };
+        PoolConfig {
             num_threads,
             max_threads: self
                 .max_threads
                 .unwrap_or_else(|| (4 * num_threads).max(num_threads + 4)),
-            stack_size: Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE)),
+            stack_size,
             thread_name: self.thread_name,
             panic_handler: self.panic_handler,
             tokens,
-        })
+            trace: self.trace,
+        }
     }
 
     /// Builds the pool and starts its threads.
@@ -333,6 +376,14 @@ impl ThreadPool {
     /// A snapshot of the pool's thread and token counters.
     pub fn stats(&self) -> PoolStats {
         self.registry.stats()
+    }
+
+    /// What the pool recorded since it was built or since the previous call (empty
+    /// unless built with [`ThreadPoolBuilder::trace`]). Intervals in flight, such as a
+    /// sleeping worker's idle time, are closed at this moment and continue in the next
+    /// trace.
+    pub fn take_trace(&self) -> crate::trace::Trace {
+        self.registry.trace.take(self.registry.num_threads)
     }
 
     /// Shuts the pool down and waits until every worker has finished the queued jobs

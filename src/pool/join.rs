@@ -2,14 +2,27 @@
 //!
 //! The calling worker pushes the second closure as a job onto its deque, runs the first
 //! itself, then takes the second back and runs it inline unless another worker stole
-//! it, in which case it waits for it (see `worker.rs` for what a wait may run). A pool
-//! of one thread has no thief, so there both closures simply run in order.
+//! it, in which case it waits for it (see `worker.rs` for what a wait may run).
+//!
+//! Work is exposed on demand. When no worker is looking for work (the registry's
+//! `hungry` count is zero: one relaxed load), nobody could steal the second closure, so
+//! it is kept private ([`HiddenJob`]) instead of pushed, and run inline after the first
+//! unless it was exposed meanwhile: by a later `join` that saw a hungry worker, or
+//! because this worker started looking for work or blocked. A busy pool's `join` then
+//! costs little more than two calls, and no fence.
+//!
+//! The limit: a first half that blocks *without telling weft* (a raw `Barrier` or
+//! channel) until the second half runs can wait forever if that half is still private.
+//! Block through [`crate::blocking`] (or a query wait), which exposes it first. rayon
+//! likewise only promises that `join` *may* run its halves in parallel.
 
 use super::context;
+use super::job::JobRef;
 use super::job::{catch, StackJob};
 use super::latch::WorkerLatch;
 use super::registry::global_registry;
-use super::worker::WorkerThread;
+use super::worker::{HiddenJob, WorkerThread};
+use crate::sync::atomic::Ordering;
 
 /// Runs `oper_a` and `oper_b`, potentially in parallel, and returns both results.
 ///
@@ -56,19 +69,48 @@ where
         WorkerLatch::new(&worker.registry, worker.index),
         context::current(),
     );
-    // SAFETY: `job_b` stays on this stack until it has run: we either take it back and
-    // run it inline, or wait for its latch before returning (also if `oper_a` panics).
+    // SAFETY: `job_b` stays on this stack until it has run: we either run it inline
+    // (hidden, or taken back from the deque), or wait for its latch before returning
+    // (also if `oper_a` panics).
     let job_b_ref = unsafe { job_b.as_job_ref() };
-    worker.push(job_b_ref);
 
-    let result_a = catch(oper_a);
+    let result_a = if worker.registry.hungry.load(Ordering::Relaxed) == 0 {
+        // Nobody could steal it now: keep it private unless someone asks meanwhile.
+        let hidden = HiddenJob::new(job_b_ref);
+        worker.hide(&hidden);
+        let result_a = catch(oper_a);
+        if worker.unhide(&hidden) {
+            return combine(result_a, job_b.run_inline());
+        }
+        result_a
+    } else {
+        // Someone looks for work: expose what we kept private (older, so larger) too.
+        worker.expose_hidden();
+        worker.push(job_b_ref);
+        catch(oper_a)
+    };
+    // `job_b` must not move while the deque or a thief may hold `job_b_ref`.
+    if take_back_or_wait(worker, &job_b, job_b_ref) {
+        combine(result_a, job_b.run_inline())
+    } else {
+        combine(result_a, job_b.into_result())
+    }
+}
 
+/// After the first half: returns true if the second half was taken back from the deque
+/// (the caller runs it), false once the worker that stole it has finished it.
+fn take_back_or_wait<B, RB>(
+    worker: &WorkerThread,
+    job_b: &StackJob<WorkerLatch<'_>, B, RB>,
+    job_b_ref: JobRef,
+) -> bool
+where
+    B: FnOnce() -> RB + Send,
+    RB: Send,
+{
     while !job_b.latch.probe() {
         match worker.pop() {
-            Some(job) if job == job_b_ref => {
-                let result_b = job_b.run_inline();
-                return combine(result_a, result_b);
-            }
+            Some(job) if job == job_b_ref => return true,
             Some(job) if job.ctx().is_within(context::current()) => {
                 // Pushed after ours by code that has returned (a spawn into an outer
                 // scope); its context allows it to run on top of this wait.
@@ -78,15 +120,11 @@ where
             Some(job) => {
                 worker.push(job);
                 worker.wait_until(&job_b.latch, &|| job_b.executor());
-                break;
             }
-            None => {
-                worker.wait_until(&job_b.latch, &|| job_b.executor());
-                break;
-            }
+            None => worker.wait_until(&job_b.latch, &|| job_b.executor()),
         }
     }
-    combine(result_a, job_b.into_result())
+    false
 }
 
 /// Both closures in order on this thread, with `join`'s panic rules.

@@ -76,7 +76,10 @@ impl Latch for WorkerLatch<'_> {
         // SAFETY: `this` is live on entry (trait contract). Copy out what we need before
         // the swap, after which the owner may free the latch.
         let (registry, owner, state) = unsafe { ((*this).registry, (*this).owner, &(*this).state) };
-        if state.swap(SET, Ordering::AcqRel) == SLEEPING {
+        // The mutant (loom builds only) forgets to wake a sleeping owner.
+        if state.swap(SET, Ordering::AcqRel) == SLEEPING
+            && !crate::sync::mutant("latch_lost_wakeup")
+        {
             // The registry outlives its workers' latches: the setter is one of its
             // workers (or a job of it) and holds the registry alive.
             registry.unpark_worker(owner);

@@ -27,6 +27,8 @@ pub use scope::{scope, Scope};
 pub use spawn::spawn;
 
 pub(crate) use job::catch;
+#[cfg(loom)]
+pub use tokens::ModelJobserver;
 pub(crate) use worker::WorkerThread;
 
 use registry::global_registry;
@@ -38,6 +40,21 @@ pub fn current_num_threads() -> usize {
     match unsafe { WorkerThread::current().as_ref() } {
         Some(worker) => worker.registry.num_threads,
         None => global_registry().num_threads,
+    }
+}
+
+/// Exposes the current worker's private `join` halves if some worker looks for work.
+pub(crate) fn expose_if_hungry() {
+    // SAFETY: null or this thread's live WorkerThread.
+    if let Some(worker) = unsafe { WorkerThread::current().as_ref() } {
+        if worker
+            .registry
+            .hungry
+            .load(crate::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
+            worker.expose_hidden();
+        }
     }
 }
 
@@ -67,7 +84,12 @@ pub fn current_thread_index() -> Option<usize> {
 pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: null or this thread's live WorkerThread.
     match unsafe { WorkerThread::current().as_ref() } {
-        Some(worker) => worker.blocked(f),
+        Some(worker) => {
+            let _span = (worker.registry.trace).span(worker.index, || {
+                crate::trace::SpanKind::Blocked(crate::trace::BlockedOn::Blocking)
+            });
+            worker.blocked(f)
+        }
         None => f(),
     }
 }

@@ -22,9 +22,10 @@ use super::latch::LockLatch;
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
 use super::worker::{self, WorkerThread};
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
 use crate::sync::{thread, Arc, Condvar, Mutex, OnceLock};
+use crate::trace::{MarkKind, Tracer};
 
 /// Called with the payload of a panic in a `spawn`ed job.
 pub(crate) type PanicHandler = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
@@ -39,6 +40,7 @@ pub(crate) struct PoolConfig {
     pub(crate) thread_name: Option<Box<ThreadNamer>>,
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
     pub(crate) tokens: TokenPool,
+    pub(crate) trace: bool,
 }
 
 pub(crate) struct Slot {
@@ -105,6 +107,9 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     pub(crate) num_threads: usize,
     pub(crate) max_threads: usize,
+    /// Workers looking for work (searching, or asleep in the idle list). `join` pushes
+    /// its second half for thieves only while this is non-zero.
+    pub(crate) hungry: AtomicUsize,
     spares: Mutex<SpareState>,
     /// Signalled when the last worker exits.
     exited: Condvar,
@@ -113,6 +118,8 @@ pub(crate) struct Registry {
     thread_name: Mutex<Option<Box<ThreadNamer>>>,
     panic_handler: Option<Box<PanicHandler>>,
     pub(crate) tokens: TokenPool,
+    /// What the workers record when tracing is on.
+    pub(crate) trace: Tracer,
 }
 
 impl Registry {
@@ -139,6 +146,7 @@ impl Registry {
             sleep: Sleep::new(),
             num_threads: config.num_threads,
             max_threads: config.max_threads,
+            hungry: AtomicUsize::new(0),
             spares: Mutex::new(SpareState {
                 unstarted: (config.num_threads..config.max_threads).rev().collect(),
                 ..SpareState::default()
@@ -149,10 +157,11 @@ impl Registry {
             thread_name: Mutex::new(config.thread_name),
             panic_handler: config.panic_handler,
             tokens: config.tokens,
+            trace: Tracer::new(config.max_threads, config.trace),
         });
         for index in 0..config.num_threads {
             registry.spares.lock().live += 1;
-            if let Err(err) = registry.start_thread(index) {
+            if let Err(err) = Registry::start_thread(&registry, index) {
                 registry.terminate();
                 return Err(err);
             }
@@ -163,18 +172,18 @@ impl Registry {
         Ok(registry)
     }
 
-    fn start_thread(self: &Arc<Self>, index: usize) -> io::Result<()> {
-        let deque = self.slots[index]
+    fn start_thread(this: &Arc<Self>, index: usize) -> io::Result<()> {
+        let deque = this.slots[index]
             .deque
             .lock()
             .take()
             .expect("a slot's deque is taken by the one thread started for it");
-        let name = match &mut *self.thread_name.lock() {
+        let name = match &mut *this.thread_name.lock() {
             Some(namer) => namer(index),
             None => format!("weft-worker-{index}"),
         };
-        let registry = Arc::clone(self);
-        let started = thread::spawn(name, self.stack_size, move || {
+        let registry = Arc::clone(this);
+        let started = thread::spawn(name, this.stack_size, move || {
             worker::run(registry, index, deque)
         });
         match started {
@@ -182,7 +191,7 @@ impl Registry {
             Err(err) => {
                 // The closure (and the deque in it) is gone; a fresh deque would not
                 // match the slot's stealer, so the slot stays unusable.
-                self.spares.lock().live -= 1;
+                this.spares.lock().live -= 1;
                 Err(err)
             }
         }
@@ -225,7 +234,9 @@ impl Registry {
     }
 
     /// `worker` is about to block: count it, and make sure `num_threads` can still run.
-    pub(crate) fn enter_blocked(self: &Arc<Self>, worker: &WorkerThread) {
+    pub(crate) fn enter_blocked(&self, worker: &WorkerThread) {
+        // What this worker kept private must be runnable by others while it blocks.
+        worker.expose_hidden();
         let mut spares = self.spares.lock();
         spares.blocked += 1;
         spares.peak_blocked = spares.peak_blocked.max(spares.blocked);
@@ -233,12 +244,16 @@ impl Registry {
             if let Some(index) = spares.parked.pop() {
                 drop(spares);
                 self.unpark_worker(index);
+                self.trace
+                    .mark(worker.index, || MarkKind::SpareWoken(index));
             } else if let Some(index) = spares.unstarted.pop() {
                 spares.live += 1;
                 spares.peak_live = spares.peak_live.max(spares.live);
                 drop(spares);
                 // Failing to start a spare costs parallelism, not correctness.
-                let _ = self.start_thread(index);
+                let _ = Registry::start_thread(&worker.registry, index);
+                self.trace
+                    .mark(worker.index, || MarkKind::SpareStarted(index));
             }
         }
         if !worker.deque_is_empty() {
@@ -337,14 +352,11 @@ impl Registry {
 
     /// Runs `op` on a worker of this registry: directly if the current thread is one,
     /// else by injecting a job and blocking until it is done.
-    pub(crate) fn in_worker<R: Send>(
-        self: &Arc<Self>,
-        op: impl FnOnce(&WorkerThread) -> R + Send,
-    ) -> R {
+    pub(crate) fn in_worker<R: Send>(&self, op: impl FnOnce(&WorkerThread) -> R + Send) -> R {
         let current = WorkerThread::current();
         // SAFETY: `current` is null or points to this thread's live WorkerThread.
         match unsafe { current.as_ref() } {
-            Some(worker) if std::ptr::eq(&*worker.registry, &**self) => op(worker),
+            Some(worker) if std::ptr::eq(&*worker.registry, self) => op(worker),
             Some(worker) => self.in_worker_blocking(Some(worker), op),
             None => self.in_worker_blocking(None, op),
         }

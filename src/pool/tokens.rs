@@ -139,6 +139,7 @@ impl TokenPool {
     }
 
     /// The jobserver failed: stop limiting rather than leave workers waiting forever.
+    #[cfg(not(loom))]
     fn give_up(shared: &Shared) {
         let mut state = shared.state.lock();
         state.requested = state.requested.saturating_sub(1);
@@ -151,7 +152,7 @@ impl TokenPool {
             #[cfg(not(loom))]
             Some(Source::Jobserver(helper)) => helper.request_token(),
             #[cfg(loom)]
-            Some(Source::Model(model)) => model.request(&self.shared),
+            Some(Source::Model(model)) => ModelJobserver::request(model, &self.shared),
             None => {}
         }
     }
@@ -176,15 +177,18 @@ impl TokenPool {
                 state.start_running();
                 return Permit::Token(token);
             }
-            if state.requested <= state.waiting {
+            // Count ourselves as waiting *before* asking, so that a token delivered at
+            // once is kept for us rather than returned as surplus.
+            state.waiting += 1;
+            if state.requested < state.waiting {
                 state.requested += 1;
                 drop(state);
                 self.request_token();
                 state = self.shared.state.lock();
-                continue;
             }
-            state.waiting += 1;
-            state = self.shared.granted.wait(state);
+            while state.limited && !state.implicit_free && state.spare.is_empty() {
+                state = self.shared.granted.wait(state);
+            }
             state.waiting -= 1;
         }
     }
@@ -204,6 +208,9 @@ impl TokenPool {
                 if state.waiting > state.spare.len() {
                     state.spare.push(token);
                     self.shared.granted.notify_one();
+                } else if crate::sync::mutant("token_leak") {
+                    // Deliberately broken (loom builds only): the token is never returned.
+                    std::mem::forget(token);
                 } else {
                     state.held -= 1;
                     returned = Some(token);
@@ -227,6 +234,10 @@ impl TokenPool {
     /// Stops the helper thread (returning any token it acquires from now on).
     pub(crate) fn shut_down(&self) {
         let source = self.source.lock().take();
+        #[cfg(loom)]
+        if let Some(Source::Model(model)) = &source {
+            model.state.lock().pool = None;
+        }
         drop(source);
         let surplus = std::mem::take(&mut self.shared.state.lock().spare);
         self.shared.state.lock().held -= surplus.len();
@@ -234,10 +245,20 @@ impl TokenPool {
     }
 }
 
-/// Loom builds: a jobserver modelled as a counter of free tokens.
+/// Loom builds: a jobserver modelled as a counter of free tokens. Like a real one, a
+/// request with no token free stays pending until a token is returned.
+#[doc(hidden)]
 #[cfg(loom)]
-pub(crate) struct ModelJobserver {
-    free: Mutex<usize>,
+pub struct ModelJobserver {
+    state: Mutex<ModelState>,
+}
+
+#[cfg(loom)]
+struct ModelState {
+    free: usize,
+    pending: usize,
+    /// The pool to deliver to; cleared at shutdown (it refers back to us).
+    pool: Option<Arc<Shared>>,
 }
 
 /// A token of the modelled jobserver; returns itself when dropped.
@@ -249,39 +270,42 @@ pub(crate) struct ModelToken {
 #[cfg(loom)]
 impl Drop for ModelToken {
     fn drop(&mut self) {
-        *self.jobserver.free.lock() += 1;
+        let mut state = self.jobserver.state.lock();
+        match state.pool.clone().filter(|_| state.pending > 0) {
+            Some(pool) => {
+                state.pending -= 1;
+                drop(state);
+                let token = ModelToken {
+                    jobserver: Arc::clone(&self.jobserver),
+                };
+                TokenPool::deliver(&pool, token);
+            }
+            None => state.free += 1,
+        }
     }
 }
 
 #[cfg(loom)]
 impl ModelJobserver {
-    /// Hands a token over at once if one is free; a model never blocks in the source.
-    fn request(self: &Arc<Self>, shared: &Shared) {
-        let got = {
-            let mut free = self.free.lock();
-            if *free > 0 {
-                *free -= 1;
-                true
-            } else {
-                false
-            }
-        };
-        if got {
-            TokenPool::deliver(
-                shared,
-                ModelToken {
-                    jobserver: Arc::clone(self),
-                },
-            );
-        } else {
-            // No token now: the waiter is woken when a worker releases one.
-            let mut state = shared.state.lock();
-            state.requested = state.requested.saturating_sub(1);
+    fn request(this: &Arc<Self>, shared: &Arc<Shared>) {
+        let mut state = this.state.lock();
+        if state.free == 0 {
+            state.pending += 1;
+            return;
         }
+        state.free -= 1;
+        drop(state);
+        TokenPool::deliver(
+            shared,
+            ModelToken {
+                jobserver: Arc::clone(this),
+            },
+        );
     }
 
-    pub(crate) fn free_tokens(&self) -> usize {
-        *self.free.lock()
+    /// Tokens in the modelled jobserver now.
+    pub fn free_tokens(&self) -> usize {
+        self.state.lock().free
     }
 }
 
@@ -296,7 +320,11 @@ impl TokenPool {
             state.implicit_free = true;
         }
         let model = Arc::new(ModelJobserver {
-            free: Mutex::new(limit),
+            state: Mutex::new(ModelState {
+                free: limit,
+                pending: 0,
+                pool: Some(Arc::clone(&pool.shared)),
+            }),
         });
         *pool.source.lock() = Some(Source::Model(Arc::clone(&model)));
         (pool, model)

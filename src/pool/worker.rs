@@ -26,11 +26,14 @@ use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
 use super::tokens::Permit;
+use crate::sync::atomic::Ordering;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::{thread, weft_thread_local, Arc};
 
 /// How many fruitless searches an idle or waiting worker makes before it sleeps.
-const SPIN_ROUNDS: u32 = 32;
+/// (None under loom: a spin's `yield_now` would let loom run every other thread first
+/// and hide the schedules where a worker goes to sleep while another acts.)
+const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 32 };
 
 weft_thread_local! {
     /// The worker running on this thread, if any.
@@ -45,6 +48,33 @@ pub(crate) struct WorkerThread {
     rng: Cell<u64>,
     /// The token this worker runs on; `None` while it is parked.
     permit: Cell<Option<Permit>>,
+    /// Counted in the registry's `hungry`: looking for work (see `join.rs`).
+    hungry: Cell<bool>,
+    /// The newest `join` second half kept private (see [`HiddenJob`]), or null.
+    hidden: Cell<*const HiddenJob>,
+}
+
+/// A `join` second half kept private to its worker while nobody could steal it.
+///
+/// Hidden jobs form a list through the stack frames of the joins that made them, newest
+/// first. They are exposed (pushed onto the deque, oldest first) when a later `join`
+/// sees a hungry worker, when this worker starts looking for work, and when it blocks,
+/// so a thief can still take them; a join whose second half is still hidden when its
+/// first half returns runs it inline, like a one-thread pool.
+pub(crate) struct HiddenJob {
+    job: JobRef,
+    below: Cell<*const HiddenJob>,
+    exposed: Cell<bool>,
+}
+
+impl HiddenJob {
+    pub(crate) fn new(job: JobRef) -> Self {
+        HiddenJob {
+            job,
+            below: Cell::new(ptr::null()),
+            exposed: Cell::new(false),
+        }
+    }
 }
 
 /// Entry point of a worker thread.
@@ -55,6 +85,8 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         registry,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         permit: Cell::new(None),
+        hungry: Cell::new(false),
+        hidden: Cell::new(ptr::null()),
     };
     WORKER.with(|w| w.set(&worker));
     worker.start_running();
@@ -79,7 +111,10 @@ impl WorkerThread {
 
     /// Takes a permit to run (see `tokens.rs`); blocks without spinning if none is free.
     pub(crate) fn start_running(&self) {
-        debug_assert!(self.permit.take().is_none(), "a worker holds one permit");
+        let held = self.permit.take();
+        debug_assert!(held.is_none(), "a worker holds one permit");
+        drop(held);
+        let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::TokenAcquire);
         self.permit.set(Some(self.registry.tokens.acquire()));
     }
 
@@ -87,6 +122,7 @@ impl WorkerThread {
     pub(crate) fn stop_running(&self) {
         if let Some(permit) = self.permit.take() {
             self.registry.tokens.release(permit);
+            (self.registry.trace).mark(self.index, || crate::trace::MarkKind::TokenRelease);
         }
     }
 
@@ -114,19 +150,80 @@ impl WorkerThread {
     /// The job was popped or stolen by this thread and has not run.
     #[inline]
     pub(crate) unsafe fn execute(&self, job: JobRef) {
+        let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Job);
         // SAFETY: forwarded from the caller.
         unsafe { job.execute() }
+    }
+
+    /// Keeps `node` private to this worker (see [`HiddenJob`]). The caller must call
+    /// [`WorkerThread::unhide`] before `node` goes out of scope.
+    #[inline]
+    pub(crate) fn hide(&self, node: &HiddenJob) {
+        node.below.set(self.hidden.replace(node));
+    }
+
+    /// True if `node` is still hidden; it is then removed, and the caller runs it.
+    /// False if it was exposed meanwhile (it sits in the deque like any pushed job).
+    #[inline]
+    pub(crate) fn unhide(&self, node: &HiddenJob) -> bool {
+        if node.exposed.get() {
+            return false;
+        }
+        debug_assert!(ptr::eq(self.hidden.get(), node), "hidden jobs nest");
+        self.hidden.set(node.below.get());
+        true
+    }
+
+    /// Pushes every hidden job onto the deque, oldest (largest) first.
+    pub(crate) fn expose_hidden(&self) {
+        let mut node = self.hidden.replace(ptr::null());
+        if node.is_null() {
+            return;
+        }
+        let mut nodes = Vec::new();
+        // SAFETY: hidden nodes live in the frames of joins still running on this thread
+        // (each removes its node, or finds it exposed, before it returns), and only this
+        // thread touches them.
+        while let Some(hidden) = unsafe { node.as_ref() } {
+            nodes.push(hidden);
+            node = hidden.below.get();
+        }
+        for hidden in nodes.into_iter().rev() {
+            hidden.exposed.set(true);
+            self.deque.push(hidden.job);
+        }
+        self.registry
+            .sleep
+            .hint_work(|w| self.registry.unpark_worker(w));
+    }
+
+    /// Marks this worker as looking for work or not; `join` exposes work to thieves
+    /// only while some worker looks for it.
+    fn set_hungry(&self, hungry: bool) {
+        if hungry {
+            // While we look for work, what we kept private could run elsewhere.
+            self.expose_hidden();
+        }
+        if self.hungry.replace(hungry) != hungry {
+            if hungry {
+                self.registry.hungry.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.registry.hungry.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn main_loop(&self) {
         let mut idle_rounds = 0;
         loop {
             if let Some(job) = self.find_work() {
+                self.set_hungry(false);
                 // SAFETY: we just took the job from a deque.
                 unsafe { self.execute(job) };
                 idle_rounds = 0;
                 continue;
             }
+            self.set_hungry(true);
             if idle_rounds < SPIN_ROUNDS {
                 idle_rounds += 1;
                 thread::yield_now();
@@ -134,9 +231,11 @@ impl WorkerThread {
             }
             idle_rounds = 0;
             if self.registry.terminating() {
+                self.set_hungry(false);
                 return;
             }
             if self.index >= self.registry.num_threads {
+                self.set_hungry(false);
                 match self.registry.park_spare(self) {
                     SpareOutcome::Needed => {}
                     SpareOutcome::Resumed => continue,
@@ -220,6 +319,7 @@ impl WorkerThread {
         latch: &WorkerLatch<'_>,
         awaited_executor: &dyn Fn() -> Option<usize>,
     ) {
+        let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Wait);
         let within = context::current();
         let mut idle_rounds = 0;
         while !latch.probe() {
@@ -229,11 +329,13 @@ impl WorkerThread {
                 self.find_work_within(within, awaited_executor())
             };
             if let Some(job) = job {
+                self.set_hungry(false);
                 // SAFETY: we just took the job from a deque.
                 unsafe { self.execute(job) };
                 idle_rounds = 0;
                 continue;
             }
+            self.set_hungry(true);
             if idle_rounds < SPIN_ROUNDS {
                 idle_rounds += 1;
                 thread::yield_now();
@@ -243,9 +345,11 @@ impl WorkerThread {
             if within.is_none() {
                 self.sleep_idle(Some(latch));
             } else {
+                self.set_hungry(false);
                 self.sleep_blocked(latch);
             }
         }
+        self.set_hungry(false);
     }
 
     /// Sleeps in the idle list until new work arrives (or `latch` is set).
@@ -257,10 +361,12 @@ impl WorkerThread {
         }
         let sleep = &self.registry.sleep;
         sleep.register(self.index);
+        // The mutant (loom builds only) skips the re-check after announcing sleep.
         let wake_now = self.registry.terminating()
             || latch.is_some_and(|l| l.probe())
-            || self.registry.has_work();
+            || (self.registry.has_work() && !crate::sync::mutant("sleep_no_recheck"));
         if !wake_now {
+            let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Idle);
             self.stop_running();
             self.registry.slots[self.index].parker.park();
             self.start_running();
@@ -276,6 +382,9 @@ impl WorkerThread {
         if !latch.prepare_sleep() {
             return;
         }
+        let _span = (self.registry.trace).span(self.index, || {
+            crate::trace::SpanKind::Blocked(crate::trace::BlockedOn::RestrictedWait)
+        });
         self.registry.enter_blocked(self);
         while !latch.probe() {
             self.registry.slots[self.index].parker.park();
@@ -292,6 +401,7 @@ impl WorkerThread {
                 self.0.registry.leave_blocked(self.0);
             }
         }
+        self.set_hungry(false);
         self.registry.enter_blocked(self);
         let _leave = Leave(self);
         f()

@@ -110,8 +110,13 @@ impl Engine {
         R: Send,
     {
         match &self.kind {
-            EngineKind::Parallel(engine) => current_registry()
-                .in_worker(|_| finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, None))))),
+            EngineKind::Parallel(engine) => {
+                let registry = current_registry();
+                engine.trace.set(registry.trace.is_on());
+                registry.in_worker(|_| {
+                    finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, None))))
+                })
+            }
             EngineKind::Serial(engine) => {
                 engine.with_state(|state| finish_run(crate::pool::catch(|| f(&Cx::serial(state)))))
             }
@@ -133,6 +138,9 @@ impl std::fmt::Debug for Engine {
 pub(crate) struct ParallelEngine {
     tables: TableMap,
     pub(crate) graph: WaitGraph,
+    /// The flag of the pool the current `run` uses: query sites read it instead of the
+    /// pool's (see `crate::trace`).
+    pub(crate) trace: crate::trace::TraceFlag,
 }
 
 impl ParallelEngine {
@@ -140,6 +148,7 @@ impl ParallelEngine {
         ParallelEngine {
             tables: TableMap::new(),
             graph: WaitGraph::new(),
+            trace: crate::trace::TraceFlag::new(false),
         }
     }
 
@@ -157,7 +166,7 @@ struct TableMap {
 }
 
 /// The most query types one engine can hold.
-const MAX_QUERY_TYPES: usize = 4096;
+const MAX_QUERY_TYPES: usize = if cfg!(loom) { 16 } else { 4096 };
 
 struct TableSlot {
     type_id: TypeId,

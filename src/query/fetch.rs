@@ -20,6 +20,7 @@ use super::unwind::{settle, unwind_cycle};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
 use crate::pool::WorkerThread;
+use crate::trace::{self, BlockedOn, SpanKind};
 
 impl ParallelEngine {
     /// `(Q, key)` requested in the context of `requester`.
@@ -33,6 +34,7 @@ impl ParallelEngine {
         let hash = hash_key(key);
         if let Some(entry) = table.get(hash, key) {
             if let Some(result) = entry.result() {
+                crate::trace::memo_hit(&self.trace);
                 return result.clone();
             }
             return self.wait(requester, entry);
@@ -50,6 +52,9 @@ impl ParallelEngine {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
+        // Starting a computation is a moment to let idle workers have what this worker
+        // kept private (a query may run long without another `join`).
+        crate::pool::expose_if_hungry();
         let job = QueryJob::new(
             ContextNode::child_of(context::current()),
             requester,
@@ -72,9 +77,14 @@ impl ParallelEngine {
         entry: &Entry<Q>,
     ) -> Result<Q::Value, QueryError> {
         let cx = Cx::parallel(self, Some(job));
+        let span = trace::query_span(&self.trace, || SpanKind::Query {
+            name: Q::NAME,
+            key: format!("{:?}", entry.key),
+        });
         let computed = context::enter(Context::of(&job.ctx), || {
             crate::pool::catch(|| Q::compute(&cx, &entry.key))
         });
+        drop(span);
         let cycle = job.in_cycle().then(|| self.graph.cycle_of(job));
         let stored = settle::<Q>(&Cx::parallel(self, requester), &entry.key, cycle, computed);
         // SAFETY: this job owns the entry and stores its result once.
@@ -94,7 +104,10 @@ impl ParallelEngine {
     ) -> Result<Q::Value, QueryError> {
         match self.graph.block_on(requester, &entry.sync) {
             BlockOn::Done => {}
-            BlockOn::Cycle => unwind_cycle(),
+            BlockOn::Cycle => {
+                trace::cycle_found(&self.trace, || requester.map(|r| self.graph.cycle_of(r)));
+                unwind_cycle()
+            }
             BlockOn::Wait(slot) => {
                 // SAFETY: null or this thread's live WorkerThread.
                 let worker = unsafe { WorkerThread::current().as_ref() };
@@ -108,10 +121,18 @@ impl ParallelEngine {
                     }
                     None => false,
                 };
+                let span = trace::query_span(&self.trace, || {
+                    SpanKind::Blocked(BlockedOn::Query {
+                        query: Q::NAME,
+                        key: format!("{:?}", entry.key),
+                        waiter: requester.map(QueryJob::describe),
+                    })
+                });
                 let outcome = match worker {
                     Some(worker) => worker.blocked(|| self.graph.wait(&slot, &mut stalled)),
                     None => self.graph.wait(&slot, &mut stalled),
                 };
+                drop(span);
                 if let WaitOutcome::Deadlock(report) = outcome {
                     return Err(QueryError::Deadlock(report));
                 }

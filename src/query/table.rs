@@ -24,6 +24,7 @@ use crate::sync::UnsafeCell;
 
 /// One memoized `(Q, key)`.
 pub(crate) struct Entry<Q: Query> {
+    #[cfg_attr(loom, allow(dead_code))]
     hash: u64,
     pub(crate) key: Q::Key,
     pub(crate) sync: EntrySync,
@@ -81,6 +82,21 @@ pub(crate) fn hash_key<K: Hash>(key: &K) -> u64 {
     // Fold high bits down so that both shard and bucket indices see all of them.
     h ^ (h >> 29) ^ (h >> 47)
 }
+
+/// Keeps this thread pinned in the epoch while a query frame (a `Cx`) is alive, so the
+/// pin inside each hit is nested: a thread-local increment, not a fence. It delays the
+/// freeing of retired bucket arrays (only) until the frame ends.
+#[cfg(not(loom))]
+pub(crate) type FrameGuard = crossbeam_epoch::Guard;
+#[cfg(loom)]
+pub(crate) type FrameGuard = ();
+
+#[cfg(not(loom))]
+pub(crate) fn pin_frame() -> FrameGuard {
+    crossbeam_epoch::pin()
+}
+#[cfg(loom)]
+pub(crate) fn pin_frame() -> FrameGuard {}
 
 #[cfg(not(loom))]
 pub(crate) use lock_free::MemoTable;

@@ -1,0 +1,222 @@
+//! Instruction-count probe for the query engine, for callgrind (driven by
+//! `benches/callgrind_query.sh`); timings are in `benches/query.rs`.
+//!
+//! Usage:
+//! - `query_cost hit IMPL PASSES`: computes 10,000 keys once, then looks each up
+//!   PASSES times. IMPL is `weft`, `serial`, `hashmap_std`, `hashmap_fx` or `salsa`.
+//!   Instructions per hit = (Ir(P2) - Ir(P1)) / ((P2 - P1) * 10,000).
+//! - `query_cost dag ENGINE REPEATS`: builds the 100,000-query random DAG of
+//!   `benches/query.rs` REPEATS times, each with a fresh engine. ENGINE is `serial`,
+//!   `weft1` or `weft2`. Instructions per DAG = (Ir(R2) - Ir(R1)) / (R2 - R1).
+//!
+//! With no arguments (as a plain `cargo bench` runs it) it does nothing.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use rustc_hash::FxHashMap;
+use weft::query::{Cx, Engine, Query};
+
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const HIT_KEYS: u32 = 10_000;
+
+fn leaf_value(key: u32) -> u64 {
+    u64::from(key).wrapping_mul(0x9E37_79B9) ^ 0x5555
+}
+
+struct Leaf;
+impl Query for Leaf {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "leaf";
+    fn compute(_cx: &Cx<'_>, key: &u32) -> u64 {
+        leaf_value(*key)
+    }
+}
+
+#[salsa::input]
+struct LeafInput {
+    #[returns(copy)]
+    key: u32,
+}
+
+#[salsa::tracked(returns(copy))]
+fn salsa_leaf(db: &dyn salsa::Database, input: LeafInput) -> u64 {
+    leaf_value(input.key(db))
+}
+
+fn hit_keys() -> Vec<u32> {
+    let mut keys: Vec<u32> = (0..HIT_KEYS).collect();
+    for i in (1..keys.len()).rev() {
+        let j = (mix(i as u64) % (i as u64 + 1)) as usize;
+        keys.swap(i, j);
+    }
+    keys
+}
+
+fn pool(threads: usize) -> weft::ThreadPool {
+    weft::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+fn hits(imp: &str, passes: u64) -> Option<u64> {
+    let keys = hit_keys();
+    let keys = &keys[..];
+    let mut sum = 0u64;
+    match imp {
+        "weft" | "serial" => {
+            let engine = if imp == "weft" {
+                Engine::new()
+            } else {
+                Engine::serial()
+            };
+            let work = move || {
+                let s = engine
+                    .run(|cx| {
+                        let mut s = 0u64;
+                        for _ in 0..=passes {
+                            for k in keys {
+                                s = s.wrapping_add(cx.get::<Leaf>(black_box(k)));
+                            }
+                        }
+                        s
+                    })
+                    .unwrap();
+                (engine, s)
+            };
+            sum = if imp == "weft" {
+                pool(1).install(work).1
+            } else {
+                work().1
+            };
+        }
+        "hashmap_std" => {
+            let map: HashMap<u32, u64> = keys.iter().map(|&k| (k, leaf_value(k))).collect();
+            for _ in 0..=passes {
+                for k in keys {
+                    sum = sum.wrapping_add(map[black_box(k)]);
+                }
+            }
+        }
+        "hashmap_fx" => {
+            let map: FxHashMap<u32, u64> = keys.iter().map(|&k| (k, leaf_value(k))).collect();
+            for _ in 0..=passes {
+                for k in keys {
+                    sum = sum.wrapping_add(map[black_box(k)]);
+                }
+            }
+        }
+        "salsa" => {
+            let db = salsa::DatabaseImpl::default();
+            let inputs: Vec<LeafInput> = keys.iter().map(|&k| LeafInput::new(&db, k)).collect();
+            for _ in 0..=passes {
+                for &i in &inputs {
+                    sum = sum.wrapping_add(salsa_leaf(&db, black_box(i)));
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(sum)
+}
+
+const DAG_LAYERS: u32 = 20;
+const DAG_LAYER_SIZE: u32 = 5_000;
+const DAG_N: u32 = DAG_LAYERS * DAG_LAYER_SIZE;
+
+fn dag_deps(key: u32) -> impl Iterator<Item = u32> {
+    let layer = key / DAG_LAYER_SIZE;
+    let h = mix(u64::from(key));
+    let count = if layer + 1 < DAG_LAYERS {
+        1 + (h % 4) as u32
+    } else {
+        0
+    };
+    (0..count).map(move |j| {
+        let r = mix(h ^ u64::from(j + 1));
+        let down = if layer + 2 < DAG_LAYERS {
+            1 + (r >> 40) % 2
+        } else {
+            1
+        } as u32;
+        (layer + down) * DAG_LAYER_SIZE + (r % u64::from(DAG_LAYER_SIZE)) as u32
+    })
+}
+
+struct DagNode;
+impl Query for DagNode {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "dag";
+    fn compute(cx: &Cx<'_>, key: &u32) -> u64 {
+        dag_deps(*key)
+            .map(|d| cx.get::<DagNode>(&d))
+            .fold(mix(u64::from(*key)), |acc, v| {
+                acc.rotate_left(7) ^ v.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            })
+    }
+}
+
+fn dag(engine: &str, repeats: u64) -> Option<u64> {
+    let keys: Vec<u32> = (0..DAG_N).collect();
+    let keys = &keys[..];
+    let all = |cx: &Cx<'_>| {
+        cx.par_map(keys, |cx, k| cx.get::<DagNode>(k))
+            .into_iter()
+            .fold(0, u64::wrapping_add)
+    };
+    let mut sum = 0;
+    for _ in 0..repeats {
+        sum = match engine {
+            "serial" => Engine::serial().run(all).unwrap(),
+            "weft1" | "weft2" => {
+                let pool = pool(if engine == "weft1" { 1 } else { 2 });
+                let sum = pool.install(|| Engine::new().run(all).unwrap());
+                if std::env::var_os("QUERY_COST_STATS").is_some() {
+                    eprintln!("{:?}", pool.stats());
+                }
+                sum
+            }
+            _ => return None,
+        };
+    }
+    Some(sum)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if args.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let result = match args.as_slice() {
+        [mode, imp, n] => match (mode.as_str(), n.parse::<u64>()) {
+            ("hit", Ok(n)) => hits(imp, n),
+            ("dag", Ok(n)) => dag(imp, n),
+            _ => None,
+        },
+        _ => None,
+    };
+    match result {
+        Some(sum) => {
+            println!("{} sum={sum}", args.join(" "));
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("usage: query_cost hit weft|serial|hashmap_std|hashmap_fx|salsa PASSES");
+            eprintln!("       query_cost dag serial|weft1|weft2 REPEATS");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Loom models of weft's protocols. Each states the property it checks; each builds
+//! only the threads it needs (loom allows five, the main thread included).
+#![cfg(loom)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::Command;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::Arc;
+use weft::query::{Cx, Cycle, Engine, Query, QueryError};
+use weft::{ThreadPool, ThreadPoolBuilder};
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(0, usize::MAX, f)
+}
+
+/// Like [`model`], with the preemption bound from the environment clamped to
+/// `min..=max`: some bugs need a deeper bound, some state spaces explode.
+fn model_bounded(min: usize, max: usize, f: impl Fn() + Sync + Send + 'static) {
+    // `Builder::new` reads LOOM_MAX_PREEMPTIONS and friends from the environment.
+    let mut builder = loom::model::Builder::new();
+    // A pool's start, a few jobs and its shutdown take thousands of steps.
+    builder.max_branches = 50_000;
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(max).clamp(min, max));
+    builder.check(f);
+}
+
+/// A pool with exactly `n` threads and no spares (spares would exceed loom's limit).
+fn pool(n: usize) -> ThreadPool {
+    ThreadPoolBuilder::new()
+        .num_threads(n)
+        .max_threads(n)
+        .no_jobserver()
+        .build()
+        .unwrap()
+}
+
+// 1. Latch set/wait: the owner of a join may sleep on the latch of the half another
+//    worker stole; setting the latch must wake it (no lost wake-up), and the stack
+//    frame holding the latch is popped the moment the owner sees it set.
+#[test]
+fn join_latch_wakes_a_sleeping_owner() {
+    // The lost wake-up needs the thief preempted after its steal and the owner after its
+    // push, plus the steal itself: three preemptions.
+    model_bounded(3, usize::MAX, || {
+        let pool = pool(2);
+        let (a, b) = pool.install(|| weft::join(|| 1, || 2));
+        assert_eq!((a, b), (1, 2));
+        pool.shutdown();
+    });
+}
+
+// 2. Sleep/wake: a job injected while the only worker is falling asleep is always run.
+#[test]
+fn work_injected_while_a_worker_falls_asleep_is_run() {
+    model(|| {
+        let pool = pool(1);
+        assert_eq!(pool.install(|| 7), 7);
+        pool.shutdown();
+    });
+}
+
+// 3. Join with a steal of the second half, including a panic in either half: both
+//    halves finish, the first panic is re-raised, the pool survives. Steals also take
+//    the `Retry` path.
+#[test]
+fn join_with_steal_and_panic_in_either_half() {
+    model(|| {
+        weft::__loom::force_steal_retry(true);
+        let pool = pool(2);
+        let ran_b = Arc::new(AtomicBool::new(false));
+        let ran = ran_b.clone();
+        let err = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| {
+                weft::join(
+                    || -> u8 { panic!("a") },
+                    move || ran.store(true, Ordering::SeqCst),
+                )
+            })
+        }));
+        assert!(err.is_err());
+        assert!(ran_b.load(Ordering::SeqCst), "the second half ran");
+        let err = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| weft::join(|| 1, || -> u8 { panic!("b") }))
+        }));
+        assert!(err.is_err());
+        pool.shutdown();
+        weft::__loom::force_steal_retry(false);
+    });
+}
+
+// 4. A blocking wait wakes a spare, which runs the job the blocked worker waits for,
+//    then parks (retires) once the worker resumes.
+#[test]
+fn blocking_wait_wakes_a_spare_that_then_retires() {
+    model(|| {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(1)
+            .max_threads(2)
+            .no_jobserver()
+            .build()
+            .unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        pool.install(move || {
+            let set = flag.clone();
+            weft::spawn(move || set.store(true, Ordering::SeqCst));
+            weft::blocking(|| {
+                while !flag.load(Ordering::SeqCst) {
+                    loom::thread::yield_now();
+                }
+            });
+        });
+        assert!(done.load(Ordering::SeqCst));
+        assert_eq!(pool.stats().peak_live_threads, 2, "a spare was started");
+        pool.shutdown();
+    });
+}
+
+loom::lazy_static! {
+    static ref SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static ref RECOVERIES: AtomicUsize = AtomicUsize::new(0);
+}
+
+struct Slow;
+impl Query for Slow {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "slow";
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
+        k + 1
+    }
+}
+
+// 5. Query claim / complete / wait: requests for one key from two and from three
+//    threads compute it once; the others wait and get the value.
+#[test]
+fn query_claim_complete_wait_two_threads() {
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| engine.run(|cx| cx.join(|cx| cx.get::<Slow>(&1), |cx| cx.get::<Slow>(&1))))
+            .unwrap();
+        assert_eq!(got, (2, 2));
+        assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 1);
+        pool.shutdown();
+    });
+}
+
+#[test]
+fn query_claim_complete_wait_three_threads() {
+    // Three workers: one preemption already covers each claim/wait order.
+    model_bounded(0, 1, || {
+        let pool = pool(3);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| {
+                    cx.join(
+                        |cx| cx.get::<Slow>(&5),
+                        |cx| cx.join(|cx| cx.get::<Slow>(&5), |cx| cx.get::<Slow>(&5)),
+                    )
+                })
+            })
+            .unwrap();
+        assert_eq!(got, (6, (6, 6)));
+        assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 1);
+        pool.shutdown();
+    });
+}
+
+struct Loop;
+impl Query for Loop {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "loop";
+    fn compute(cx: &Cx<'_>, k: &u32) -> u32 {
+        cx.get::<Loop>(&(3 - k))
+    }
+    fn recover(_: &Cx<'_>, k: &u32, _: &Cycle) -> Option<u32> {
+        RECOVERIES.fetch_add(1, Ordering::SeqCst);
+        (*k == 1).then_some(100)
+    }
+}
+
+// 6. Two threads closing the same cycle (1 -> 2 -> 1) at once: exactly one resolution
+//    (each participant recovers once), every participant unwound, both sides see the
+//    same outcome: 1 recovers with 100, 2 stores the cycle error.
+#[test]
+fn two_threads_closing_one_cycle_resolve_it_once() {
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let (a, b) = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.try_get::<Loop>(&1), |cx| cx.try_get::<Loop>(&2)))
+            })
+            .unwrap();
+        assert_eq!(a, Ok(100));
+        match b {
+            Err(QueryError::Cycle(c)) => assert_eq!(
+                c.participants(),
+                &[("loop", "1".to_string()), ("loop", "2".to_string())]
+            ),
+            other => panic!("expected the cycle error, got {other:?}"),
+        }
+        assert_eq!(
+            RECOVERIES.load(Ordering::SeqCst),
+            2,
+            "one resolution, two participants"
+        );
+        pool.shutdown();
+    });
+}
+
+struct Boom;
+impl Query for Boom {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "boom";
+    fn compute(_: &Cx<'_>, _: &u32) -> u32 {
+        std::panic::resume_unwind(Box::new("boom"))
+    }
+}
+
+// 7. A panicking query with waiters: every waiter gets `Panicked` with the original
+//    message; nothing hangs.
+#[test]
+fn panicking_query_poisons_every_waiter() {
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let (a, b) = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.try_get::<Boom>(&0), |cx| cx.try_get::<Boom>(&0)))
+            })
+            .unwrap();
+        let expected = QueryError::Panicked {
+            query: "boom",
+            key: "0".into(),
+            message: "boom".into(),
+        };
+        assert_eq!((a, b), (Err(expected.clone()), Err(expected)));
+        pool.shutdown();
+    });
+}
+
+// 8. Jobserver token accounting: with one token besides the implicit one, running
+//    workers never exceed two, and after shutdown the token is back.
+#[test]
+fn token_accounting_never_oversubscribes_and_returns_every_token() {
+    model(|| {
+        let (builder, jobserver) = ThreadPoolBuilder::new()
+            .num_threads(2)
+            .max_threads(2)
+            .model_jobserver(1);
+        let pool = Arc::new(builder.build().unwrap());
+        let check = pool.clone();
+        pool.install(move || {
+            weft::join(
+                || assert!(check.stats().running <= 2),
+                || assert!(check.stats().running <= 2),
+            )
+        });
+        assert!(pool.stats().peak_running <= 2);
+        Arc::try_unwrap(pool).ok().unwrap().shutdown();
+        assert_eq!(jobserver.free_tokens(), 1, "the token is back");
+    });
+}
+
+/// Re-runs `model_test` in a child process with `mutant` switched on and expects the
+/// model to fail (a loom deadlock aborts its process, hence the separate process).
+fn expect_caught(mutant: &str, model_test: &str) {
+    if std::env::var_os("WEFT_LOOM_MUTANT").is_some() {
+        return;
+    }
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", model_test, "--test-threads=1", "--nocapture"])
+        .env("WEFT_LOOM_MUTANT", mutant)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "model `{model_test}` did not catch mutant `{mutant}`:\n{log}"
+    );
+    assert!(log.contains("running 1 test"), "the model ran:\n{log}");
+}
+
+#[test]
+fn mutant_latch_lost_wakeup_is_caught() {
+    expect_caught("latch_lost_wakeup", "join_latch_wakes_a_sleeping_owner");
+}
+
+#[test]
+fn mutant_sleep_no_recheck_is_caught() {
+    expect_caught(
+        "sleep_no_recheck",
+        "work_injected_while_a_worker_falls_asleep_is_run",
+    );
+}
+
+#[test]
+fn mutant_no_cycle_check_is_caught() {
+    expect_caught(
+        "no_cycle_check",
+        "two_threads_closing_one_cycle_resolve_it_once",
+    );
+}
+
+#[test]
+fn mutant_token_leak_is_caught() {
+    expect_caught(
+        "token_leak",
+        "token_accounting_never_oversubscribes_and_returns_every_token",
+    );
+}
