@@ -16,25 +16,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
+#[path = "common/workloads.rs"]
+mod workloads;
+use workloads::*;
+
 const FIB_N: u64 = 25;
 const TREE_DEPTH: u32 = 20;
 const THREADS: [usize; 2] = [1, 2];
-
-fn fib_weft(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = weft::join(|| fib_weft(n - 1), || fib_weft(n - 2));
-    a + b
-}
-
-fn fib_rayon(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
-    a + b
-}
 
 fn fib_expected(n: u64) -> u64 {
     let (mut a, mut b) = (0u64, 1u64);

@@ -14,21 +14,9 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-fn fib_weft(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = weft::join(|| fib_weft(n - 1), || fib_weft(n - 2));
-    a + b
-}
-
-fn fib_rayon(n: u64) -> u64 {
-    if n < 2 {
-        return n;
-    }
-    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
-    a + b
-}
+#[path = "common/workloads.rs"]
+mod workloads;
+use workloads::*;
 
 /// Joins made by `fib_*(n)`: one per call with n >= 2.
 fn joins(n: u64) -> u64 {
