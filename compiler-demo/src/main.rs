@@ -3,6 +3,8 @@
 mod cli;
 
 fn main() {
+    // This process ends right after its one compilation (see the function's docs).
+    compiler_demo::driver::leak_engine_at_exit();
     let code = cli::main();
     std::process::exit(code);
 }
