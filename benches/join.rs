@@ -12,7 +12,6 @@
 //! from `benches/callgrind_join.sh`, not from here.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -103,24 +102,10 @@ impl Pools {
     }
 }
 
-/// A group with short timings (the machine is small and shared): ids read
-/// `<name>/<lib>/<threads>`.
-fn configure<'c>(
-    c: &'c mut Criterion,
-    name: &str,
-) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
-    let mut group = c.benchmark_group(name);
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
-    group
-}
-
 fn bench_fib(c: &mut Criterion) {
     let pools = Pools::new();
     let expected = fib_expected(FIB_N);
-    let mut group = configure(c, "fib25");
+    let mut group = short_group(c, "fib25");
     for (n, pool) in &pools.weft {
         assert_eq!(pool.install(|| fib_weft(FIB_N)), expected);
         group.bench_function(BenchmarkId::new("weft", n), |b| {
@@ -142,7 +127,7 @@ fn bench_tree(c: &mut Criterion) {
     let tree = build_tree(TREE_DEPTH, &mut next);
     let expected = next * (next - 1) / 2;
     let tree = &tree;
-    let mut group = configure(c, "tree_sum");
+    let mut group = short_group(c, "tree_sum");
     for (n, pool) in &pools.weft {
         assert_eq!(pool.install(|| sum_weft(tree)), expected);
         group.bench_function(BenchmarkId::new("weft", n), |b| {

@@ -34,15 +34,10 @@ fn usage() -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; keep only the positional arguments.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    if args.is_empty() {
+    let Some(args) = driver_args() else {
         // Run by a plain `cargo bench`: nothing to measure, stay quiet.
         return ExitCode::SUCCESS;
-    }
+    };
     let (lib, n, threads) = match args.as_slice() {
         [lib, n] => (lib.as_str(), n.parse::<u64>(), Ok(1)),
         [lib, n, t] => (lib.as_str(), n.parse::<u64>(), t.parse::<usize>()),

@@ -60,18 +60,6 @@ fn on_pool<R: Send>(
     })
 }
 
-fn group<'c>(
-    c: &'c mut Criterion,
-    name: &str,
-) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
-    let mut group = c.benchmark_group(name);
-    group
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(20);
-    group
-}
-
 // ---------------------------------------------------------------------------------
 // Memo hits
 
@@ -127,7 +115,7 @@ fn bench_hits(c: &mut Criterion) {
     let expected = keys
         .iter()
         .fold(0u64, |acc, &k| acc.wrapping_add(leaf_value(k)));
-    let mut group = group(c, "hit");
+    let mut group = short_group(c, "hit");
 
     // weft: one pool and one warmed engine per thread count.
     for threads in [1usize, 2] {
@@ -269,7 +257,7 @@ fn bench_dag(c: &mut Criterion) {
     let keys: Vec<u32> = (0..DAG_N).collect();
     let keys = &keys[..];
     let expected = dag_expected();
-    let mut group = group(c, "dag100k");
+    let mut group = short_group(c, "dag100k");
 
     assert_eq!(
         Engine::serial().run(|cx| dag_all(cx, keys)).unwrap(),

@@ -117,13 +117,10 @@ fn dag(engine: &str, repeats: u64) -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    if args.is_empty() {
+    let Some(args) = driver_args() else {
+        // Run by a plain `cargo bench`: nothing to measure, stay quiet.
         return ExitCode::SUCCESS;
-    }
+    };
     let result = match args.as_slice() {
         [mode, imp, n] => match (mode.as_str(), n.parse::<u64>()) {
             ("hit", Ok(n)) => hits(imp, n),

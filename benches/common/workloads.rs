@@ -1,8 +1,35 @@
-//! Workloads the benchmarks share: fib by `join`, and the memo-hit and DAG query sets.
+//! What the benchmarks share: fib by `join`, the memo-hit and DAG query sets, the
+//! criterion group settings, and argument parsing for the callgrind drivers.
 //! Included by each bench with `#[path = "common/workloads.rs"] mod workloads;`.
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use weft::query::{Cx, Query}; // Cx, Query: the query workloads below.
+
+/// A criterion group with short timings (the machine is small and shared): ids read
+/// `<name>/<lib>/<threads>`.
+pub fn short_group<'c>(
+    c: &'c mut criterion::Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    group
+}
+
+/// The positional arguments of a callgrind driver (`cargo bench` adds `--bench`);
+/// `None` when there are none, i.e. when a plain `cargo bench` runs the driver.
+pub fn driver_args() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    (!args.is_empty()).then_some(args)
+}
 
 pub fn fib_weft(n: u64) -> u64 {
     if n < 2 {
