@@ -239,8 +239,12 @@ impl TokenPool {
             model.state.lock().pool = None;
         }
         drop(source);
-        let surplus = std::mem::take(&mut self.shared.state.lock().spare);
-        self.shared.state.lock().held -= surplus.len();
+        let surplus = {
+            let mut state = self.shared.state.lock();
+            state.held -= state.spare.len();
+            std::mem::take(&mut state.spare)
+        };
+        // Returned to the jobserver outside the lock.
         drop(surplus);
     }
 }
