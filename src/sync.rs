@@ -17,7 +17,7 @@ pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) mod atomic {
     pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
     };
 }
 #[cfg(loom)]
@@ -25,7 +25,7 @@ pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
     };
 }
 
@@ -206,6 +206,33 @@ pub(crate) mod thread {
             builder = builder.stack_size(size);
         }
         builder.spawn(body)
+    }
+
+    /// Runs `body` on a new thread with a stack of `stack_size` bytes and waits for it;
+    /// a panic in `body` is re-raised here. Loom builds run it on the calling thread.
+    pub(crate) fn run_on_new_stack<R: Send>(
+        name: &str,
+        stack_size: usize,
+        body: impl FnOnce() -> R + Send,
+    ) -> std::io::Result<R> {
+        #[cfg(not(loom))]
+        {
+            std::thread::scope(|scope| {
+                let handle = std::thread::Builder::new()
+                    .name(name.to_string())
+                    .stack_size(stack_size)
+                    .spawn_scoped(scope, body)?;
+                match handle.join() {
+                    Ok(value) => Ok(value),
+                    Err(payload) => std::panic::resume_unwind(payload),
+                }
+            })
+        }
+        #[cfg(loom)]
+        {
+            let _ = (name, stack_size);
+            Ok(body())
+        }
     }
 
     /// A hint to the processor that we are in a spin loop (a loom yield point).

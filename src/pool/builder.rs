@@ -10,6 +10,7 @@ use super::registry::{
 use super::scope::{in_scope_on, Scope};
 use super::spawn::spawn_on;
 use super::tokens::TokenPool;
+use super::unwind::{catch, drop_payload, panic_text};
 use super::worker::WorkerThread;
 use crate::sync::Arc;
 #[cfg(not(loom))]
@@ -104,10 +105,12 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Names worker threads: called with each worker's index.
+    /// Names worker threads: called with each worker's index, for every thread the
+    /// pool may start (spares included), once, by `build`. A namer that panics makes
+    /// `build` fail; no thread is started then.
     pub fn thread_name<F>(mut self, name: F) -> Self
     where
-        F: FnMut(usize) -> String + Send + 'static,
+        F: FnMut(usize) -> String + 'static,
     {
         self.thread_name = Some(Box::new(name));
         self
@@ -171,23 +174,24 @@ impl ThreadPoolBuilder {
         }
     }
 
-    pub(crate) fn into_config(mut self) -> io::Result<PoolConfig> {
+    pub(crate) fn into_config(mut self) -> Result<PoolConfig, ThreadPoolBuildError> {
         let num_threads = self.resolved_num_threads();
         let client = match std::mem::take(&mut self.jobserver) {
             JobserverChoice::Inherited => inherited_jobserver(),
             JobserverChoice::Client(client) => Some(client),
             JobserverChoice::None => None,
             #[cfg(loom)]
-            JobserverChoice::Model(tokens) => return Ok(self.config_with(num_threads, tokens)),
+            JobserverChoice::Model(tokens) => return self.config_with(num_threads, tokens),
         };
         let tokens = match client {
             #[cfg(not(loom))]
-            Some(client) => TokenPool::with_jobserver(client)?,
+            Some(client) => TokenPool::with_jobserver(client)
+                .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?,
             #[cfg(loom)]
             Some(_) => TokenPool::unlimited(),
             None => TokenPool::unlimited(),
         };
-        Ok(self.config_with(num_threads, tokens))
+        self.config_with(num_threads, tokens)
     }
 
     /// Loom models only: limits the pool by a modelled jobserver of `limit` tokens.
@@ -199,31 +203,34 @@ impl ThreadPoolBuilder {
         (self, model)
     }
 
-    fn config_with(self, num_threads: usize, tokens: TokenPool) -> PoolConfig {
+    fn config_with(
+        self,
+        num_threads: usize,
+        tokens: TokenPool,
+    ) -> Result<PoolConfig, ThreadPoolBuildError> {
         let stack_size = if cfg!(loom) {
             None
         } else {
             Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))
         };
-        PoolConfig {
+        let max_threads = self
+            .max_threads
+            .unwrap_or_else(|| (4 * num_threads).max(num_threads + 4));
+        Ok(PoolConfig {
             num_threads,
-            max_threads: self
-                .max_threads
-                .unwrap_or_else(|| (4 * num_threads).max(num_threads + 4)),
+            max_threads,
             stack_size,
-            thread_name: self.thread_name,
+            thread_names: thread_names(self.thread_name, max_threads)?,
             panic_handler: self.panic_handler,
             tokens,
             trace: self.trace,
-        }
+        })
     }
 
     /// Builds the pool and starts its threads.
     pub fn build(self) -> Result<ThreadPool, ThreadPoolBuildError> {
         self.validate()?;
-        let registry = self
-            .into_config()
-            .and_then(Registry::new)
+        let registry = Registry::new(self.into_config()?)
             .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
         Ok(ThreadPool { registry })
     }
@@ -232,15 +239,42 @@ impl ThreadPoolBuilder {
     /// Fails if the global pool already exists (it is built on first use).
     pub fn build_global(self) -> Result<(), ThreadPoolBuildError> {
         self.validate()?;
-        let registry = self
-            .into_config()
-            .and_then(Registry::new)
+        let registry = Registry::new(self.into_config()?)
             .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
         set_global_registry(registry).map_err(|unused| {
             unused.terminate();
             ThreadPoolBuildError::new(ErrorKind::GlobalPoolAlreadyInitialized)
         })
     }
+}
+
+/// Every slot's thread name, from the user's namer (caught if it panics) or the default.
+fn thread_names(
+    namer: Option<Box<ThreadNamer>>,
+    max_threads: usize,
+) -> Result<Vec<String>, ThreadPoolBuildError> {
+    let Some(mut namer) = namer else {
+        return Ok((0..max_threads)
+            .map(|index| format!("weft-worker-{index}"))
+            .collect());
+    };
+    let mut names = Vec::with_capacity(max_threads);
+    for index in 0..max_threads {
+        match catch(|| namer(index)) {
+            Ok(name) => names.push(name),
+            Err(payload) => {
+                let message = panic_text(&*payload);
+                drop_payload(payload);
+                return Err(ThreadPoolBuildError::new(ErrorKind::ThreadNamePanicked {
+                    index,
+                    message,
+                }));
+            }
+        }
+    }
+    // The namer's captures drop here, outside any worker; a panic there is the caller's.
+    drop(namer);
+    Ok(names)
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
@@ -266,6 +300,10 @@ enum ErrorKind {
         num_threads: usize,
         max_threads: usize,
     },
+    ThreadNamePanicked {
+        index: usize,
+        message: String,
+    },
     Io(io::Error),
 }
 
@@ -287,6 +325,10 @@ impl fmt::Display for ThreadPoolBuildError {
             } => write!(
                 f,
                 "max_threads ({max_threads}) is below num_threads ({num_threads})"
+            ),
+            ErrorKind::ThreadNamePanicked { index, message } => write!(
+                f,
+                "the thread_name closure panicked naming thread {index}: {message}"
             ),
             ErrorKind::Io(err) => write!(f, "failed to start a worker thread: {err}"),
         }

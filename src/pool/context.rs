@@ -27,15 +27,36 @@ use crate::sync::weft_thread_local;
 pub(crate) struct ContextNode {
     parent: Context,
     depth: u32,
+    /// Who embeds the node: 0 for a plain context, else an address its owner chose
+    /// (the query engine uses the engine's), so [`innermost_tagged`] can find it again.
+    tag: usize,
 }
 
 impl ContextNode {
     /// A node whose parent is `parent`.
     pub(crate) fn child_of(parent: Context) -> Self {
+        Self::tagged_child_of(parent, 0)
+    }
+
+    /// A node whose parent is `parent`, tagged with `tag` (non-zero).
+    pub(crate) fn tagged_child_of(parent: Context, tag: usize) -> Self {
         // SAFETY: a non-null `Context` points to a live node (module lifetime rule).
         let depth = unsafe { parent.node() }.map_or(1, |p| p.depth + 1);
-        ContextNode { parent, depth }
+        ContextNode { parent, depth, tag }
     }
+}
+
+/// The innermost node of the current context chain tagged `tag`, if any.
+pub(crate) fn innermost_tagged(tag: usize) -> Option<*const ContextNode> {
+    let mut cursor = current();
+    // SAFETY: the current context and its ancestors are alive (module lifetime rule).
+    while let Some(node) = unsafe { cursor.node() } {
+        if node.tag == tag {
+            return Some(node);
+        }
+        cursor = node.parent;
+    }
+    None
 }
 
 /// The context word: a pointer to a live [`ContextNode`], or none.

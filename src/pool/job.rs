@@ -6,10 +6,10 @@
 //! itself when it has run (`spawn` and `Scope::spawn`).
 
 use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
 
 use super::context::{self, Context};
 use super::latch::Latch;
+use super::unwind::catch;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
@@ -56,12 +56,6 @@ pub(crate) enum JobResult<T> {
     None,
     Ok(T),
     Panic(Box<dyn Any + Send>),
-}
-
-/// Runs `f`, turning a panic into an `Err` with its payload.
-#[inline]
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
-    panic::catch_unwind(AssertUnwindSafe(f))
 }
 
 /// A job on the stack of the `join` that waits for it.

@@ -18,9 +18,10 @@
 
 use super::context;
 use super::job::JobRef;
-use super::job::{catch, StackJob};
+use super::job::StackJob;
 use super::latch::WorkerLatch;
 use super::registry::global_registry;
+use super::unwind::{catch, drop_payload};
 use super::worker::{HiddenJob, WorkerThread};
 use crate::sync::atomic::Ordering;
 
@@ -138,12 +139,20 @@ where
     combine(result_a, result_b)
 }
 
-type Outcome<T> = Result<T, Box<dyn std::any::Any + Send>>;
+pub(crate) type Outcome<T> = Result<T, Box<dyn std::any::Any + Send>>;
 
+/// Both results, or the first panic re-raised (the second's payload is dropped first,
+/// safely: its `Drop` must not panic while we unwind).
 #[inline]
-fn combine<RA, RB>(a: Outcome<RA>, b: Outcome<RB>) -> (RA, RB) {
+pub(crate) fn combine<RA, RB>(a: Outcome<RA>, b: Outcome<RB>) -> (RA, RB) {
     match (a, b) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(payload), _) | (_, Err(payload)) => std::panic::resume_unwind(payload),
+        (Err(payload), b) => {
+            if let Err(second) = b {
+                drop_payload(second);
+            }
+            std::panic::resume_unwind(payload)
+        }
+        (Ok(_), Err(payload)) => std::panic::resume_unwind(payload),
     }
 }

@@ -17,18 +17,21 @@ mod scope;
 mod sleep;
 mod spawn;
 mod tokens;
+mod unwind;
 mod worker;
 
 pub use builder::{ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE};
+pub(crate) use join::combine;
 pub use join::join;
+pub(crate) use par::each_item;
 pub use par::{par_for_each, par_map};
 pub use registry::PoolStats;
 pub use scope::{scope, Scope};
 pub use spawn::spawn;
 
-pub(crate) use job::catch;
 #[cfg(loom)]
 pub use tokens::ModelJobserver;
+pub(crate) use unwind::{catch, drop_payload, panic_text};
 pub(crate) use worker::WorkerThread;
 
 use registry::global_registry;

@@ -2,8 +2,14 @@
 //!
 //! The slice is halved recursively with `join` down to pieces of about
 //! `len / (8 * threads)` items, enough pieces for stealing to even out uneven items.
+//!
+//! Panics follow `join`'s rule at every level: every item runs, and the panic of the
+//! leftmost panicking item is re-raised once all have finished, whatever the thread
+//! count or schedule (the query engine relies on this to store the same error as the
+//! serial engine).
 
 use super::join::join;
+use super::unwind::{catch, drop_payload};
 
 /// Size of the pieces a slice of `len` items is cut into on a pool of `threads`.
 pub(crate) fn grain(len: usize, threads: usize) -> usize {
@@ -37,7 +43,7 @@ where
 
 fn for_each_in<T: Sync, F: Fn(&T) + Sync>(items: &[T], grain: usize, f: &F) {
     if items.len() <= grain {
-        items.iter().for_each(f);
+        each_item(items.iter(), f);
         return;
     }
     let (left, right) = items.split_at(items.len() / 2);
@@ -74,9 +80,7 @@ fn map_into<T: Sync, U: Send, F: Fn(&T) -> U + Sync>(
     f: &F,
 ) {
     if items.len() <= grain {
-        for (item, slot) in items.iter().zip(out) {
-            *slot = Some(f(item));
-        }
+        each_item(items.iter().zip(out), |(item, slot)| *slot = Some(f(item)));
         return;
     }
     let mid = items.len() / 2;
@@ -86,4 +90,20 @@ fn map_into<T: Sync, U: Send, F: Fn(&T) -> U + Sync>(
         || map_into(items_l, out_l, grain, f),
         || map_into(items_r, out_r, grain, f),
     );
+}
+
+/// Calls `f` on every item even if some panic; re-raises the first panic afterwards.
+pub(crate) fn each_item<I: Iterator>(items: I, mut f: impl FnMut(I::Item)) {
+    let mut first_panic = None;
+    for item in items {
+        if let Err(payload) = catch(|| f(item)) {
+            match first_panic {
+                None => first_panic = Some(payload),
+                Some(_) => drop_payload(payload),
+            }
+        }
+    }
+    if let Some(payload) = first_panic {
+        std::panic::resume_unwind(payload);
+    }
 }

@@ -21,6 +21,7 @@ use super::job::{JobRef, StackJob};
 use super::latch::LockLatch;
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
+use super::unwind::{catch, drop_payload, AbortIfPanic};
 use super::worker::{self, WorkerThread};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
@@ -29,15 +30,17 @@ use crate::trace::{MarkKind, Tracer};
 
 /// Called with the payload of a panic in a `spawn`ed job.
 pub(crate) type PanicHandler = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
-/// Names a worker thread from its index.
-pub(crate) type ThreadNamer = dyn FnMut(usize) -> String + Send;
+/// Names a worker thread from its index (called at build time only).
+pub(crate) type ThreadNamer = dyn FnMut(usize) -> String;
 
 /// Everything the builder decided.
 pub(crate) struct PoolConfig {
     pub(crate) num_threads: usize,
     pub(crate) max_threads: usize,
     pub(crate) stack_size: Option<usize>,
-    pub(crate) thread_name: Option<Box<ThreadNamer>>,
+    /// The name of every slot's thread, decided at build time (so a panicking namer
+    /// fails `build` instead of unwinding out of a wait that has published a job).
+    pub(crate) thread_names: Vec<String>,
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
     pub(crate) tokens: TokenPool,
     pub(crate) trace: bool,
@@ -115,7 +118,7 @@ pub(crate) struct Registry {
     exited: Condvar,
     terminating: AtomicBool,
     stack_size: Option<usize>,
-    thread_name: Mutex<Option<Box<ThreadNamer>>>,
+    thread_names: Vec<String>,
     panic_handler: Option<Box<PanicHandler>>,
     pub(crate) tokens: TokenPool,
     /// What the workers record when tracing is on.
@@ -154,7 +157,7 @@ impl Registry {
             exited: Condvar::new(),
             terminating: AtomicBool::new(false),
             stack_size: config.stack_size,
-            thread_name: Mutex::new(config.thread_name),
+            thread_names: config.thread_names,
             panic_handler: config.panic_handler,
             tokens: config.tokens,
             trace: Tracer::new(config.max_threads, config.trace),
@@ -178,10 +181,7 @@ impl Registry {
             .lock()
             .take()
             .expect("a slot's deque is taken by the one thread started for it");
-        let name = match &mut *this.thread_name.lock() {
-            Some(namer) => namer(index),
-            None => format!("weft-worker-{index}"),
-        };
+        let name = this.thread_names[index].clone();
         let registry = Arc::clone(this);
         let started = thread::spawn(name, this.stack_size, move || {
             worker::run(registry, index, deque)
@@ -227,9 +227,14 @@ impl Registry {
     pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
         match &self.panic_handler {
             // A panicking handler must not take the worker down with it.
-            Some(handler) => drop(super::job::catch(|| handler(payload))),
-            // The standard panic hook has already printed the message; carry on.
-            None => drop(payload),
+            Some(handler) => {
+                if let Err(second) = catch(|| handler(payload)) {
+                    drop_payload(second);
+                }
+            }
+            // The standard panic hook has already printed the message; carry on (a
+            // payload whose `Drop` panics must not take the worker down either).
+            None => drop_payload(payload),
         }
     }
 
@@ -380,12 +385,16 @@ impl Registry {
             LockLatch::new(),
             super::context::current(),
         );
+        // From the injection until the latch is set, a worker of this pool may run
+        // `job` on our stack: nothing may unwind out of this frame meanwhile.
+        let window = AbortIfPanic("a cross-pool `install`");
         // SAFETY: `job` lives on this stack until its latch is set (we wait below).
         self.inject(unsafe { job.as_job_ref() });
         match blocked_in {
             Some(worker) => worker.blocked(|| job.latch.wait()),
             None => job.latch.wait(),
         }
+        window.disarm();
         match job.into_result() {
             Ok(value) => value,
             Err(payload) => std::panic::resume_unwind(payload),
@@ -398,10 +407,10 @@ static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 /// The global registry, built on first use with the default configuration.
 pub(crate) fn global_registry() -> &'static Arc<Registry> {
     GLOBAL.get_or_init(|| {
-        crate::pool::builder::ThreadPoolBuilder::new()
+        let config = crate::pool::builder::ThreadPoolBuilder::new()
             .into_config()
-            .and_then(Registry::new)
-            .expect("weft: failed to start the global thread pool")
+            .expect("weft: failed to configure the global thread pool");
+        Registry::new(config).expect("weft: failed to start the global thread pool")
     })
 }
 

@@ -1,8 +1,9 @@
 //! `spawn`: fire-and-forget jobs with no borrowed data.
 
 use super::context::Context;
-use super::job::{catch, HeapJob};
+use super::job::HeapJob;
 use super::registry::{current_registry, Registry};
+use super::unwind::catch;
 use super::worker::WorkerThread;
 use crate::sync::Arc;
 

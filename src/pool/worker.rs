@@ -26,6 +26,7 @@ use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
 use super::tokens::Permit;
+use super::unwind::AbortIfPanic;
 use crate::sync::atomic::Ordering;
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::{thread, weft_thread_local, Arc};
@@ -319,6 +320,9 @@ impl WorkerThread {
         latch: &WorkerLatch<'_>,
         awaited_executor: &dyn Fn() -> Option<usize>,
     ) {
+        // The frame we wait in owns a job or latch that another thread may be using:
+        // unwinding out of it would free that memory under the other thread's feet.
+        let window = AbortIfPanic("a `join` or `scope` wait");
         let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Wait);
         let within = context::current();
         let mut idle_rounds = 0;
@@ -350,6 +354,7 @@ impl WorkerThread {
             }
         }
         self.set_hungry(false);
+        window.disarm();
     }
 
     /// Sleeps in the idle list until new work arrives (or `latch` is set).

@@ -1,15 +1,17 @@
 //! `Cx`: what a query (or `Engine::run`'s closure) uses to request queries and to run
 //! work in parallel on behalf of the current query.
 
+use std::any::Any;
 use std::marker::PhantomData;
 
 use super::engine::ParallelEngine;
 use super::error::QueryError;
-use super::job::QueryJob;
+use super::job::{key_text, QueryJob};
 use super::table::{pin_frame, FrameGuard};
-use super::unwind::propagate;
+use super::unwind::{propagate, request_in_recover};
 use super::Query;
 use crate::serial::SerialState as SerialEngine;
+use crate::sync::Mutex;
 
 /// The query context: requests go through it, and parallel work started through it
 /// carries the current query into every job, stolen ones included.
@@ -21,12 +23,24 @@ pub struct Cx<'e> {
 
 #[derive(Clone, Copy)]
 enum Inner<'e> {
-    Parallel {
-        engine: &'e ParallelEngine,
-        job: JobPtr,
+    Parallel(ParallelCx<'e>),
+    Serial {
+        engine: &'e SerialEngine,
+        recovering: Recovering<'e>,
     },
-    Serial(&'e SerialEngine),
 }
+
+/// The parallel engine's part of a `Cx`: what its parallel work carries to other threads.
+#[derive(Clone, Copy)]
+struct ParallelCx<'e> {
+    engine: &'e ParallelEngine,
+    job: JobPtr,
+    recovering: Recovering<'e>,
+}
+
+/// In the context given to `Query::recover`: the participant being recovered, as
+/// `(NAME, key text)`. Such a context may read inputs only.
+pub(crate) type Recovering<'e> = Option<&'e (&'static str, String)>;
 
 /// The current query job, sent to the threads that run its parallel work.
 #[derive(Clone, Copy)]
@@ -40,16 +54,35 @@ unsafe impl Sync for JobPtr {}
 impl<'e> Cx<'e> {
     pub(crate) fn parallel(engine: &'e ParallelEngine, job: Option<&QueryJob>) -> Self {
         Cx {
-            inner: Inner::Parallel {
+            inner: Inner::Parallel(ParallelCx {
                 engine,
                 job: JobPtr(job.map_or(std::ptr::null(), |j| j as *const _)),
-            },
+                recovering: None,
+            }),
             _frame: Some(pin_frame()),
         }
     }
 
     pub(crate) fn serial(engine: &'e SerialEngine) -> Self {
-        Cx::with(Inner::Serial(engine))
+        Cx::with(Inner::Serial {
+            engine,
+            recovering: None,
+        })
+    }
+
+    /// The context `Query::recover` gets: it may read inputs only.
+    pub(crate) fn recovering(&self, participant: &'e (&'static str, String)) -> Cx<'e> {
+        Cx::with(match self.inner {
+            Inner::Parallel(ParallelCx { engine, .. }) => Inner::Parallel(ParallelCx {
+                engine,
+                job: JobPtr(std::ptr::null()),
+                recovering: Some(participant),
+            }),
+            Inner::Serial { engine, .. } => Inner::Serial {
+                engine,
+                recovering: Some(participant),
+            },
+        })
     }
 
     /// The value of `(Q, key)`, computing it if no one has.
@@ -69,15 +102,32 @@ impl<'e> Cx<'e> {
     #[inline]
     pub fn try_get<Q: Query>(&self, key: &Q::Key) -> Result<Q::Value, QueryError> {
         match self.inner {
-            Inner::Parallel { engine, job, .. } => {
+            Inner::Parallel(ParallelCx {
+                engine,
+                job,
+                recovering: None,
+            }) => {
                 // SAFETY: the job outlives this `Cx` (see `JobPtr`).
                 engine.fetch::<Q>(unsafe { job.0.as_ref() }, key)
             }
-            Inner::Serial(engine) => engine.fetch::<Q>(self, key),
+            Inner::Parallel(ParallelCx {
+                engine,
+                recovering: Some(participant),
+                ..
+            }) => engine.fetch_input::<Q>(key).unwrap_or_else(|| {
+                Err(request_in_recover(
+                    participant.clone(),
+                    (Q::NAME, key_text(key)),
+                ))
+            }),
+            Inner::Serial { engine, recovering } => engine.fetch::<Q>(self, recovering, key),
         }
     }
 
     /// Runs `a` and `b`, potentially in parallel, for the current query.
+    ///
+    /// Both always run to completion; if either panics (or fails a `get`), the first
+    /// one's failure wins, as with [`crate::join`].
     pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
     where
         A: FnOnce(&Cx<'_>) -> RA + Send,
@@ -86,56 +136,80 @@ impl<'e> Cx<'e> {
         RB: Send,
     {
         match self.inner {
-            Inner::Parallel { engine, job } => crate::join(
-                move || a(&Cx::with(Inner::Parallel { engine, job })),
-                move || b(&Cx::with(Inner::Parallel { engine, job })),
+            Inner::Parallel(par) => crate::join(
+                move || a(&Cx::with(Inner::Parallel(par))),
+                move || b(&Cx::with(Inner::Parallel(par))),
             ),
-            Inner::Serial(_) => {
+            Inner::Serial { .. } => {
                 // Left to right, with `join`'s panic rules: both run, first panic wins.
                 let ra = crate::pool::catch(|| a(self));
                 let rb = crate::pool::catch(|| b(self));
-                match (ra, rb) {
-                    (Ok(ra), Ok(rb)) => (ra, rb),
-                    (Err(p), _) | (_, Err(p)) => std::panic::resume_unwind(p),
-                }
+                crate::pool::combine(ra, rb)
             }
         }
     }
 
     /// A scope whose spawned jobs run for the current query; returns when all are done.
+    ///
+    /// Every spawned job runs even if some fail; the failure re-raised is the first in
+    /// spawn order (see [`crate::scope`]), so both engines store the same error.
     pub fn scope<'scope, OP, R>(&'scope self, op: OP) -> R
     where
         OP: FnOnce(&QueryScope<'_, 'scope>) -> R + Send,
         R: Send,
     {
-        match self.inner {
-            Inner::Parallel { engine, job } => crate::scope(move |scope| {
+        let inner = self.inner;
+        match inner {
+            Inner::Parallel(par) => crate::scope(move |scope| {
                 op(&QueryScope {
-                    inner: ScopeInner::Parallel { scope, engine, job },
+                    inner: ScopeInner::Parallel { scope, par },
                 })
             }),
-            Inner::Serial(engine) => op(&QueryScope {
-                inner: ScopeInner::Serial(engine, PhantomData),
-            }),
+            Inner::Serial { .. } => {
+                let scope = QueryScope {
+                    inner: ScopeInner::Serial {
+                        inner,
+                        first_panic: Mutex::new(None),
+                        marker: PhantomData,
+                    },
+                };
+                let result = crate::pool::catch(|| op(&scope));
+                let ScopeInner::Serial { first_panic, .. } = scope.inner else {
+                    unreachable!("built as serial above")
+                };
+                let first_panic = first_panic.lock().take();
+                match (first_panic, result) {
+                    (Some(first), result) => {
+                        if let Err(later) = result {
+                            crate::pool::drop_payload(later);
+                        }
+                        std::panic::resume_unwind(first)
+                    }
+                    (None, Ok(value)) => value,
+                    (None, Err(payload)) => std::panic::resume_unwind(payload),
+                }
+            }
         }
     }
 
-    /// Calls `f` on every item, potentially in parallel, for the current query.
+    /// Calls `f` on every item, potentially in parallel, for the current query. Every
+    /// item runs even if some fail; the leftmost failure is re-raised.
     pub fn par_for_each<T, F>(&self, items: &[T], f: F)
     where
         T: Sync,
         F: Fn(&Cx<'_>, &T) + Sync,
     {
         match self.inner {
-            Inner::Parallel { engine, job } => crate::par_for_each(items, |item| {
-                f(&Cx::with(Inner::Parallel { engine, job }), item)
-            }),
-            Inner::Serial(_) => items.iter().for_each(|item| f(self, item)),
+            Inner::Parallel(par) => {
+                crate::par_for_each(items, |item| f(&Cx::with(Inner::Parallel(par)), item))
+            }
+            Inner::Serial { .. } => crate::pool::each_item(items.iter(), |item| f(self, item)),
         }
     }
 
     /// Maps `f` over the items, potentially in parallel, for the current query; results
-    /// are in input order.
+    /// are in input order. Every item runs even if some fail; the leftmost failure is
+    /// re-raised.
     pub fn par_map<T, U, F>(&self, items: &[T], f: F) -> Vec<U>
     where
         T: Sync,
@@ -143,10 +217,14 @@ impl<'e> Cx<'e> {
         F: Fn(&Cx<'_>, &T) -> U + Sync,
     {
         match self.inner {
-            Inner::Parallel { engine, job } => crate::par_map(items, |item| {
-                f(&Cx::with(Inner::Parallel { engine, job }), item)
-            }),
-            Inner::Serial(_) => items.iter().map(|item| f(self, item)).collect(),
+            Inner::Parallel(par) => {
+                crate::par_map(items, |item| f(&Cx::with(Inner::Parallel(par)), item))
+            }
+            Inner::Serial { .. } => {
+                let mut out = Vec::with_capacity(items.len());
+                crate::pool::each_item(items.iter(), |item| out.push(f(self, item)));
+                out
+            }
         }
     }
 
@@ -169,10 +247,14 @@ pub struct QueryScope<'a, 'scope> {
 enum ScopeInner<'a, 'scope> {
     Parallel {
         scope: &'a crate::Scope<'scope>,
-        engine: &'scope ParallelEngine,
-        job: JobPtr,
+        par: ParallelCx<'scope>,
     },
-    Serial(&'scope SerialEngine, PhantomData<&'a ()>),
+    Serial {
+        inner: Inner<'scope>,
+        /// The first failure among the spawns (they run at once, so in spawn order).
+        first_panic: Mutex<Option<Box<dyn Any + Send>>>,
+        marker: PhantomData<&'a ()>,
+    },
 }
 
 impl<'scope> QueryScope<'_, 'scope> {
@@ -181,11 +263,24 @@ impl<'scope> QueryScope<'_, 'scope> {
     where
         F: FnOnce(&Cx<'_>) + Send + 'scope,
     {
-        match self.inner {
-            ScopeInner::Parallel { scope, engine, job } => {
-                scope.spawn(move |_| body(&Cx::with(Inner::Parallel { engine, job })))
+        match &self.inner {
+            ScopeInner::Parallel { scope, par } => {
+                let par = *par;
+                scope.spawn(move |_| body(&Cx::with(Inner::Parallel(par))))
             }
-            ScopeInner::Serial(engine, _) => body(&Cx::serial(engine)),
+            ScopeInner::Serial {
+                inner, first_panic, ..
+            } => {
+                if let Err(payload) = crate::pool::catch(|| body(&Cx::with(*inner))) {
+                    let mut first = first_panic.lock();
+                    if first.is_none() {
+                        *first = Some(payload);
+                    } else {
+                        drop(first);
+                        crate::pool::drop_payload(payload);
+                    }
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 
 use super::error::QueryError;
 use super::graph::WaitGraph;
+use super::job::QueryJob;
 use super::table::{hash_key, MemoTable};
 use super::unwind::finish_run;
 use super::{Cx, Query};
@@ -16,8 +17,12 @@ use crate::sync::Mutex;
 /// A demand-driven query engine: memoizes each `(query, key)` and computes it at most
 /// once, in parallel on a weft pool ([`Engine::new`]) or serially ([`Engine::serial`]).
 ///
-/// Memo tables persist across [`Engine::run`] calls. An engine is `Send` but not `Sync`:
-/// run it from one thread at a time (the work itself spreads over the pool).
+/// Memo tables persist across [`Engine::run`] calls. An engine is `Send` and `Sync`:
+/// several threads (or pools) may run it at once, and share its memo tables.
+///
+/// weft needs `panic = "unwind"`: panics in queries are caught and stored as
+/// [`QueryError::Panicked`], and cycles are resolved by unwinding the participants.
+/// Under `panic = "abort"` any panic, and any cycle, aborts the process.
 ///
 /// ```
 /// use weft::query::{Cx, Engine, Query};
@@ -64,9 +69,11 @@ impl Engine {
         }
     }
 
-    /// The serial reference engine: runs on the calling thread with no pool, atomics or
-    /// locks; `cx.join` and `cx.par_map` run their parts left to right. It gives the
-    /// same values and reports as the parallel engine, for differential tests.
+    /// The serial reference engine: no pool, and no atomics or locks on the query path;
+    /// `cx.join` and `cx.par_map` run their parts left to right. It gives the same
+    /// values and reports as the parallel engine, for differential tests. Each `run`
+    /// executes on a thread of its own whose stack is as deep as a worker's, so deep
+    /// query chains behave as on the pool.
     pub fn serial() -> Self {
         Engine {
             kind: EngineKind::Serial(SerialEngine::new()),
@@ -96,7 +103,7 @@ impl Engine {
     /// what to print when a run seems stuck. Empty for the serial engine.
     pub fn wait_graph(&self) -> String {
         match &self.kind {
-            EngineKind::Parallel(engine) => engine.graph.dump(),
+            EngineKind::Parallel(engine) => engine.graph.report().to_string(),
             EngineKind::Serial(_) => String::new(),
         }
     }
@@ -104,6 +111,12 @@ impl Engine {
     /// Runs `f` with a query context. Returns `Err` if `f` got an error from a `get`
     /// (a cycle it did not recover from, a panicked query, a deadlock) and let it
     /// propagate. A panic in `f` itself, outside any query, is re-raised.
+    ///
+    /// A run nested inside a query of the same engine is charged to that query: a
+    /// request that closes a cycle through it (asking for the enclosing query itself,
+    /// say) is reported as a cycle, as a direct request would be. The serial engine
+    /// runs `f` on a thread of its own with a worker's stack size (see
+    /// [`Engine::serial`]).
     pub fn run<R, F>(&self, f: F) -> Result<R, QueryError>
     where
         F: FnOnce(&Cx<'_>) -> R + Send,
@@ -114,12 +127,11 @@ impl Engine {
                 let registry = current_registry();
                 engine.trace.set(registry.trace.is_on());
                 registry.in_worker(|_| {
-                    finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, None))))
+                    let enclosing = QueryJob::enclosing(engine.tag());
+                    finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, enclosing))))
                 })
             }
-            EngineKind::Serial(engine) => {
-                engine.with_state(|state| finish_run(crate::pool::catch(|| f(&Cx::serial(state)))))
-            }
+            EngineKind::Serial(engine) => engine.run(f),
         }
     }
 }

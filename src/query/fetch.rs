@@ -2,24 +2,32 @@
 //!
 //! 1. **Hit**: the entry exists and is done: clone the value. No lock, no shared write.
 //! 2. **Claim**: no entry: insert one owned by a new [`QueryJob`] (shard lock only).
+//!    From here on other threads may wait on the entry, so a [`ClaimGuard`] on the
+//!    claiming frame owns the obligation to complete it: if anything unwinds before
+//!    the entry is complete, the guard stores a poison and completes it, waking every
+//!    waiter (salsa's `ClaimGuard`, rustc's `JobOwner`).
 //! 3. **Execute**: run `compute` in the job's context, catching any unwind; [`settle`]
-//!    what to store; store it; complete the entry (waking waiters if any).
+//!    what to store (running `recover` for a cycle participant); store it; complete the
+//!    entry (waking waiters if any). Only then is the value cloned out for the caller:
+//!    a `Clone` that panics hurts the caller, never the entry.
 //! 4. **Wait**: the entry is in progress elsewhere: go through the wait graph, which
 //!    either finds a cycle (unwind) or parks this worker as blocked (a spare keeps the
-//!    pool's parallelism), until the owner completes.
+//!    pool's parallelism), until the owner completes. A [`Registration`] guard takes the
+//!    wait back if the waiter unwinds before the owner released it.
 //!
 //! A requester that has been marked as a cycle participant unwinds at its next claim or
 //! wait, and after any wait ("learns it at its next request").
 
 use super::engine::ParallelEngine;
-use super::error::QueryError;
-use super::graph::{BlockOn, WaitOutcome};
-use super::job::QueryJob;
+use super::error::{PanicPayload, QueryError};
+use super::graph::{BlockOn, WaitOutcome, WaitSlot};
+use super::job::{key_text, QueryJob};
 use super::table::{hash_key, Claim, Entry};
 use super::unwind::{settle, unwind_cycle};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
 use crate::pool::WorkerThread;
+use crate::sync::Arc;
 use crate::trace::{self, BlockedOn, SpanKind};
 
 impl ParallelEngine {
@@ -42,6 +50,20 @@ impl ParallelEngine {
         self.claim::<Q>(requester, hash, key)
     }
 
+    /// `(Q, key)` if it is an input (set with `Engine::set_input`), else `None`: all a
+    /// `recover` may read.
+    #[cold]
+    pub(crate) fn fetch_input<Q: Query>(
+        &self,
+        key: &Q::Key,
+    ) -> Option<Result<Q::Value, QueryError>> {
+        let entry = self.table::<Q>().get(hash_key(key), key)?;
+        if !entry.sync.is_input() {
+            return None;
+        }
+        entry.result().cloned()
+    }
+
     #[cold]
     fn claim<Q: Query>(
         &self,
@@ -56,9 +78,9 @@ impl ParallelEngine {
         // kept private (a query may run long without another `join`).
         crate::pool::expose_if_hungry();
         let job = QueryJob::new(
-            ContextNode::child_of(context::current()),
+            ContextNode::tagged_child_of(context::current(), self.tag()),
             requester,
-            Q::NAME,
+            (Q::NAME, std::any::type_name::<Q>()),
             key,
         );
         match self.table::<Q>().get_or_claim(hash, key, &job) {
@@ -66,34 +88,58 @@ impl ParallelEngine {
                 Some(result) => result.clone(),
                 None => self.wait(requester, entry),
             },
-            Claim::Claimed(entry) => self.execute(requester, &job, entry),
+            Claim::Claimed(entry) => {
+                let claim = ClaimGuard {
+                    engine: self,
+                    job: &job,
+                    entry,
+                };
+                self.execute(requester, claim)
+            }
         }
     }
 
     fn execute<Q: Query>(
         &self,
         requester: Option<&QueryJob>,
-        job: &QueryJob,
-        entry: &Entry<Q>,
+        claim: ClaimGuard<'_, Q>,
     ) -> Result<Q::Value, QueryError> {
-        let cx = Cx::parallel(self, Some(job));
-        let span = trace::query_span(&self.trace, || SpanKind::Query {
-            name: Q::NAME,
-            key: format!("{:?}", entry.key),
-        });
+        let (job, entry) = (claim.job, claim.entry);
         let computed = context::enter(Context::of(&job.ctx), || {
-            crate::pool::catch(|| Q::compute(&cx, &entry.key))
+            crate::pool::catch(|| {
+                let _span = trace::query_span(&self.trace, || SpanKind::Query {
+                    name: Q::NAME,
+                    key: key_text(&entry.key),
+                });
+                Q::compute(&Cx::parallel(self, Some(job)), &entry.key)
+            })
         });
-        drop(span);
-        let cycle = job.in_cycle().then(|| self.graph.cycle_of(job));
-        let stored = settle::<Q>(&Cx::parallel(self, requester), &entry.key, cycle, computed);
-        // SAFETY: this job owns the entry and stores its result once.
-        unsafe { entry.store(stored.clone()) };
-        self.graph.complete(&entry.sync, job);
+        let stored = match computed {
+            Ok(value) if !job.in_cycle() => Ok(value),
+            computed => self.settle_cold::<Q>(job, &entry.key, computed),
+        };
+        claim.complete(stored);
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        stored
+        entry
+            .result()
+            .expect("the entry was just completed")
+            .clone()
+    }
+
+    /// What a query that failed or was found in a cycle stores.
+    #[cold]
+    fn settle_cold<Q: Query>(
+        &self,
+        job: &QueryJob,
+        key: &Q::Key,
+        computed: Result<Q::Value, Box<dyn std::any::Any + Send>>,
+    ) -> Result<Q::Value, QueryError> {
+        let cycle = job.in_cycle().then(|| self.graph.cycle_of(job));
+        let participant = job.describe();
+        let root = Cx::parallel(self, None);
+        settle::<Q>(&root.recovering(&participant), key, cycle, computed)
     }
 
     #[cold]
@@ -109,30 +155,12 @@ impl ParallelEngine {
                 unwind_cycle()
             }
             BlockOn::Wait(slot) => {
-                // SAFETY: null or this thread's live WorkerThread.
-                let worker = unsafe { WorkerThread::current().as_ref() };
-                let mut last_epoch = None;
-                let mut stalled = || match worker {
-                    Some(worker) => {
-                        let (runnable, epoch) = worker.registry.stall_probe();
-                        let stalled = runnable == 0 && last_epoch == Some(epoch);
-                        last_epoch = Some(epoch);
-                        stalled
-                    }
-                    None => false,
+                let registration = Registration {
+                    engine: self,
+                    slot: &slot,
                 };
-                let span = trace::query_span(&self.trace, || {
-                    SpanKind::Blocked(BlockedOn::Query {
-                        query: Q::NAME,
-                        key: format!("{:?}", entry.key),
-                        waiter: requester.map(QueryJob::describe),
-                    })
-                });
-                let outcome = match worker {
-                    Some(worker) => worker.blocked(|| self.graph.wait(&slot, &mut stalled)),
-                    None => self.graph.wait(&slot, &mut stalled),
-                };
-                drop(span);
+                let outcome = self.park::<Q>(requester, entry, &slot);
+                registration.released();
                 if let WaitOutcome::Deadlock(report) = outcome {
                     return Err(QueryError::Deadlock(report));
                 }
@@ -145,5 +173,96 @@ impl ParallelEngine {
             .result()
             .expect("a waiter is released only once the entry is done")
             .clone()
+    }
+
+    /// Parks this thread on a registered wait until the owner releases it.
+    fn park<Q: Query>(
+        &self,
+        requester: Option<&QueryJob>,
+        entry: &Entry<Q>,
+        slot: &WaitSlot,
+    ) -> WaitOutcome {
+        // SAFETY: null or this thread's live WorkerThread.
+        let worker = unsafe { WorkerThread::current().as_ref() };
+        let mut last_epoch = None;
+        let mut stalled = || match worker {
+            Some(worker) => {
+                let (runnable, epoch) = worker.registry.stall_probe();
+                let stalled = runnable == 0 && last_epoch == Some(epoch);
+                last_epoch = Some(epoch);
+                stalled
+            }
+            None => false,
+        };
+        let _span = trace::query_span(&self.trace, || {
+            SpanKind::Blocked(BlockedOn::Query {
+                query: Q::NAME,
+                key: key_text(&entry.key),
+                waiter: requester.map(QueryJob::describe),
+            })
+        });
+        match worker {
+            Some(worker) => worker.blocked(|| self.graph.wait(slot, &mut stalled)),
+            None => self.graph.wait(slot, &mut stalled),
+        }
+    }
+
+    /// The tag of this engine's query jobs in the context chain (its address).
+    pub(crate) fn tag(&self) -> usize {
+        self as *const Self as usize
+    }
+}
+
+/// The claiming frame's obligation to complete its entry (module docs, step 2).
+struct ClaimGuard<'a, Q: Query> {
+    engine: &'a ParallelEngine,
+    job: &'a QueryJob,
+    entry: &'a Entry<Q>,
+}
+
+impl<Q: Query> ClaimGuard<'_, Q> {
+    /// Stores `result` and completes the entry, waking its waiters.
+    fn complete(self, result: Result<Q::Value, QueryError>) {
+        // SAFETY: this guard's job owns the entry and stores its result once (the guard
+        // is consumed here, so its `Drop` does not store again).
+        unsafe { self.entry.store(result) };
+        self.engine.graph.complete(&self.entry.sync, self.job);
+        std::mem::forget(self);
+    }
+}
+
+impl<Q: Query> Drop for ClaimGuard<'_, Q> {
+    /// Runs only if the claiming frame unwinds before completing: poison the entry.
+    fn drop(&mut self) {
+        let message = "the query unwound before its result was stored";
+        let poison = QueryError::Panicked {
+            query: Q::NAME,
+            key: key_text(&self.entry.key),
+            message: message.to_string(),
+            payload: PanicPayload::new(Box::new(message)),
+        };
+        // SAFETY: as in `complete`: the owner stores once, and `complete` did not run.
+        unsafe { self.entry.store(Err(poison)) };
+        self.engine.graph.complete(&self.entry.sync, self.job);
+    }
+}
+
+/// A registered wait, taken back if the waiter unwinds before the owner released it
+/// (module docs, step 4).
+struct Registration<'a> {
+    engine: &'a ParallelEngine,
+    slot: &'a Arc<WaitSlot>,
+}
+
+impl Registration<'_> {
+    /// The owner (or the deadlock backstop) released the wait: nothing to take back.
+    fn released(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.engine.graph.unregister(self.slot);
     }
 }

@@ -23,7 +23,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::error::Cycle;
+use super::error::{Cycle, WaitEdge, WaitGraphReport};
 use super::job::QueryJob;
 use crate::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
@@ -65,6 +65,11 @@ impl EntrySync {
         }
     }
 
+    /// True for an input's entry (set with `Engine::set_input`): it never had an owner.
+    pub(crate) fn is_input(&self) -> bool {
+        self.owner.load(Ordering::Relaxed).is_null()
+    }
+
     /// True once the value is stored (acquire: the value may then be read).
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
@@ -76,7 +81,7 @@ impl EntrySync {
 #[derive(Clone)]
 pub(crate) enum WaitOutcome {
     Done,
-    Deadlock(String),
+    Deadlock(WaitGraphReport),
 }
 
 /// One blocked request.
@@ -223,35 +228,58 @@ impl WaitGraph {
         }
     }
 
-    /// One line per blocked request: "`q(k)` waits for `p(j)`", sorted.
-    pub(crate) fn dump(&self) -> String {
+    /// The blocked requests right now (see [`WaitGraphReport`]).
+    pub(crate) fn report(&self) -> WaitGraphReport {
         Self::describe_blocked(&self.lock.lock())
     }
 
-    fn describe_blocked(blocked: &[Arc<WaitSlot>]) -> String {
-        let describe = |job: *const QueryJob| {
-            // SAFETY: registered slots name live jobs (module docs); we hold the lock.
-            match unsafe { job.as_ref() } {
-                Some(job) => {
-                    let (name, key) = job.describe();
-                    format!("`{name}({key})`")
-                }
-                None => "the root of `Engine::run`".to_string(),
-            }
+    fn describe_blocked(blocked: &[Arc<WaitSlot>]) -> WaitGraphReport {
+        // SAFETY: registered slots name live jobs (module docs); the caller holds the
+        // lock.
+        let describe = |job: *const QueryJob| unsafe { job.as_ref() }.map(QueryJob::describe);
+        WaitGraphReport::new(
+            blocked
+                .iter()
+                .map(|slot| WaitEdge {
+                    waiter: describe(slot.requester),
+                    owner: describe(slot.owner).expect("every entry in progress has an owner"),
+                })
+                .collect(),
+        )
+    }
+
+    /// Takes back a registered wait whose requester gives up before the owner completed
+    /// (it unwinds). A no-op if the owner already released it.
+    pub(crate) fn unregister(&self, slot: &Arc<WaitSlot>) {
+        let mut blocked = self.lock.lock();
+        let Some(pos) = blocked.iter().position(|b| Arc::ptr_eq(b, slot)) else {
+            return;
         };
-        let mut lines: Vec<String> = blocked
-            .iter()
-            .map(|slot| {
-                format!(
-                    "  {} waits for {}",
-                    describe(slot.requester),
-                    describe(slot.owner)
-                )
-            })
-            .collect();
-        lines.sort();
-        lines.dedup();
-        lines.join("\n")
+        blocked.swap_remove(pos);
+        // SAFETY: we hold the graph mutex; the slot was still registered, so its entry
+        // has not completed and its owner and requester are alive.
+        unsafe { Self::unlink(slot) };
+    }
+
+    /// Removes `slot` from its entry's waiters and its requester from the owner's
+    /// `waited_by`.
+    ///
+    /// # Safety
+    /// The caller holds the graph mutex and `slot` is registered.
+    unsafe fn unlink(slot: &Arc<WaitSlot>) {
+        // SAFETY: forwarded from the caller: the targets are alive while registered.
+        unsafe {
+            (*slot.entry)
+                .waiters
+                .with_mut(|w| (*w).retain(|s| !Arc::ptr_eq(s, slot)));
+            if !slot.requester.is_null() {
+                (*slot.owner).waited_by.with_mut(|w| {
+                    if let Some(pos) = (*w).iter().position(|&r| r == slot.requester) {
+                        (*w).swap_remove(pos);
+                    }
+                });
+            }
+        }
     }
 
     /// Wakes every registered waiter with a deadlock report of the graph.
@@ -263,18 +291,8 @@ impl WaitGraph {
         let report = Self::describe_blocked(&blocked);
         let slots = std::mem::take(&mut *blocked);
         for slot in &slots {
-            // SAFETY: we hold the graph mutex; the slot's targets are alive while it is
-            // registered, and we unregister it here.
-            unsafe {
-                (*slot.entry)
-                    .waiters
-                    .with_mut(|w| (*w).retain(|s| !Arc::ptr_eq(s, slot)));
-                if !slot.requester.is_null() {
-                    (*slot.owner)
-                        .waited_by
-                        .with_mut(|w| (*w).retain(|&r| r != slot.requester));
-                }
-            }
+            // SAFETY: we hold the graph mutex and every slot was registered.
+            unsafe { Self::unlink(slot) };
         }
         drop(blocked);
         for slot in slots {

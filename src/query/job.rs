@@ -12,6 +12,7 @@ use std::fmt::Debug;
 
 use super::error::Cycle;
 use crate::pool::context::ContextNode;
+use crate::pool::{catch, drop_payload};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::UnsafeCell;
 
@@ -26,7 +27,7 @@ pub(crate) trait ErasedKey: Send + Sync {
 
 impl<K: Debug + Ord + Send + Sync + 'static> ErasedKey for K {
     fn debug_text(&self) -> String {
-        format!("{self:?}")
+        key_text(self)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -37,11 +38,17 @@ impl<K: Debug + Ord + Send + Sync + 'static> ErasedKey for K {
 }
 
 /// A query in progress.
+///
+/// `repr(C)` with `ctx` first: a nested `Engine::run` finds its enclosing query job
+/// from the context chain (see [`QueryJob::enclosing`]).
+#[repr(C)]
 pub(crate) struct QueryJob {
     pub(crate) ctx: ContextNode,
     /// The query that requested this one (it waits for us), or null for a root request.
     pub(crate) parent: *const QueryJob,
     pub(crate) name: &'static str,
+    /// `type_name` of the query: breaks ties between query types sharing a `NAME`.
+    pub(crate) type_name: &'static str,
     /// The key, inside the memo entry (which lives as long as the engine).
     pub(crate) key: *const dyn ErasedKey,
     /// *graph*: jobs blocked on this job's entry.
@@ -63,7 +70,7 @@ impl QueryJob {
     pub(crate) fn new(
         ctx: ContextNode,
         parent: Option<&QueryJob>,
-        name: &'static str,
+        (name, type_name): (&'static str, &'static str),
         key: &dyn ErasedKey,
     ) -> Self {
         // SAFETY (of the later dereferences): keys live in memo entries, which live as
@@ -74,6 +81,7 @@ impl QueryJob {
             ctx,
             parent: parent.map_or(std::ptr::null(), |p| p as *const _),
             name,
+            type_name,
             key,
             waited_by: UnsafeCell::new(Vec::new()),
             cycle: UnsafeCell::new(None),
@@ -105,19 +113,53 @@ impl QueryJob {
 
     /// Canonical order between participants (see [`canonical_cmp`]).
     pub(crate) fn canonical_cmp(&self, other: &QueryJob) -> CmpOrdering {
-        canonical_cmp((self.name, self.key()), (other.name, other.key()))
+        canonical_cmp(
+            (self.name, self.type_name, self.key()),
+            (other.name, other.type_name, other.key()),
+        )
+    }
+
+    /// The innermost job of the engine tagged `engine_tag` that the current code runs
+    /// for (on its own stack or in a job it started), if any.
+    pub(crate) fn enclosing<'a>(engine_tag: usize) -> Option<&'a QueryJob> {
+        let node = crate::pool::context::innermost_tagged(engine_tag)?;
+        // SAFETY: only query jobs tag their context node with an engine's address, and a
+        // `QueryJob` is `repr(C)` with that node first, so the node's address is the
+        // job's. The job outlives every context below it (context lifetime rule).
+        Some(unsafe { &*(node as *const QueryJob) })
     }
 }
 
-/// Canonical order between cycle participants: query name, then key (by `Ord` when both
-/// keys have the same type, else by their text). Both engines rotate reports with it.
+/// Canonical order between cycle participants: query name, then the query's type name
+/// (two types may share a `NAME`), then key (by `Ord` when both keys have the same
+/// type, else by their text). Both engines rotate reports with it. A key's `Ord` that
+/// panics counts as equal (the text then decides).
 pub(crate) fn canonical_cmp(
-    (a_name, a_key): (&str, &dyn ErasedKey),
-    (b_name, b_key): (&str, &dyn ErasedKey),
+    (a_name, a_type, a_key): (&str, &str, &dyn ErasedKey),
+    (b_name, b_type, b_key): (&str, &str, &dyn ErasedKey),
 ) -> CmpOrdering {
-    a_name.cmp(b_name).then_with(|| {
-        a_key
-            .cmp_same_type(b_key)
+    a_name.cmp(b_name).then(a_type.cmp(b_type)).then_with(|| {
+        let by_ord = match catch(|| a_key.cmp_same_type(b_key)) {
+            Ok(order) => order,
+            Err(payload) => {
+                drop_payload(payload);
+                None
+            }
+        };
+        by_ord
+            .filter(|o| o.is_ne())
             .unwrap_or_else(|| a_key.debug_text().cmp(&b_key.debug_text()))
     })
+}
+
+/// A key's `Debug` text for reports and traces; a `Debug` that panics gives a
+/// placeholder rather than unwinding out of the engine's bookkeeping.
+pub(crate) fn key_text<K: Debug + ?Sized>(key: &K) -> String {
+    match catch(|| format!("{key:?}")) {
+        Ok(text) => text,
+        Err(payload) => {
+            drop_payload(payload);
+            "<Debug panicked>".to_string()
+        }
+    }
 }

@@ -36,10 +36,11 @@ mod unwind;
 
 pub use cx::{Cx, QueryScope};
 pub use engine::Engine;
-pub use error::{Cycle, QueryError};
+pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
 
-pub(crate) use job::{canonical_cmp, ErasedKey};
-pub(crate) use unwind::{settle, unwind_cycle};
+pub(crate) use cx::Recovering;
+pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
+pub(crate) use unwind::{finish_run, request_in_recover, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.
 pub trait Query: 'static {
@@ -55,6 +56,14 @@ pub trait Query: 'static {
 
     /// The value this query takes when it is found in a cycle, or `None` to store
     /// [`QueryError::Cycle`] instead.
+    ///
+    /// `recover` runs while its cycle is being unwound, outside any query: through `cx`
+    /// it may read **inputs** (values set with [`Engine::set_input`]) and nothing else.
+    /// Any other request gets [`QueryError::RequestInRecover`] (deterministically:
+    /// whether another query is done at that moment depends on timing), and letting it
+    /// propagate (with `cx.get`) stores that error for this participant. A `recover`
+    /// that panics poisons this participant like a panicking `compute`. Either way
+    /// every waiter is released: a recovery never leaves its entry in progress.
     fn recover(cx: &Cx<'_>, key: &Self::Key, cycle: &Cycle) -> Option<Self::Value> {
         let _ = (cx, key, cycle);
         None

@@ -16,8 +16,10 @@
 use std::any::Any;
 use std::panic::resume_unwind;
 
-use super::error::{panic_message, Cycle, QueryError};
+use super::error::{Cycle, PanicPayload, QueryError};
+use super::job::key_text;
 use super::{Cx, Query};
+use crate::pool::{catch, drop_payload, panic_text};
 
 /// Unwinds a cycle participant (see the module docs).
 pub(crate) struct CycleUnwind;
@@ -36,38 +38,62 @@ pub(crate) fn propagate(error: QueryError) -> ! {
 /// What a query stores once its compute is over: the `recover` value or the cycle
 /// error for a cycle participant, the propagated error, a poison for a panic, or the
 /// computed value. Both engines use this one rule, so they store the same things.
+///
+/// `recover` runs with `recover_cx`, a context that may read inputs only (see
+/// [`Query::recover`]); if it panics, the participant stores that panic as its poison.
 pub(crate) fn settle<Q: Query>(
     recover_cx: &Cx<'_>,
     key: &Q::Key,
     cycle: Option<Cycle>,
     computed: Result<Q::Value, Box<dyn Any + Send>>,
 ) -> Result<Q::Value, QueryError> {
-    if let Some(cycle) = cycle {
-        return match Q::recover(recover_cx, key, &cycle) {
-            Some(value) => Ok(value),
-            None => Err(QueryError::Cycle(cycle)),
-        };
+    let Some(cycle) = cycle else {
+        return computed.map_err(|payload| error_of_payload::<Q>(key, payload));
+    };
+    if let Err(payload) = computed {
+        // The unwind that brought us here (normally a `CycleUnwind`) is over.
+        drop_payload(payload);
     }
-    match computed {
-        Ok(value) => Ok(value),
+    match catch(|| Q::recover(recover_cx, key, &cycle)) {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(QueryError::Cycle(cycle)),
         Err(payload) => Err(error_of_payload::<Q>(key, payload)),
     }
 }
 
-fn error_of_payload<Q: Query>(key: &Q::Key, payload: Box<dyn Any + Send>) -> QueryError {
+/// The error a query stores for the unwind `payload` that ended its compute (or its
+/// `recover`).
+pub(crate) fn error_of_payload<Q: Query>(key: &Q::Key, payload: Box<dyn Any + Send>) -> QueryError {
     if let Some(Propagated(error)) = payload.downcast_ref::<Propagated>() {
-        return error.clone();
+        let error = error.clone();
+        drop_payload(payload);
+        return error;
     }
-    if payload.is::<CycleUnwind>() {
-        return QueryError::Deadlock(format!(
-            "internal error: a cycle unwind reached `{}({key:?})`, which is not in the cycle",
-            Q::NAME
-        ));
-    }
+    let message = if payload.is::<CycleUnwind>() {
+        format!(
+            "internal error: a cycle unwind reached `{}({})`, which is not in the cycle",
+            Q::NAME,
+            key_text(key)
+        )
+    } else {
+        panic_text(&*payload)
+    };
     QueryError::Panicked {
         query: Q::NAME,
-        key: format!("{key:?}"),
-        message: panic_message(&*payload),
+        key: key_text(key),
+        message,
+        payload: PanicPayload::new(payload),
+    }
+}
+
+/// The error for a request that a `recover` may not make (anything but an input).
+pub(crate) fn request_in_recover(
+    recovering: (&'static str, String),
+    requested: (&'static str, String),
+) -> QueryError {
+    QueryError::RequestInRecover {
+        recovering: format!("{}({})", recovering.0, recovering.1),
+        requested: format!("{}({})", requested.0, requested.1),
     }
 }
 
