@@ -51,6 +51,32 @@ pub(crate) fn mutant(_name: &str) -> bool {
     false
 }
 
+/// Whether the model asked the code to unwind at the fault point `point` (loom builds
+/// only: `weft::__loom::inject_fault`), so a model can drive a guard's unwind path.
+#[cfg(loom)]
+pub(crate) fn fault(point: &str) -> bool {
+    injected_fault().lock().unwrap().as_deref() == Some(point)
+}
+
+#[cfg(loom)]
+fn injected_fault() -> &'static std::sync::Mutex<Option<String>> {
+    static FAULT: OnceLock<std::sync::Mutex<Option<String>>> = OnceLock::new();
+    FAULT.get_or_init(|| std::sync::Mutex::new(None))
+}
+
+/// Loom models only: arms (or, with `None`, disarms) the fault point `point`.
+#[cfg(loom)]
+pub fn inject_fault(point: Option<&str>) {
+    *injected_fault().lock().unwrap() = point.map(str::to_string);
+}
+
+/// Normal builds: no fault is ever injected.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn fault(_point: &str) -> bool {
+    false
+}
+
 /// One-time initialisation of process globals (the global pool). Not a protocol the
 /// models explore: loom builds never touch the global pool.
 pub(crate) use std::sync::OnceLock;

@@ -63,6 +63,10 @@ fn work_injected_while_a_worker_falls_asleep_is_run() {
 // 3. Join with a steal of the second half, including a panic in either half: both
 //    halves finish, the first panic is re-raised, the pool survives. Steals also take
 //    the `Retry` path.
+/// Set (outside loom's model) once some execution ran a join's second half on another
+/// worker than its first: the model must reach the stolen-half path, not only inline.
+static STOLEN_HALF_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 #[test]
 fn join_with_steal_and_panic_in_either_half() {
     model(|| {
@@ -72,9 +76,15 @@ fn join_with_steal_and_panic_in_either_half() {
         let ran = ran_b.clone();
         let err = catch_unwind(AssertUnwindSafe(|| {
             pool.install(|| {
+                let first = weft::current_thread_index();
                 weft::join(
                     || -> u8 { panic!("a") },
-                    move || ran.store(true, Ordering::SeqCst),
+                    move || {
+                        if weft::current_thread_index() != first {
+                            STOLEN_HALF_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        ran.store(true, Ordering::SeqCst)
+                    },
                 )
             })
         }));
@@ -87,6 +97,10 @@ fn join_with_steal_and_panic_in_either_half() {
         pool.shutdown();
         weft::__loom::force_steal_retry(false);
     });
+    assert!(
+        STOLEN_HALF_RAN.load(std::sync::atomic::Ordering::SeqCst),
+        "no execution ran the second half on the thief"
+    );
 }
 
 // 4. A blocking wait wakes a spare, which runs the job the blocked worker waits for,
@@ -248,32 +262,87 @@ fn panicking_query_poisons_every_waiter() {
     });
 }
 
-// 8. Jobserver token accounting: with one token besides the implicit one, running
-//    workers never exceed two, and after shutdown the token is back.
+// 8. Jobserver token accounting: with no token besides the implicit one, only one of
+//    the two workers ever runs, at every instant (checked from inside both halves of a
+//    join and by the peak counter).
 #[test]
-fn token_accounting_never_oversubscribes_and_returns_every_token() {
+fn token_accounting_never_oversubscribes() {
+    model(|| {
+        let (builder, _jobserver) = ThreadPoolBuilder::new()
+            .num_threads(2)
+            .max_threads(2)
+            .model_jobserver(0);
+        let pool = Arc::new(builder.build().unwrap());
+        let check = pool.clone();
+        pool.install(move || {
+            weft::join(
+                || assert!(check.stats().running <= 1, "oversubscribed"),
+                || assert!(check.stats().running <= 1, "oversubscribed"),
+            )
+        });
+        assert!(pool.stats().peak_running <= 1, "oversubscribed at peak");
+        Arc::try_unwrap(pool).ok().unwrap().shutdown();
+    });
+}
+
+// 8b. With one token besides the implicit one, after shutdown the token is back.
+#[test]
+fn token_accounting_returns_every_token() {
     model(|| {
         let (builder, jobserver) = ThreadPoolBuilder::new()
             .num_threads(2)
             .max_threads(2)
             .model_jobserver(1);
-        let pool = Arc::new(builder.build().unwrap());
-        let check = pool.clone();
-        pool.install(move || {
-            weft::join(
-                || assert!(check.stats().running <= 2),
-                || assert!(check.stats().running <= 2),
-            )
-        });
-        assert!(pool.stats().peak_running <= 2);
-        Arc::try_unwrap(pool).ok().unwrap().shutdown();
+        let pool = builder.build().unwrap();
+        assert_eq!(pool.install(|| weft::join(|| 1, || 2)), (1, 2));
+        pool.shutdown();
         assert_eq!(jobserver.free_tokens(), 1, "the token is back");
     });
 }
 
+struct Faulty;
+impl Query for Faulty {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "faulty";
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        k + 1
+    }
+}
+
+// 9. The claim guard: the owner of an entry unwinds between its claim and its
+//    completion (an injected fault) while another request may wait on the entry. The
+//    guard poisons and completes the entry: a waiter, and every later request, gets
+//    the poison; nothing hangs.
+#[test]
+fn an_owner_unwinding_after_its_claim_releases_every_waiter() {
+    weft::__loom::inject_fault(Some("owner_unwinds_after_claim"));
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            pool.install(|| {
+                engine
+                    .run(|cx| cx.join(|cx| cx.try_get::<Faulty>(&0), |cx| cx.try_get::<Faulty>(&0)))
+            })
+        }));
+        assert!(outcome.is_err(), "the owner's own request unwinds");
+        let later = pool
+            .install(|| engine.run(|cx| cx.try_get::<Faulty>(&0)))
+            .unwrap();
+        assert!(
+            matches!(&later, Err(QueryError::Panicked { query: "faulty", message, .. })
+                if message == "the query unwound before its result was stored"),
+            "{later:?}"
+        );
+        pool.shutdown();
+    });
+    weft::__loom::inject_fault(None);
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process).
-fn expect_caught(mutant: &str, model_test: &str) {
+fn expect_caught(mutant: &str, model_test: &str, expected_failure: &str) {
     if std::env::var_os("WEFT_LOOM_MUTANT").is_some() {
         return;
     }
@@ -289,11 +358,20 @@ fn expect_caught(mutant: &str, model_test: &str) {
         "model `{model_test}` did not catch mutant `{mutant}`:\n{log}"
     );
     assert!(log.contains("running 1 test"), "the model ran:\n{log}");
+    assert!(
+        log.contains(expected_failure),
+        "model `{model_test}` failed under mutant `{mutant}`, but not with \
+         `{expected_failure}`:\n{log}"
+    );
 }
 
 #[test]
 fn mutant_latch_lost_wakeup_is_caught() {
-    expect_caught("latch_lost_wakeup", "join_latch_wakes_a_sleeping_owner");
+    expect_caught(
+        "latch_lost_wakeup",
+        "join_latch_wakes_a_sleeping_owner",
+        DEADLOCK,
+    );
 }
 
 #[test]
@@ -301,6 +379,7 @@ fn mutant_sleep_no_recheck_is_caught() {
     expect_caught(
         "sleep_no_recheck",
         "work_injected_while_a_worker_falls_asleep_is_run",
+        DEADLOCK,
     );
 }
 
@@ -309,6 +388,7 @@ fn mutant_no_cycle_check_is_caught() {
     expect_caught(
         "no_cycle_check",
         "two_threads_closing_one_cycle_resolve_it_once",
+        DEADLOCK,
     );
 }
 
@@ -316,6 +396,28 @@ fn mutant_no_cycle_check_is_caught() {
 fn mutant_token_leak_is_caught() {
     expect_caught(
         "token_leak",
-        "token_accounting_never_oversubscribes_and_returns_every_token",
+        "token_accounting_returns_every_token",
+        "the token is back",
     );
 }
+
+#[test]
+fn mutant_implicit_twice_is_caught() {
+    expect_caught(
+        "implicit_twice",
+        "token_accounting_never_oversubscribes",
+        "oversubscribed",
+    );
+}
+
+#[test]
+fn mutant_claim_unguarded_is_caught() {
+    expect_caught(
+        "claim_unguarded",
+        "an_owner_unwinding_after_its_claim_releases_every_waiter",
+        DEADLOCK,
+    );
+}
+
+/// What loom prints when every thread of an execution is blocked.
+const DEADLOCK: &str = "deadlock";

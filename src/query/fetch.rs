@@ -105,6 +105,10 @@ impl ParallelEngine {
         claim: ClaimGuard<'_, Q>,
     ) -> Result<Q::Value, QueryError> {
         let (job, entry) = (claim.job, claim.entry);
+        if crate::sync::fault("owner_unwinds_after_claim") {
+            // Loom models only: an unwind nothing catches, for the claim guard to handle.
+            std::panic::resume_unwind(Box::new("injected fault after a claim"));
+        }
         let computed = context::enter(Context::of(&job.ctx), || {
             crate::pool::catch(|| {
                 let _span = trace::query_span(&self.trace, || SpanKind::Query {
@@ -234,6 +238,10 @@ impl<Q: Query> ClaimGuard<'_, Q> {
 impl<Q: Query> Drop for ClaimGuard<'_, Q> {
     /// Runs only if the claiming frame unwinds before completing: poison the entry.
     fn drop(&mut self) {
+        if crate::sync::mutant("claim_unguarded") {
+            // Deliberately broken (loom builds only): the claim is never released.
+            return;
+        }
         let message = "the query unwound before its result was stored";
         let poison = QueryError::Panicked {
             query: Q::NAME,
