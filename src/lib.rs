@@ -36,5 +36,6 @@ pub mod __loom {
 pub use pool::context;
 pub use pool::{
     blocking, current_num_threads, current_thread_index, join, par_for_each, par_map, scope, spawn,
-    PoolStats, Scope, ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE,
+    PoolStats, Scope, ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_MAX_SPARES,
+    DEFAULT_STACK_SIZE,
 };

@@ -282,6 +282,8 @@ macro_rules! weft_thread_local {
 }
 pub(crate) use weft_thread_local;
 
+pub(crate) mod fiber;
+
 /// Work-stealing deques: `crossbeam-deque` normally.
 #[cfg(not(loom))]
 pub(crate) mod deque {

@@ -22,6 +22,11 @@ use crate::sync::OnceLock;
 /// it lets `join` nest 100,000 deep (and queries recurse deeply) without overflowing.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 30;
 
+/// How many spare threads a pool may start by default, one for each worker blocked
+/// inside [`crate::blocking`] at the same time. Spares are started only when needed
+/// and park when the blocked workers return.
+pub const DEFAULT_MAX_SPARES: usize = 1024;
+
 /// Configures and builds a [`ThreadPool`]; the names follow rayon's.
 ///
 /// ```
@@ -77,9 +82,10 @@ fn inherited_jobserver() -> Option<jobserver::Client> {
 }
 
 impl ThreadPoolBuilder {
-    /// A builder with the defaults: one thread per CPU (or `WEFT_NUM_THREADS`), up to
-    /// four times as many threads when workers block, 1 GiB of reserved stack each,
-    /// and the inherited jobserver if any.
+    /// A builder with the defaults: one thread per CPU (or `WEFT_NUM_THREADS`), a spare
+    /// thread standing in for each worker inside `weft::blocking` (up to
+    /// [`DEFAULT_MAX_SPARES`]), 1 GiB of reserved stack each (threads and fibers), and
+    /// the inherited jobserver if any.
     pub fn new() -> Self {
         Self::default()
     }
@@ -91,9 +97,12 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// The most threads the pool may have at once, counting spares started while
-    /// workers are blocked. Defaults to four times `num_threads` (at least
-    /// `num_threads + 4`); must not be below `num_threads`.
+    /// The most threads the pool may have at once, counting the spares that stand in
+    /// for workers inside [`crate::blocking`] (the only wait that holds a thread:
+    /// waits on queries, joins, scopes and other pools suspend fibers instead).
+    /// Defaults to `num_threads + DEFAULT_MAX_SPARES`; must not be below `num_threads`.
+    /// A lower limit can stall a program whose blocking calls wait for each other's
+    /// jobs: past it, a blocked worker gets no stand-in.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self
@@ -213,9 +222,7 @@ impl ThreadPoolBuilder {
         } else {
             Some(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))
         };
-        let max_threads = self
-            .max_threads
-            .unwrap_or_else(|| (4 * num_threads).max(num_threads + 4));
+        let max_threads = self.max_threads.unwrap_or(num_threads + DEFAULT_MAX_SPARES);
         Ok(PoolConfig {
             num_threads,
             max_threads,

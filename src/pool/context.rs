@@ -6,11 +6,10 @@
 //! job works for (rustc calls this the TLV).
 //!
 //! Contexts form a tree: a node's parent is the context that was current when the node
-//! was entered. A worker that waits while a context `C` is current may run another job on
-//! top of its stack only if that job's context lies in `C`'s subtree. Such a job works
-//! for `C` (or for something `C` started), so anything it comes to wait for is something
-//! `C` waits for anyway: the stack adds no dependency that the query engine's wait graph
-//! does not already have. With no context current the wait is unrestricted.
+//! was entered. The query engine tags the node of each running query, so a nested
+//! `Engine::run` finds the query it runs for (`innermost_tagged`). (Waits need no
+//! restriction by context: a waiting frame never has other work run on top of it, see
+//! `fiber.rs`.)
 //!
 //! Lifetime rule: a node lives until every job created under it has finished. This holds
 //! by construction: nodes live on the stack of [`with_new_context`] (or inside a query
@@ -95,25 +94,6 @@ impl Context {
     pub(crate) fn id(self) -> usize {
         self.0 as usize
     }
-
-    /// True when `self` is `within` or a descendant of it: a job with context `self` may
-    /// run on top of a wait whose context is `within`.
-    pub(crate) fn is_within(self, within: Context) -> bool {
-        // SAFETY: both contexts belong to jobs or waits that have not finished, so their
-        // nodes and all their ancestors are alive.
-        let Some(target) = (unsafe { within.node() }) else {
-            return true;
-        };
-        let mut cursor = self;
-        // SAFETY: as above, for every ancestor visited.
-        while let Some(node) = unsafe { cursor.node() } {
-            if node.depth <= target.depth {
-                return cursor == within;
-            }
-            cursor = node.parent;
-        }
-        false
-    }
 }
 
 weft_thread_local! {
@@ -125,6 +105,12 @@ weft_thread_local! {
 #[inline]
 pub(crate) fn current() -> Context {
     CURRENT.with(|c| c.get())
+}
+
+/// Makes `ctx` the current context (a fiber switch restores the switching code's own).
+#[inline]
+pub(crate) fn set(ctx: Context) {
+    CURRENT.with(|c| c.set(ctx));
 }
 
 /// Runs `f` with `ctx` as the current context, restoring the previous one afterwards

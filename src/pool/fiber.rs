@@ -186,7 +186,7 @@ impl FiberSet {
             .expect("suspend_current runs on a fiber");
         let ctx: Context = context::current();
         // SAFETY: `running` is the fiber executing this code.
-        unsafe { running.suspender.clone().suspend() };
+        unsafe { running.suspender.suspend() };
         *self.running.borrow_mut() = Some(running);
         context::set(ctx);
     }

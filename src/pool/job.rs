@@ -10,7 +10,6 @@ use std::any::Any;
 use super::context::{self, Context};
 use super::latch::Latch;
 use super::unwind::catch;
-use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::UnsafeCell;
 
 /// A pointer to a job and the function that runs it.
@@ -34,12 +33,6 @@ impl PartialEq for JobRef {
 }
 
 impl JobRef {
-    /// The context the job runs with.
-    #[inline]
-    pub(crate) fn ctx(&self) -> Context {
-        self.ctx
-    }
-
     /// Runs the job with its creator's context current.
     ///
     /// # Safety
@@ -64,12 +57,7 @@ pub(crate) struct StackJob<L, F, R> {
     func: UnsafeCell<Option<F>>,
     result: UnsafeCell<JobResult<R>>,
     ctx: Context,
-    /// Index of the worker that took the job from the deque, or `usize::MAX` before.
-    /// The waiter uses it to leapfrog onto that worker's descendants.
-    executor: AtomicUsize,
 }
-
-pub(crate) const NO_EXECUTOR: usize = usize::MAX;
 
 impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
     pub(crate) fn new(func: F, latch: L, ctx: Context) -> Self {
@@ -78,7 +66,6 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
             func: UnsafeCell::new(Some(func)),
             result: UnsafeCell::new(JobResult::None),
             ctx,
-            executor: AtomicUsize::new(NO_EXECUTOR),
         }
     }
 
@@ -92,14 +79,6 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
             pointer: self as *const Self as *const (),
             execute_fn: Self::execute,
             ctx: self.ctx,
-        }
-    }
-
-    /// The worker that took the job, if any did.
-    pub(crate) fn executor(&self) -> Option<usize> {
-        match self.executor.load(Ordering::Relaxed) {
-            NO_EXECUTOR => None,
-            index => Some(index),
         }
     }
 
@@ -129,9 +108,6 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
         // SAFETY: `as_job_ref` made this pointer from a live `Self` that stays alive
         // until the latch is set below.
         let this = unsafe { &*(this as *const Self) };
-        if let Some(worker) = super::worker::WorkerThread::current_index() {
-            this.executor.store(worker, Ordering::Relaxed);
-        }
         // SAFETY: only the thread that took the job from the deque runs it.
         let func = this.func.with_mut(|f| unsafe { (*f).take() });
         let result = match catch(func.expect("a job runs once")) {

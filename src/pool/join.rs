@@ -112,17 +112,14 @@ where
     while !job_b.latch.probe() {
         match worker.pop() {
             Some(job) if job == job_b_ref => return true,
-            Some(job) if job.ctx().is_within(context::current()) => {
-                // Pushed after ours by code that has returned (a spawn into an outer
-                // scope); its context allows it to run on top of this wait.
-                // SAFETY: we just popped it.
-                unsafe { worker.execute(job) };
-            }
             Some(job) => {
+                // Pushed after ours by code that has returned (a spawn into an outer
+                // scope): leave it to the wait, which runs it on a fiber if nobody else
+                // takes it, never on top of this frame.
                 worker.push(job);
-                worker.wait_until(&job_b.latch, &|| job_b.executor());
+                worker.wait_until(&job_b.latch);
             }
-            None => worker.wait_until(&job_b.latch, &|| job_b.executor()),
+            None => worker.wait_until(&job_b.latch),
         }
     }
     false

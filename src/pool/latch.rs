@@ -5,8 +5,10 @@
 //! the latch set, so `set` takes a raw pointer and touches nothing after the store that
 //! publishes it.
 //!
-//! - [`WorkerLatch`]: waited on by a pool worker that keeps running other jobs while it
-//!   waits (`join`, `scope`). If the worker went to sleep, the setter wakes it.
+//! - [`WorkerLatch`]: waited on by a pool worker (`join`, `scope`, a cross-pool
+//!   `install`). The waiter either suspends its fiber on the latch (the setter then
+//!   makes that fiber ready on its worker) or, on the worker's own stack, runs other
+//!   work on fibers and may go to sleep (the setter then wakes the worker).
 //! - [`CountLatch`]: a [`WorkerLatch`] set when a counter of pending jobs reaches zero
 //!   (`scope`).
 //! - [`LockLatch`]: waited on by a thread that blocks outright (a thread outside the
@@ -28,15 +30,22 @@ pub(crate) trait Latch {
 
 const UNSET: u8 = 0;
 const SLEEPING: u8 = 1;
-const SET: u8 = 2;
+const SUSPENDED: u8 = 2;
+const SET: u8 = 3;
 
-/// A latch owned by one worker, which may sleep on it.
+/// A latch owned by one worker, which may sleep on it or suspend a fiber on it.
 ///
 /// Protocol: the owner moves `UNSET -> SLEEPING` before it parks and parks only if that
-/// succeeded; the setter swaps in `SET` and unparks the owner if it saw `SLEEPING`. The
-/// parker remembers an unpark that comes before the park, so no wake-up is lost.
+/// succeeded; or it records its fiber and moves `UNSET -> SUSPENDED` before suspending
+/// that fiber, and suspends only if that succeeded. The setter swaps in `SET`: if it saw
+/// `SLEEPING` it unparks the owner (the parker remembers an unpark that comes before the
+/// park); if it saw `SUSPENDED` it makes the recorded fiber ready on the owner's worker
+/// (which wakes it). Either way no wake-up is lost, and a suspended owner cannot free
+/// the latch before the setter is done with it: it runs again only once made ready.
 pub(crate) struct WorkerLatch<'r> {
     state: AtomicU8,
+    /// The owner's suspended fiber (valid in state `SUSPENDED`).
+    fiber: AtomicUsize,
     registry: &'r Registry,
     owner: usize,
 }
@@ -45,9 +54,24 @@ impl<'r> WorkerLatch<'r> {
     pub(crate) fn new(registry: &'r Registry, owner: usize) -> Self {
         WorkerLatch {
             state: AtomicU8::new(UNSET),
+            fiber: AtomicUsize::new(0),
             registry,
             owner,
         }
+    }
+
+    /// True if the latch belongs to a worker of `registry`.
+    pub(crate) fn registry_is(&self, registry: &Registry) -> bool {
+        std::ptr::eq(self.registry, registry)
+    }
+
+    /// Announces that the owner is about to suspend `fiber` on the latch. Returns false
+    /// if the latch is set (do not suspend).
+    pub(crate) fn prepare_suspend(&self, fiber: usize) -> bool {
+        self.fiber.store(fiber, Ordering::Relaxed);
+        self.state
+            .compare_exchange(UNSET, SUSPENDED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// True once the latch is set; a set latch stays set.
@@ -74,15 +98,23 @@ impl<'r> WorkerLatch<'r> {
 impl Latch for WorkerLatch<'_> {
     unsafe fn set(this: *const Self) {
         // SAFETY: `this` is live on entry (trait contract). Copy out what we need before
-        // the swap, after which the owner may free the latch.
-        let (registry, owner, state) = unsafe { ((*this).registry, (*this).owner, &(*this).state) };
-        // The mutant (loom builds only) forgets to wake a sleeping owner.
-        if state.swap(SET, Ordering::AcqRel) == SLEEPING
-            && !crate::sync::mutant("latch_lost_wakeup")
-        {
-            // The registry outlives its workers' latches: the setter is one of its
-            // workers (or a job of it) and holds the registry alive.
-            registry.unpark_worker(owner);
+        // the swap, after which a sleeping owner may free the latch.
+        let (registry, owner, state, fiber) = unsafe {
+            (
+                (*this).registry,
+                (*this).owner,
+                &(*this).state,
+                &(*this).fiber,
+            )
+        };
+        // The registry outlives its workers' latches: the owner waits on this latch and
+        // holds the registry alive until it has seen the latch set.
+        match state.swap(SET, Ordering::AcqRel) {
+            // The mutant (loom builds only) forgets to wake a sleeping owner.
+            SLEEPING if !crate::sync::mutant("latch_lost_wakeup") => registry.unpark_worker(owner),
+            // The owner's fiber stays suspended (and the latch alive) until made ready.
+            SUSPENDED => registry.make_ready(owner, fiber.load(Ordering::Relaxed)),
+            _ => {}
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod builder;
 pub mod context;
+mod fiber;
 mod job;
 mod join;
 mod latch;
@@ -20,9 +21,12 @@ mod tokens;
 mod unwind;
 mod worker;
 
-pub use builder::{ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_STACK_SIZE};
+pub use builder::{
+    ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_MAX_SPARES, DEFAULT_STACK_SIZE,
+};
 pub(crate) use join::combine;
 pub use join::join;
+pub(crate) use latch::{Latch, WorkerLatch};
 pub(crate) use par::each_item;
 pub use par::{par_for_each, par_map};
 pub use registry::PoolStats;

@@ -16,9 +16,11 @@
 
 use std::any::Any;
 use std::io;
+use std::sync::Weak;
 
+use super::fiber::ReadyFibers;
 use super::job::{JobRef, StackJob};
-use super::latch::LockLatch;
+use super::latch::{LockLatch, WorkerLatch};
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
@@ -47,10 +49,32 @@ pub(crate) struct PoolConfig {
 }
 
 pub(crate) struct Slot {
-    pub(crate) stealer: Stealer<JobRef>,
+    /// Thieves' end of the deque of the slot's thread, once started.
+    pub(crate) stealer: OnceLock<Stealer<JobRef>>,
     pub(crate) parker: Parker,
-    /// The owning half of the deque until a thread takes it.
-    deque: Mutex<Option<Worker<JobRef>>>,
+    /// Fibers of this slot's worker whose wait is over (see `fiber.rs`).
+    pub(crate) ready: ReadyFibers,
+    /// Jobs handed to this slot's spare by the worker it stands in for, oldest first.
+    handoff: Mutex<Vec<JobRef>>,
+    has_handoff: AtomicBool,
+}
+
+impl Slot {
+    fn give_handoff(&self, jobs: Vec<JobRef>) {
+        if jobs.is_empty() {
+            return;
+        }
+        self.handoff.lock().extend(jobs);
+        self.has_handoff.store(true, Ordering::Release);
+    }
+
+    /// The jobs handed to this slot's thread, oldest first (see `Registry::hand_off`).
+    pub(crate) fn take_handoff(&self) -> Vec<JobRef> {
+        if !self.has_handoff.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.handoff.lock())
+    }
 }
 
 #[derive(Default)]
@@ -61,8 +85,11 @@ struct SpareState {
     unstarted: Vec<usize>,
     peak_live: usize,
     peak_blocked: usize,
-    /// Bumped whenever a blocked worker resumes.
-    resumes: usize,
+    /// Workers asleep for lack of anything to run (see [`Registry::enter_idle`]).
+    idle: usize,
+    /// Waits of this pool's workers that another pool will end (a cross-pool
+    /// `install`, a query computed on another pool).
+    external_waits: usize,
 }
 
 impl SpareState {
@@ -105,7 +132,10 @@ pub struct PoolStats {
 }
 
 pub(crate) struct Registry {
+    /// One per thread the pool may have; see [`Registry::started_slots`].
     pub(crate) slots: Box<[Slot]>,
+    /// How many slots have had their thread started (a prefix of `slots`).
+    started: AtomicUsize,
     pub(crate) injector: Injector<JobRef>,
     pub(crate) sleep: Sleep,
     pub(crate) num_threads: usize,
@@ -118,33 +148,39 @@ pub(crate) struct Registry {
     exited: Condvar,
     terminating: AtomicBool,
     stack_size: Option<usize>,
+    /// The stack size of this pool's fibers (as deep as a worker's own).
+    pub(crate) fiber_stack_size: usize,
     thread_names: Vec<String>,
     panic_handler: Option<Box<PanicHandler>>,
     pub(crate) tokens: TokenPool,
     /// What the workers record when tracing is on.
     pub(crate) trace: Tracer,
+    /// Told when the pool stalls (see [`Registry::enter_idle`]). Plain `std` weak
+    /// references: registration is bookkeeping, not a protocol the models explore.
+    stall_listeners: Mutex<Vec<Weak<dyn StallListener>>>,
+}
+
+/// Something to tell when a pool can run nothing any more (the query engine's wait
+/// graph, which then releases the requests blocked there with a deadlock report).
+pub(crate) trait StallListener: Send + Sync {
+    /// `registry` is stalled.
+    fn pool_stalled(&self, registry: &Registry);
 }
 
 impl Registry {
     pub(crate) fn new(config: PoolConfig) -> io::Result<Arc<Registry>> {
-        let mut deques = Vec::with_capacity(config.max_threads);
         let slots: Box<[Slot]> = (0..config.max_threads)
-            .map(|_| {
-                let deque = Worker::new_lifo();
-                let stealer = deque.stealer();
-                deques.push(deque);
-                Slot {
-                    stealer,
-                    parker: Parker::new(),
-                    deque: Mutex::new(None),
-                }
+            .map(|_| Slot {
+                stealer: OnceLock::new(),
+                parker: Parker::new(),
+                ready: ReadyFibers::new(),
+                handoff: Mutex::new(Vec::new()),
+                has_handoff: AtomicBool::new(false),
             })
             .collect();
-        for (slot, deque) in slots.iter().zip(deques) {
-            *slot.deque.lock() = Some(deque);
-        }
         let registry = Arc::new(Registry {
             slots,
+            started: AtomicUsize::new(0),
             injector: Injector::new(),
             sleep: Sleep::new(),
             num_threads: config.num_threads,
@@ -157,10 +193,15 @@ impl Registry {
             exited: Condvar::new(),
             terminating: AtomicBool::new(false),
             stack_size: config.stack_size,
+            fiber_stack_size: config.stack_size.unwrap_or(super::DEFAULT_STACK_SIZE),
             thread_names: config.thread_names,
             panic_handler: config.panic_handler,
             tokens: config.tokens,
-            trace: Tracer::new(config.max_threads, config.trace),
+            trace: Tracer::new(
+                if config.trace { config.max_threads } else { 0 },
+                config.trace,
+            ),
+            stall_listeners: Mutex::new(Vec::new()),
         });
         for index in 0..config.num_threads {
             registry.spares.lock().live += 1;
@@ -175,12 +216,14 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Starts the thread of slot `index` (slots start in order: workers, then spares).
     fn start_thread(this: &Arc<Self>, index: usize) -> io::Result<()> {
-        let deque = this.slots[index]
-            .deque
-            .lock()
-            .take()
-            .expect("a slot's deque is taken by the one thread started for it");
+        let deque = Worker::new_lifo();
+        if this.slots[index].stealer.set(deque.stealer()).is_err() {
+            unreachable!("a slot's thread is started once");
+        }
+        // Thieves look at slots below `started` only; this one is ready for them now.
+        this.started.fetch_max(index + 1, Ordering::Release);
         let name = this.thread_names[index].clone();
         let registry = Arc::clone(this);
         let started = thread::spawn(name, this.stack_size, move || {
@@ -189,12 +232,17 @@ impl Registry {
         match started {
             Ok(_handle) => Ok(()),
             Err(err) => {
-                // The closure (and the deque in it) is gone; a fresh deque would not
-                // match the slot's stealer, so the slot stays unusable.
+                // The closure (and the deque in it) is gone; its stealer stays, empty.
                 this.spares.lock().live -= 1;
                 Err(err)
             }
         }
+    }
+
+    /// The slots whose thread has been started.
+    #[inline]
+    pub(crate) fn started_slots(&self) -> &[Slot] {
+        &self.slots[..self.started.load(Ordering::Acquire)]
     }
 
     pub(crate) fn terminating(&self) -> bool {
@@ -204,13 +252,20 @@ impl Registry {
     /// Asks every worker to exit once it runs out of work.
     pub(crate) fn terminate(&self) {
         self.terminating.store(true, Ordering::SeqCst);
-        for slot in self.slots.iter() {
+        for slot in self.started_slots() {
             slot.parker.unpark();
         }
     }
 
     pub(crate) fn unpark_worker(&self, index: usize) {
         self.slots[index].parker.unpark();
+    }
+
+    /// The wait of fiber `fiber` of worker `owner` is over: queue it for its worker (a
+    /// fiber never moves to another thread) and wake that worker.
+    pub(crate) fn make_ready(&self, owner: usize, fiber: usize) {
+        self.slots[owner].ready.push(fiber);
+        self.unpark_worker(owner);
     }
 
     /// Queues a job from outside the pool's workers and wakes a sleeper for it.
@@ -221,7 +276,11 @@ impl Registry {
 
     /// True if some deque or the injector holds a job.
     pub(crate) fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.slots.iter().any(|s| !s.stealer.is_empty())
+        !self.injector.is_empty()
+            || self
+                .started_slots()
+                .iter()
+                .any(|s| s.stealer.get().is_some_and(|st| !st.is_empty()))
     }
 
     pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
@@ -240,14 +299,13 @@ impl Registry {
 
     /// `worker` is about to block: count it, and make sure `num_threads` can still run.
     pub(crate) fn enter_blocked(&self, worker: &WorkerThread) {
-        // What this worker kept private must be runnable by others while it blocks.
-        worker.expose_hidden();
         let mut spares = self.spares.lock();
         spares.blocked += 1;
         spares.peak_blocked = spares.peak_blocked.max(spares.blocked);
         if spares.runnable() < self.num_threads {
             if let Some(index) = spares.parked.pop() {
                 drop(spares);
+                self.hand_off(worker, index);
                 self.unpark_worker(index);
                 self.trace
                     .mark(worker.index, || MarkKind::SpareWoken(index));
@@ -255,12 +313,22 @@ impl Registry {
                 spares.live += 1;
                 spares.peak_live = spares.peak_live.max(spares.live);
                 drop(spares);
-                // Failing to start a spare costs parallelism, not correctness.
-                let _ = Registry::start_thread(&worker.registry, index);
+                self.hand_off(worker, index);
+                // Failing to start a spare costs parallelism, not correctness (the
+                // handed-off jobs stay stealable from the spare's slot, see below).
+                if Registry::start_thread(&worker.registry, index).is_err() {
+                    for job in self.slots[index].take_handoff() {
+                        self.inject(job);
+                    }
+                }
                 self.trace
                     .mark(worker.index, || MarkKind::SpareStarted(index));
             }
         }
+        // What this worker kept private must be runnable by others while it blocks.
+        // (Exposed after the hand-off: these halves are older than the deque's jobs, so
+        // they belong below them, where thieves take them first.)
+        worker.expose_hidden();
         if !worker.deque_is_empty() {
             // Our jobs need another runner now that we stop.
             self.sleep.announce_work(|w| self.unpark_worker(w));
@@ -268,11 +336,22 @@ impl Registry {
         worker.stop_running();
     }
 
+    /// Gives the spare `spare` standing in for `worker` the jobs of `worker`'s deque, in
+    /// the same order: it runs the newest first, as `worker` would have (often the job
+    /// that `worker`'s blocking call waits for, which a thief would take last).
+    fn hand_off(&self, worker: &WorkerThread, spare: usize) {
+        let mut jobs = Vec::new();
+        while let Some(job) = worker.pop() {
+            jobs.push(job);
+        }
+        jobs.reverse();
+        self.slots[spare].give_handoff(jobs);
+    }
+
     pub(crate) fn leave_blocked(&self, worker: &WorkerThread) {
         worker.start_running();
         let mut spares = self.spares.lock();
         spares.blocked -= 1;
-        spares.resumes += 1;
         if spares.runnable() > self.num_threads {
             // Surplus again: nudge started spares that sleep idle (not parked) so they
             // re-check and park. A spare that is busy just sees a spurious wake-up.
@@ -332,11 +411,62 @@ impl Registry {
         }
     }
 
-    /// `(runnable workers, resume count)`: if no worker is runnable and no blocked one
-    /// has resumed between two probes, nothing in the pool can make progress.
-    pub(crate) fn stall_probe(&self) -> (usize, usize) {
-        let spares = self.spares.lock();
-        (spares.runnable(), spares.resumes)
+    /// A worker is about to sleep with nothing to run. If that leaves the whole pool
+    /// unable to run anything while nothing outside it can make progress for it (no
+    /// thread inside `weft::blocking`, no wait on another pool), the pool is stalled:
+    /// whatever waits now waits forever, so every stall listener is told.
+    ///
+    /// Exact, with no timer: the counts change under one lock, and a worker counts as
+    /// idle only after it found no job, no ready fiber and no set latch. Work can only
+    /// appear through a running thread, a blocked one, or another pool, all excluded.
+    pub(crate) fn enter_idle(&self) {
+        let mut spares = self.spares.lock();
+        spares.idle += 1;
+        let stalled = spares.idle == spares.live - spares.parked.len()
+            && spares.blocked == 0
+            && spares.external_waits == 0
+            && !self.has_work()
+            && !self.started_slots().iter().any(|slot| slot.ready.any());
+        drop(spares);
+        if stalled {
+            let listeners: Vec<_> = self
+                .stall_listeners
+                .lock()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for listener in listeners {
+                listener.pool_stalled(self);
+            }
+        }
+    }
+
+    /// The worker woke up (see [`Registry::enter_idle`]).
+    pub(crate) fn leave_idle(&self) {
+        self.spares.lock().idle -= 1;
+    }
+
+    /// A wait of one of this pool's workers now depends on another pool.
+    pub(crate) fn external_wait_begin(&self) {
+        self.spares.lock().external_waits += 1;
+    }
+
+    /// That wait is over (see [`Registry::external_wait_begin`]).
+    pub(crate) fn external_wait_end(&self) {
+        self.spares.lock().external_waits -= 1;
+    }
+
+    /// Asks to be told when this pool stalls (once per listener; dead ones are dropped).
+    pub(crate) fn listen_for_stalls(&self, listener: &std::sync::Arc<dyn StallListener>) {
+        let mut listeners = self.stall_listeners.lock();
+        listeners.retain(|l| l.strong_count() > 0);
+        let known = listeners.iter().any(|l| {
+            l.upgrade()
+                .is_some_and(|l| std::sync::Arc::ptr_eq(&l, listener))
+        });
+        if !known {
+            listeners.push(std::sync::Arc::downgrade(listener));
+        }
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
@@ -367,38 +497,52 @@ impl Registry {
         }
     }
 
-    /// Injects `op` and blocks this thread until a worker has run it. A worker of
-    /// another pool (`blocked_in`) counts as blocked in its own pool meanwhile (which may
-    /// start a spare there) instead of running that pool's unrelated jobs on top of its
-    /// stack.
+    /// Injects `op` and waits until a worker of this pool has run it. A thread outside
+    /// any pool blocks. A worker of another pool (`waiter`) waits as it waits for a
+    /// join half: its fiber suspends (or its own stack runs that pool's other work on
+    /// fibers), so the wait costs that pool no thread and runs nothing on top of the
+    /// waiting frame.
     fn in_worker_blocking<R: Send>(
         &self,
-        blocked_in: Option<&WorkerThread>,
+        waiter: Option<&WorkerThread>,
         op: impl FnOnce(&WorkerThread) -> R + Send,
     ) -> R {
-        let job = StackJob::new(
-            || {
-                // SAFETY: injected jobs run on a worker of this registry.
-                let worker = unsafe { &*WorkerThread::current() };
-                op(worker)
-            },
-            LockLatch::new(),
-            super::context::current(),
-        );
-        // From the injection until the latch is set, a worker of this pool may run
-        // `job` on our stack: nothing may unwind out of this frame meanwhile.
-        let window = AbortIfPanic("a cross-pool `install`");
-        // SAFETY: `job` lives on this stack until its latch is set (we wait below).
-        self.inject(unsafe { job.as_job_ref() });
-        match blocked_in {
-            Some(worker) => worker.blocked(|| job.latch.wait()),
-            None => job.latch.wait(),
+        let run = || {
+            // SAFETY: injected jobs run on a worker of this registry.
+            let worker = unsafe { &*WorkerThread::current() };
+            op(worker)
+        };
+        match waiter {
+            Some(waiter) => {
+                let job = StackJob::new(
+                    run,
+                    WorkerLatch::new(&waiter.registry, waiter.index),
+                    super::context::current(),
+                );
+                // From the injection until the latch is set, a worker of this pool may
+                // run `job` on our stack: nothing may unwind out of this frame meanwhile.
+                let window = AbortIfPanic("a cross-pool `install`");
+                // The waiter's pool must not take this wait for a stall: this pool runs
+                // the job.
+                waiter.registry.external_wait_begin();
+                // SAFETY: `job` lives on this stack until its latch is set (we wait).
+                self.inject(unsafe { job.as_job_ref() });
+                waiter.wait_until(&job.latch);
+                waiter.registry.external_wait_end();
+                window.disarm();
+                job.into_result()
+            }
+            None => {
+                let job = StackJob::new(run, LockLatch::new(), super::context::current());
+                let window = AbortIfPanic("an `install` from outside the pool");
+                // SAFETY: `job` lives on this stack until its latch is set (we wait).
+                self.inject(unsafe { job.as_job_ref() });
+                job.latch.wait();
+                window.disarm();
+                job.into_result()
+            }
         }
-        window.disarm();
-        match job.into_result() {
-            Ok(value) => value,
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
     }
 }
 

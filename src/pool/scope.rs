@@ -113,7 +113,7 @@ where
         };
         // SAFETY: `pending` is live; we keep waiting on it below.
         unsafe { CountLatch::set(&state.pending) };
-        worker.wait_until(&state.pending.latch, &|| None);
+        worker.wait_until(&state.pending.latch);
         let first_panic = state.first_panic.lock().take();
         match (first_panic, result) {
             (Some((_, payload)), _) => std::panic::resume_unwind(payload),

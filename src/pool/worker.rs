@@ -1,27 +1,31 @@
-//! A worker thread: its main loop, and how it waits without false dependencies.
+//! The worker loop, and how a worker waits.
 //!
-//! A worker runs jobs from its own deque (newest first), then steals (oldest first) from
-//! other workers and the injector. Idle, it spins [`SPIN_ROUNDS`] rounds, then sleeps in
-//! the idle list (see `sleep.rs`).
+//! **Running.** A worker resumes its ready fibers first (they hold waits that are over,
+//! and only this thread may resume them), then runs jobs from its own deque (newest
+//! first), then steals (oldest first) from other workers and the injector. Idle, it
+//! spins [`SPIN_ROUNDS`] rounds, then sleeps in the idle list (see `sleep.rs`). The main
+//! loop runs jobs straight on the worker's own stack: no fiber, no switch.
 //!
-//! **Waiting.** A worker that waits for a latch (`join`'s second half, a `scope`) runs
-//! other jobs meanwhile, so waits cost no parallelism. What it may run depends on the
-//! current context (see `context.rs`):
+//! **Waiting** (`join`'s stolen half, a `scope`, another pool's `install`; query waits
+//! in `query/fetch.rs` use the same fibers): see `fiber.rs`. On a fiber the waiter
+//! suspends; on the worker's own stack it runs a wait loop that resumes ready fibers and
+//! runs other jobs on fresh fibers, and sleeps when there is nothing to do. Any job may
+//! run while any wait is pending: nothing ever runs on top of a waiting frame.
 //!
-//! - *No context*: anything (rayon's behaviour). When nothing is left, it sleeps in the
-//!   idle list and its latch wakes it.
-//! - *Context `C`*: a **restricted wait**. It runs only jobs whose context lies in `C`'s
-//!   subtree: its own deque's newest job if it qualifies, then jobs stolen from the worker
-//!   that took the awaited job (whose deque then holds that job's descendants), then
-//!   qualifying injected jobs. A stolen job that does not qualify is moved to the
-//!   injector for an unrestricted worker. When nothing qualifies, the worker *blocks*: it
-//!   counts as blocked so the registry can wake a spare, and sleeps until its latch is
-//!   set.
+//! A wait during unwinding (a `Drop` that waits while a panic is in flight) does not
+//! switch fibers, since the panic count belongs to the thread; nor does a wait inside
+//! `weft::blocking`, whose thread has stood aside for a spare. Both block the thread,
+//! counted as blocked so a spare keeps the pool's parallelism.
+//!
+//! `weft::blocking` is the one wait that holds a thread: the user's own blocking call.
+//! It is reentrant (nested calls count once), and while the worker is inside it a
+//! spare runs the pool's other work. Its suspended fibers wait for it: fibers never
+//! move to another thread.
 
 use std::cell::Cell;
 use std::ptr;
 
-use super::context::{self, Context};
+use super::fiber::FiberSet;
 use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
@@ -53,6 +57,10 @@ pub(crate) struct WorkerThread {
     hungry: Cell<bool>,
     /// The newest `join` second half kept private (see [`HiddenJob`]), or null.
     hidden: Cell<*const HiddenJob>,
+    /// This worker's fibers (see `fiber.rs`).
+    pub(crate) fibers: FiberSet,
+    /// Non-zero while the worker runs code counted as blocked (`weft::blocking`).
+    blocking_depth: Cell<u32>,
 }
 
 /// A `join` second half kept private to its worker while nobody could steal it.
@@ -80,6 +88,7 @@ impl HiddenJob {
 
 /// Entry point of a worker thread.
 pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+    let fiber_stack = registry.fiber_stack_size;
     let worker = WorkerThread {
         deque,
         index,
@@ -88,14 +97,26 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
         permit: Cell::new(None),
         hungry: Cell::new(false),
         hidden: Cell::new(ptr::null()),
+        fibers: FiberSet::new(fiber_stack),
+        blocking_depth: Cell::new(0),
     };
-    WORKER.with(|w| w.set(&worker));
+    set_current(&worker);
     worker.start_running();
     worker.main_loop();
     worker.stop_running();
     WORKER.with(|w| w.set(ptr::null()));
     worker.registry.thread_exited();
 }
+
+/// Makes `worker` this thread's worker (a worker's thread, or under loom a fiber's).
+fn set_current(worker: &WorkerThread) {
+    WORKER.with(|w| w.set(worker));
+}
+
+/// A worker carried into one of its fibers.
+struct WorkerRef(*const WorkerThread);
+// SAFETY: a fiber runs only on its worker's thread (see `execute_on_fiber`).
+unsafe impl Send for WorkerRef {}
 
 impl WorkerThread {
     /// The current thread's worker, or null.
@@ -217,6 +238,13 @@ impl WorkerThread {
     fn main_loop(&self) {
         let mut idle_rounds = 0;
         loop {
+            for job in self.registry.slots[self.index].take_handoff() {
+                self.deque.push(job);
+            }
+            if self.resume_ready() {
+                idle_rounds = 0;
+                continue;
+            }
             if let Some(job) = self.find_work() {
                 self.set_hungry(false);
                 // SAFETY: we just took the job from a deque.
@@ -231,11 +259,12 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            if self.registry.terminating() {
+            // Suspended fibers wait for work still in flight: stay until they finish.
+            if self.registry.terminating() && self.fibers.live() == 0 {
                 self.set_hungry(false);
                 return;
             }
-            if self.index >= self.registry.num_threads {
+            if self.index >= self.registry.num_threads && self.fibers.live() == 0 {
                 self.set_hungry(false);
                 match self.registry.park_spare(self) {
                     SpareOutcome::Needed => {}
@@ -245,6 +274,34 @@ impl WorkerThread {
             }
             self.sleep_idle(None);
         }
+    }
+
+    /// Resumes one ready fiber, if any. True if it did.
+    #[inline]
+    fn resume_ready(&self) -> bool {
+        match self.registry.slots[self.index].ready.pop() {
+            Some(fiber) => {
+                self.set_hungry(false);
+                self.fibers.resume(fiber);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs `job` on a fresh fiber (from a wait loop: never on top of the waiting frame).
+    fn execute_on_fiber(&self, job: JobRef) {
+        let worker = WorkerRef(self);
+        self.fibers.start(move || {
+            let worker = worker;
+            // SAFETY: the fiber runs on this worker's thread (or, under loom, on a
+            // thread that runs only while this worker waits for it), while the worker
+            // is alive: it exits only once it has no fiber left.
+            let worker = unsafe { &*worker.0 };
+            set_current(worker);
+            // SAFETY: the job was taken from a deque by this worker and has not run.
+            unsafe { worker.execute(job) };
+        });
     }
 
     fn next_random(&self, bound: usize) -> usize {
@@ -259,50 +316,31 @@ impl WorkerThread {
 
     /// Any job: own deque, then other workers, then the injector.
     fn find_work(&self) -> Option<JobRef> {
-        self.pop().or_else(|| self.steal(Context::NONE, None))
+        self.pop().or_else(|| self.steal())
     }
 
-    /// A job whose context lies within `within`.
-    fn find_work_within(&self, within: Context, hint: Option<usize>) -> Option<JobRef> {
-        if let Some(job) = self.pop() {
-            if job.ctx().is_within(within) {
-                return Some(job);
-            }
-            // Newest-first order is kept: it goes back where it was.
-            self.deque.push(job);
-        }
-        self.steal(within, hint)
-    }
-
-    /// Steals a job acceptable to a wait with context `within` (anything for none), from
-    /// `only` if given, else from every other worker; then from the injector.
-    fn steal(&self, within: Context, only: Option<usize>) -> Option<JobRef> {
-        let slots = &self.registry.slots;
-        let accept = |job: &JobRef| within.is_none() || job.ctx().is_within(within);
+    /// Steals a job from another worker (starting at a random one), then the injector.
+    fn steal(&self) -> Option<JobRef> {
+        let slots = self.registry.started_slots();
         loop {
             let mut retry = false;
-            let (start, count) = match only {
-                Some(victim) => (victim, 1),
-                None => (self.next_random(slots.len()), slots.len()),
-            };
-            for k in 0..count {
+            let start = self.next_random(slots.len());
+            for k in 0..slots.len() {
                 let victim = (start + k) % slots.len();
                 if victim == self.index {
                     continue;
                 }
-                match slots[victim].stealer.steal() {
-                    Steal::Success(job) if accept(&job) => return Some(job),
-                    // Not ours to run here: hand it to an unrestricted worker.
-                    Steal::Success(job) => self.registry.inject(job),
+                let Some(stealer) = slots[victim].stealer.get() else {
+                    continue;
+                };
+                match stealer.steal() {
+                    Steal::Success(job) => return Some(job),
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
             }
             match self.registry.injector.steal() {
-                Steal::Success(job) if accept(&job) => return Some(job),
-                Steal::Success(job) => {
-                    self.registry.injector.push(job);
-                }
+                Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
@@ -312,30 +350,48 @@ impl WorkerThread {
         }
     }
 
-    /// Waits until `latch` is set, running other jobs meanwhile as the current context
-    /// allows (see the module docs). `awaited_executor` says which worker took the job
-    /// we wait for, if any.
-    pub(crate) fn wait_until(
-        &self,
-        latch: &WorkerLatch<'_>,
-        awaited_executor: &dyn Fn() -> Option<usize>,
-    ) {
+    /// Waits until `latch` is set (see the module docs): suspends the current fiber, or
+    /// runs a wait loop on the worker's own stack.
+    pub(crate) fn wait_until(&self, latch: &WorkerLatch<'_>) {
+        if latch.probe() {
+            return;
+        }
         // The frame we wait in owns a job or latch that another thread may be using:
         // unwinding out of it would free that memory under the other thread's feet.
-        let window = AbortIfPanic("a `join` or `scope` wait");
+        let window = AbortIfPanic("a `join`, `scope` or `install` wait");
+        // What this worker kept private must be runnable while it waits.
+        self.expose_hidden();
+        if std::thread::panicking() || self.in_blocking() {
+            // No fiber switch while unwinding (the panic count is the thread's) or
+            // inside a blocking call (the thread stands aside for a spare meanwhile).
+            self.sleep_blocked(latch);
+        } else if let Some(fiber) = self.fibers.current() {
+            let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Wait);
+            if latch.prepare_suspend(fiber) {
+                self.fibers.suspend_current();
+            }
+            debug_assert!(
+                latch.probe(),
+                "a suspended waiter is resumed once its latch is set"
+            );
+        } else {
+            self.wait_loop(latch);
+        }
+        window.disarm();
+    }
+
+    /// A wait on the worker's own stack: run everything else on fibers meanwhile.
+    fn wait_loop(&self, latch: &WorkerLatch<'_>) {
         let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Wait);
-        let within = context::current();
         let mut idle_rounds = 0;
         while !latch.probe() {
-            let job = if within.is_none() {
-                self.find_work()
-            } else {
-                self.find_work_within(within, awaited_executor())
-            };
-            if let Some(job) = job {
+            if self.resume_ready() {
+                idle_rounds = 0;
+                continue;
+            }
+            if let Some(job) = self.find_work() {
                 self.set_hungry(false);
-                // SAFETY: we just took the job from a deque.
-                unsafe { self.execute(job) };
+                self.execute_on_fiber(job);
                 idle_rounds = 0;
                 continue;
             }
@@ -346,15 +402,9 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            if within.is_none() {
-                self.sleep_idle(Some(latch));
-            } else {
-                self.set_hungry(false);
-                self.sleep_blocked(latch);
-            }
+            self.sleep_idle(Some(latch));
         }
         self.set_hungry(false);
-        window.disarm();
     }
 
     /// Sleeps in the idle list until new work arrives (or `latch` is set).
@@ -369,11 +419,14 @@ impl WorkerThread {
         // The mutant (loom builds only) skips the re-check after announcing sleep.
         let wake_now = self.registry.terminating()
             || latch.is_some_and(|l| l.probe())
+            || self.registry.slots[self.index].ready.any()
             || (self.registry.has_work() && !crate::sync::mutant("sleep_no_recheck"));
         if !wake_now {
             let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Idle);
             self.stop_running();
+            self.registry.enter_idle();
             self.registry.slots[self.index].parker.park();
+            self.registry.leave_idle();
             self.start_running();
         }
         sleep.unregister(self.index);
@@ -382,7 +435,8 @@ impl WorkerThread {
         }
     }
 
-    /// A restricted wait found nothing it may run: block until `latch` is set.
+    /// A wait that may not switch fibers (see the module docs): block the thread until
+    /// `latch` is set.
     fn sleep_blocked(&self, latch: &WorkerLatch<'_>) {
         if !latch.prepare_sleep() {
             return;
@@ -390,24 +444,36 @@ impl WorkerThread {
         let _span = (self.registry.trace).span(self.index, || {
             crate::trace::SpanKind::Blocked(crate::trace::BlockedOn::RestrictedWait)
         });
-        self.registry.enter_blocked(self);
-        while !latch.probe() {
-            self.registry.slots[self.index].parker.park();
-        }
-        self.registry.leave_blocked(self);
+        self.blocked(|| {
+            while !latch.probe() {
+                self.registry.slots[self.index].parker.park();
+            }
+        });
         latch.finish_sleep();
     }
 
-    /// Runs `f` counted as blocked (see [`Registry::enter_blocked`]).
+    /// True while this worker runs code inside [`WorkerThread::blocked`].
+    pub(crate) fn in_blocking(&self) -> bool {
+        self.blocking_depth.get() > 0
+    }
+
+    /// Runs `f` counted as blocked (see [`Registry::enter_blocked`]). Reentrant: a
+    /// blocking call inside another counts once, so the counts and the jobserver
+    /// permit stay exact.
     pub(crate) fn blocked<R>(&self, f: impl FnOnce() -> R) -> R {
         struct Leave<'a>(&'a WorkerThread);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
+                self.0.blocking_depth.set(0);
                 self.0.registry.leave_blocked(self.0);
             }
         }
+        if self.in_blocking() {
+            return f();
+        }
         self.set_hungry(false);
         self.registry.enter_blocked(self);
+        self.blocking_depth.set(1);
         let _leave = Leave(self);
         f()
     }

@@ -9,7 +9,7 @@ use super::job::QueryJob;
 use super::table::{hash_key, MemoTable};
 use super::unwind::finish_run;
 use super::{Cx, Query};
-use crate::pool::registry::current_registry;
+use crate::pool::registry::{current_registry, StallListener};
 use crate::serial::SerialEngine;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::Mutex;
@@ -149,7 +149,8 @@ impl std::fmt::Debug for Engine {
 /// The parallel engine's state.
 pub(crate) struct ParallelEngine {
     tables: TableMap,
-    pub(crate) graph: WaitGraph,
+    /// Shared with the pools it blocks on, which tell it when they stall.
+    pub(crate) graph: std::sync::Arc<WaitGraph>,
     /// The flag of the pool the current `run` uses: query sites read it instead of the
     /// pool's (see `crate::trace`).
     pub(crate) trace: crate::trace::TraceFlag,
@@ -159,9 +160,14 @@ impl ParallelEngine {
     fn new() -> Self {
         ParallelEngine {
             tables: TableMap::new(),
-            graph: WaitGraph::new(),
+            graph: std::sync::Arc::new(WaitGraph::new()),
             trace: crate::trace::TraceFlag::new(false),
         }
+    }
+
+    /// The wait graph, as what a pool tells when it stalls.
+    pub(crate) fn stall_listener(&self) -> std::sync::Arc<dyn StallListener> {
+        self.graph.clone()
     }
 
     #[inline]

@@ -82,6 +82,7 @@ impl ParallelEngine {
             requester,
             (Q::NAME, std::any::type_name::<Q>()),
             key,
+            &current_worker().registry,
         );
         match self.table::<Q>().get_or_claim(hash, key, &job) {
             Claim::Existing(entry) => match entry.result() {
@@ -152,7 +153,8 @@ impl ParallelEngine {
         requester: Option<&QueryJob>,
         entry: &Entry<Q>,
     ) -> Result<Q::Value, QueryError> {
-        match self.graph.block_on(requester, &entry.sync) {
+        let worker = current_worker();
+        match (self.graph).block_on(requester, &entry.sync, &worker.registry, worker.index) {
             BlockOn::Done => {}
             BlockOn::Cycle => {
                 trace::cycle_found(&self.trace, || requester.map(|r| self.graph.cycle_of(r)));
@@ -163,9 +165,19 @@ impl ParallelEngine {
                     engine: self,
                     slot: &slot,
                 };
-                let outcome = self.park::<Q>(requester, entry, &slot);
+                worker.registry.listen_for_stalls(&self.stall_listener());
+                {
+                    let _span = trace::query_span(&self.trace, || {
+                        SpanKind::Blocked(BlockedOn::Query {
+                            query: Q::NAME,
+                            key: key_text(&entry.key),
+                            waiter: requester.map(QueryJob::describe),
+                        })
+                    });
+                    worker.wait_until(&slot.latch);
+                }
                 registration.released();
-                if let WaitOutcome::Deadlock(report) = outcome {
+                if let WaitOutcome::Deadlock(report) = slot.outcome() {
                     return Err(QueryError::Deadlock(report));
                 }
             }
@@ -179,42 +191,18 @@ impl ParallelEngine {
             .clone()
     }
 
-    /// Parks this thread on a registered wait until the owner releases it.
-    fn park<Q: Query>(
-        &self,
-        requester: Option<&QueryJob>,
-        entry: &Entry<Q>,
-        slot: &WaitSlot,
-    ) -> WaitOutcome {
-        // SAFETY: null or this thread's live WorkerThread.
-        let worker = unsafe { WorkerThread::current().as_ref() };
-        let mut last_epoch = None;
-        let mut stalled = || match worker {
-            Some(worker) => {
-                let (runnable, epoch) = worker.registry.stall_probe();
-                let stalled = runnable == 0 && last_epoch == Some(epoch);
-                last_epoch = Some(epoch);
-                stalled
-            }
-            None => false,
-        };
-        let _span = trace::query_span(&self.trace, || {
-            SpanKind::Blocked(BlockedOn::Query {
-                query: Q::NAME,
-                key: key_text(&entry.key),
-                waiter: requester.map(QueryJob::describe),
-            })
-        });
-        match worker {
-            Some(worker) => worker.blocked(|| self.graph.wait(slot, &mut stalled)),
-            None => self.graph.wait(slot, &mut stalled),
-        }
-    }
-
     /// The tag of this engine's query jobs in the context chain (its address).
     pub(crate) fn tag(&self) -> usize {
         self as *const Self as usize
     }
+}
+
+/// The worker this query code runs on: every request of the parallel engine does, since
+/// `Engine::run` runs its closure on a worker and a `Cx` never leaves its thread.
+fn current_worker<'a>() -> &'a WorkerThread {
+    // SAFETY: null or this thread's live WorkerThread.
+    unsafe { WorkerThread::current().as_ref() }
+        .expect("the parallel engine's requests run on pool workers")
 }
 
 /// The claiming frame's obligation to complete its entry (module docs, step 2).

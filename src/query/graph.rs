@@ -15,27 +15,28 @@
 //! `WAITED` takes the lock, to wake its waiters and unlink them, so an uncontended
 //! completion takes no lock, and a registering waiter can never be missed.
 //!
-//! **Backstop.** A parked waiter wakes every few milliseconds; if the pool has had no
-//! runnable worker and no worker has resumed across several checks, nothing can ever
-//! resume: every waiter is woken with a deadlock report of the graph, which the request
-//! returns as `QueryError::Deadlock`.
+//! **Waiting.** A registered waiter waits on its slot's [`WorkerLatch`], as for a join
+//! half: its fiber suspends (or the worker's own stack runs other work on fibers), so
+//! a blocked request holds no thread. The owner's completion sets the latch.
+//!
+//! **Backstop.** No timer: the pool knows exactly when none of its workers can run
+//! anything while no thread is inside `weft::blocking` and no wait depends on another
+//! pool (see `Registry::enter_idle`). It then tells every engine with waiters on it
+//! ([`StallListener`]), and this graph releases those waiters with a deadlock report.
+//! A waiter whose owner computes on another pool counts as such a cross-pool wait.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use super::error::{Cycle, WaitEdge, WaitGraphReport};
 use super::job::QueryJob;
+use crate::pool::registry::{Registry, StallListener};
+use crate::pool::{Latch, WorkerLatch};
 use crate::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
-use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
+use crate::sync::{Arc, Mutex, UnsafeCell};
 
 const RUNNING: u8 = 0;
 const WAITED: u8 = 1;
 const DONE: u8 = 2;
-
-/// How often a parked waiter checks for a stalled pool.
-const STALL_CHECK: Duration = Duration::from_millis(20);
-/// How many consecutive stalled checks make a deadlock.
-const STALL_CHECKS: u32 = 3;
 
 /// The synchronisation part of a memo entry.
 pub(crate) struct EntrySync {
@@ -86,26 +87,41 @@ pub(crate) enum WaitOutcome {
 
 /// One blocked request.
 pub(crate) struct WaitSlot {
+    /// Set once the request may go on; the waiter waits on it.
+    pub(crate) latch: WorkerLatch<'static>,
     outcome: Mutex<Option<WaitOutcome>>,
-    cond: Condvar,
     requester: *const QueryJob,
     owner: *const QueryJob,
     entry: *const EntrySync,
+    /// The waiter's pool, if its owner computes on another pool (a cross-pool wait).
+    cross_pool: Option<*const Registry>,
 }
 
 // SAFETY: the pointers are only dereferenced under the graph mutex while the slot is
-// registered, when the protocol keeps their targets alive (module docs).
+// registered, when the protocol keeps their targets alive (module docs); the latch's
+// registry outlives the waiting worker's wait.
 unsafe impl Send for WaitSlot {}
 // SAFETY: as above.
 unsafe impl Sync for WaitSlot {}
 
 impl WaitSlot {
+    /// Releases the waiter with `outcome`. Called once, by whoever unregistered the slot.
     fn finish(&self, outcome: WaitOutcome) {
-        let mut slot = self.outcome.lock();
-        if slot.is_none() {
-            *slot = Some(outcome);
+        *self.outcome.lock() = Some(outcome);
+        if let Some(registry) = self.cross_pool {
+            // SAFETY: the waiter's registry outlives its wait, which is not over yet.
+            unsafe { (*registry).external_wait_end() };
         }
-        self.cond.notify_one();
+        // SAFETY: the slot is alive (we hold an `Arc` to it) and its latch is set once.
+        unsafe { WorkerLatch::set(&self.latch) };
+    }
+
+    /// How the wait ended (after the latch is set).
+    pub(crate) fn outcome(&self) -> WaitOutcome {
+        self.outcome
+            .lock()
+            .clone()
+            .expect("a slot's outcome is stored before its latch is set")
     }
 }
 
@@ -125,6 +141,12 @@ pub(crate) struct WaitGraph {
     lock: Mutex<Vec<Arc<WaitSlot>>>,
 }
 
+impl StallListener for WaitGraph {
+    fn pool_stalled(&self, registry: &Registry) {
+        self.declare_deadlock(registry);
+    }
+}
+
 impl WaitGraph {
     pub(crate) fn new() -> Self {
         WaitGraph {
@@ -132,9 +154,16 @@ impl WaitGraph {
         }
     }
 
-    /// A request in the context of `requester` (none for a root request) found `entry`
-    /// in progress: detect a cycle or register a waiter.
-    pub(crate) fn block_on(&self, requester: Option<&QueryJob>, entry: &EntrySync) -> BlockOn {
+    /// A request in the context of `requester` (none for a root request), made by a
+    /// worker of `registry` (index `waiter`), found `entry` in progress: detect a cycle
+    /// or register a waiter.
+    pub(crate) fn block_on(
+        &self,
+        requester: Option<&QueryJob>,
+        entry: &EntrySync,
+        registry: &Registry,
+        waiter: usize,
+    ) -> BlockOn {
         let mut blocked = self.lock.lock();
         // Announce the waiter; from now on the owner's completion takes this lock.
         let mut state = entry.state.load(Ordering::Acquire);
@@ -158,12 +187,23 @@ impl WaitGraph {
                 return BlockOn::Cycle;
             }
         }
+        // SAFETY: the owner is alive while the entry is not done (it completes under
+        // this lock, state WAITED).
+        let owner_registry = unsafe { (*owner).registry };
+        let cross_pool = (!std::ptr::eq(owner_registry, registry)).then_some(registry as *const _);
+        if cross_pool.is_some() {
+            registry.external_wait_begin();
+        }
+        // SAFETY (of the lifetime): the waiting worker keeps its registry alive until it
+        // has seen the latch set.
+        let latch_registry: &'static Registry = unsafe { &*(registry as *const Registry) };
         let slot = Arc::new(WaitSlot {
+            latch: WorkerLatch::new(latch_registry, waiter),
             outcome: Mutex::new(None),
-            cond: Condvar::new(),
             requester: requester.map_or(std::ptr::null(), |r| r as *const _),
             owner,
             entry,
+            cross_pool,
         });
         // SAFETY: we hold the graph mutex; the entry lives as long as the engine, and the
         // owner cannot be freed before its completion takes this mutex (state WAITED).
@@ -177,28 +217,6 @@ impl WaitGraph {
         }
         blocked.push(slot.clone());
         BlockOn::Wait(slot)
-    }
-
-    /// Parks until `slot` is released. `stalled` reports whether the pool has had no
-    /// runnable worker since the previous call.
-    pub(crate) fn wait(&self, slot: &WaitSlot, stalled: &mut dyn FnMut() -> bool) -> WaitOutcome {
-        let mut outcome = slot.outcome.lock();
-        let mut stalled_checks = 0;
-        loop {
-            if let Some(done) = outcome.take() {
-                return done;
-            }
-            let (guard, timed_out) = slot.cond.wait_for(outcome, STALL_CHECK);
-            outcome = guard;
-            if timed_out && outcome.is_none() {
-                drop(outcome);
-                stalled_checks = if stalled() { stalled_checks + 1 } else { 0 };
-                if stalled_checks >= STALL_CHECKS {
-                    self.declare_deadlock();
-                }
-                outcome = slot.outcome.lock();
-            }
-        }
     }
 
     /// The cycle `job` was marked with (it must have been marked).
@@ -259,6 +277,11 @@ impl WaitGraph {
         // SAFETY: we hold the graph mutex; the slot was still registered, so its entry
         // has not completed and its owner and requester are alive.
         unsafe { Self::unlink(slot) };
+        drop(blocked);
+        if let Some(registry) = slot.cross_pool {
+            // SAFETY: the waiter (us) keeps its registry alive.
+            unsafe { (*registry).external_wait_end() };
+        }
     }
 
     /// Removes `slot` from its entry's waiters and its requester from the owner's
@@ -282,14 +305,18 @@ impl WaitGraph {
         }
     }
 
-    /// Wakes every registered waiter with a deadlock report of the graph.
-    fn declare_deadlock(&self) {
+    /// Releases every waiter of `registry` (which can run nothing any more) with a
+    /// deadlock report of the graph.
+    fn declare_deadlock(&self, registry: &Registry) {
         let mut blocked = self.lock.lock();
-        if blocked.is_empty() {
+        let stuck = |slot: &Arc<WaitSlot>| slot.latch.registry_is(registry);
+        if !blocked.iter().any(stuck) {
             return;
         }
         let report = Self::describe_blocked(&blocked);
-        let slots = std::mem::take(&mut *blocked);
+        let (slots, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *blocked).into_iter().partition(stuck);
+        *blocked = others;
         for slot in &slots {
             // SAFETY: we hold the graph mutex and every slot was registered.
             unsafe { Self::unlink(slot) };

@@ -12,6 +12,7 @@ use std::fmt::Debug;
 
 use super::error::Cycle;
 use crate::pool::context::ContextNode;
+use crate::pool::registry::Registry;
 use crate::pool::{catch, drop_payload};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::UnsafeCell;
@@ -49,6 +50,9 @@ pub(crate) struct QueryJob {
     pub(crate) name: &'static str,
     /// `type_name` of the query: breaks ties between query types sharing a `NAME`.
     pub(crate) type_name: &'static str,
+    /// The pool whose worker claimed the query (its waiters on other pools wait on
+    /// another pool: see `graph.rs`).
+    pub(crate) registry: *const Registry,
     /// The key, inside the memo entry (which lives as long as the engine).
     pub(crate) key: *const dyn ErasedKey,
     /// *graph*: jobs blocked on this job's entry.
@@ -72,6 +76,7 @@ impl QueryJob {
         parent: Option<&QueryJob>,
         (name, type_name): (&'static str, &'static str),
         key: &dyn ErasedKey,
+        registry: &Registry,
     ) -> Self {
         // SAFETY (of the later dereferences): keys live in memo entries, which live as
         // long as the engine; the lifetime is erased here only.
@@ -82,6 +87,7 @@ impl QueryJob {
             parent: parent.map_or(std::ptr::null(), |p| p as *const _),
             name,
             type_name,
+            registry,
             key,
             waited_by: UnsafeCell::new(Vec::new()),
             cycle: UnsafeCell::new(None),

@@ -9,10 +9,10 @@
 //! waits for it back, `suspend` hands it back and waits for the next `resume`. The
 //! protocol code above this file is the same in both builds.
 
-#[cfg(not(loom))]
-pub(crate) use real::{Fiber, FiberStack, Resumed, Suspender};
 #[cfg(loom)]
 pub(crate) use model::{Fiber, FiberStack, Resumed, Suspender};
+#[cfg(not(loom))]
+pub(crate) use real::{Fiber, FiberStack, Resumed, Suspender};
 
 #[cfg(not(loom))]
 mod real {
@@ -69,7 +69,7 @@ mod real {
         ///
         /// # Safety
         /// Must be called on the fiber this suspender was given to, while it runs.
-        pub(crate) unsafe fn suspend(self) {
+        pub(crate) unsafe fn suspend(&self) {
             // SAFETY: the yielder lives on the fiber's stack for as long as its body
             // runs, and the caller runs on that fiber.
             unsafe { (*self.0).suspend(()) }
@@ -132,7 +132,10 @@ mod model {
     pub(crate) struct Suspender(Arc<Baton>);
 
     impl Fiber {
-        pub(crate) fn new(_stack: FiberStack, body: impl FnOnce(Suspender) + Send + 'static) -> Self {
+        pub(crate) fn new(
+            _stack: FiberStack,
+            body: impl FnOnce(Suspender) + Send + 'static,
+        ) -> Self {
             Fiber {
                 baton: Arc::new(Baton {
                     turn: Mutex::new(Turn::Resumer),
@@ -160,7 +163,7 @@ mod model {
     }
 
     impl Suspender {
-        pub(crate) unsafe fn suspend(self) {
+        pub(crate) unsafe fn suspend(&self) {
             self.0.pass(Turn::Resumer);
             self.0.wait_while(Turn::Resumer);
         }
