@@ -385,10 +385,12 @@ fn mutant_sleep_no_recheck_is_caught() {
 
 #[test]
 fn mutant_no_cycle_check_is_caught() {
+    // Without the check nothing finds the cycle; both requests wait until the pool's
+    // exact stall detection releases them with a deadlock report.
     expect_caught(
         "no_cycle_check",
         "two_threads_closing_one_cycle_resolve_it_once",
-        DEADLOCK,
+        "Err(Deadlock(",
     );
 }
 

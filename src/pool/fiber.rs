@@ -30,6 +30,7 @@ use super::context::{self, Context};
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::fiber::{Fiber, FiberStack, Resumed, Suspender};
 use crate::sync::Mutex;
+use crate::trace::{SpanKind, Tracer};
 
 /// The fibers of one worker whose waits are over, pushed by any thread.
 pub(crate) struct ReadyFibers {
@@ -76,6 +77,12 @@ impl ReadyFibers {
     }
 }
 
+/// A suspended fiber and the trace spans it had open.
+type Suspended = (Fiber, Vec<SpanKind>);
+
+/// Where a worker's trace spans go: its pool's tracer and its lane.
+pub(crate) type Lane<'a> = (&'a Tracer, usize);
+
 /// The fiber running on this thread right now.
 #[derive(Clone)]
 struct Running {
@@ -88,8 +95,9 @@ struct Running {
 pub(crate) struct FiberSet {
     stack_size: usize,
     spare_stacks: RefCell<Vec<FiberStack>>,
-    /// Suspended fibers by id; `None` for a free id or one that is running.
-    suspended: RefCell<Vec<Option<Fiber>>>,
+    /// Suspended fibers by id, with the trace spans they had open; `None` for a free
+    /// id or one that is running.
+    suspended: RefCell<Vec<Option<Suspended>>>,
     free_ids: RefCell<Vec<usize>>,
     running: RefCell<Option<Running>>,
     /// Fibers started and not finished (suspended, ready or running).
@@ -122,8 +130,9 @@ impl FiberSet {
         self.live.get()
     }
 
-    /// Starts `body` on a new fiber and runs it until it suspends or finishes.
-    pub(crate) fn start(&self, body: impl FnOnce() + Send + 'static) {
+    /// Starts `body` on a new fiber and runs it until it suspends or finishes. `lane` is
+    /// where its trace spans go (see [`FiberSet::resume`]).
+    pub(crate) fn start(&self, lane: Lane<'_>, body: impl FnOnce() + Send + 'static) {
         let stack = match self.spare_stacks.borrow_mut().pop() {
             Some(stack) => stack,
             None => FiberStack::new(self.stack_size)
@@ -143,26 +152,31 @@ impl FiberSet {
             unsafe { *(*running.0).borrow_mut() = Some(Running { id, suspender }) };
             body();
         });
-        self.switch_to(id, fiber);
+        self.switch_to(lane, id, fiber, Vec::new());
     }
 
-    /// Resumes the suspended fiber `id` until it suspends again or finishes.
-    pub(crate) fn resume(&self, id: usize) {
-        let fiber = self.suspended.borrow_mut()[id]
+    /// Resumes the suspended fiber `id` until it suspends again or finishes. The spans
+    /// it had open when it suspended are reopened on `lane` (and closed again if it
+    /// suspends), so a trace shows what the thread really ran.
+    pub(crate) fn resume(&self, lane: Lane<'_>, id: usize) {
+        let (fiber, spans) = self.suspended.borrow_mut()[id]
             .take()
             .expect("a ready fiber is suspended");
-        self.switch_to(id, fiber);
+        self.switch_to(lane, id, fiber, spans);
     }
 
-    fn switch_to(&self, id: usize, fiber: Fiber) {
+    fn switch_to(&self, (tracer, index): Lane<'_>, id: usize, fiber: Fiber, spans: Vec<SpanKind>) {
         // What belongs to the code running here, saved across the switch.
         let ctx = context::current();
         let outer = self.running.borrow_mut().take();
+        let depth = tracer.open_depth(index);
+        tracer.reopen(index, spans);
         let resumed = fiber.resume();
+        let spans = tracer.suspend_above(index, depth);
         *self.running.borrow_mut() = outer;
         context::set(ctx);
         match resumed {
-            Resumed::Suspended(fiber) => self.suspended.borrow_mut()[id] = Some(fiber),
+            Resumed::Suspended(fiber) => self.suspended.borrow_mut()[id] = Some((fiber, spans)),
             Resumed::Finished(stack) => {
                 self.live.set(self.live.get() - 1);
                 self.free_ids.borrow_mut().push(id);

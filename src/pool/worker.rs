@@ -40,6 +40,9 @@ use crate::sync::{thread, weft_thread_local, Arc};
 /// and hide the schedules where a worker goes to sleep while another acts.)
 const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 32 };
 
+/// How many times a wait polls its latch before it suspends (a few microseconds).
+const WAIT_SPINS: u32 = if cfg!(loom) { 0 } else { 2_000 };
+
 weft_thread_local! {
     /// The worker running on this thread, if any.
     static WORKER: Cell<*const WorkerThread> = Cell::new(ptr::null());
@@ -282,7 +285,8 @@ impl WorkerThread {
         match self.registry.slots[self.index].ready.pop() {
             Some(fiber) => {
                 self.set_hungry(false);
-                self.fibers.resume(fiber);
+                self.fibers
+                    .resume((&self.registry.trace, self.index), fiber);
                 true
             }
             None => false,
@@ -292,16 +296,17 @@ impl WorkerThread {
     /// Runs `job` on a fresh fiber (from a wait loop: never on top of the waiting frame).
     fn execute_on_fiber(&self, job: JobRef) {
         let worker = WorkerRef(self);
-        self.fibers.start(move || {
-            let worker = worker;
-            // SAFETY: the fiber runs on this worker's thread (or, under loom, on a
-            // thread that runs only while this worker waits for it), while the worker
-            // is alive: it exits only once it has no fiber left.
-            let worker = unsafe { &*worker.0 };
-            set_current(worker);
-            // SAFETY: the job was taken from a deque by this worker and has not run.
-            unsafe { worker.execute(job) };
-        });
+        self.fibers
+            .start((&self.registry.trace, self.index), move || {
+                let worker = worker;
+                // SAFETY: the fiber runs on this worker's thread (or, under loom, on a
+                // thread that runs only while this worker waits for it), while the worker
+                // is alive: it exits only once it has no fiber left.
+                let worker = unsafe { &*worker.0 };
+                set_current(worker);
+                // SAFETY: the job was taken from a deque by this worker and has not run.
+                unsafe { worker.execute(job) };
+            });
     }
 
     fn next_random(&self, bound: usize) -> usize {
@@ -353,6 +358,15 @@ impl WorkerThread {
     /// Waits until `latch` is set (see the module docs): suspends the current fiber, or
     /// runs a wait loop on the worker's own stack.
     pub(crate) fn wait_until(&self, latch: &WorkerLatch<'_>) {
+        // Most waits end within microseconds (the owner is close to done): spinning
+        // briefly is cheaper than a fiber switch, and keeps this worker on the work it
+        // was doing instead of starting unrelated work that may collide again.
+        for _ in 0..WAIT_SPINS {
+            if latch.probe() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
         if latch.probe() {
             return;
         }

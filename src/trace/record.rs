@@ -145,6 +145,48 @@ impl Tracer {
         });
     }
 
+    /// How many spans are open on worker `index`'s lane (0 when tracing is off).
+    pub(crate) fn open_depth(&self, index: usize) -> usize {
+        if !self.is_on() {
+            return 0;
+        }
+        self.logs
+            .get(index)
+            .map_or(0, |log| log.buffer.lock().open.len())
+    }
+
+    /// A fiber suspends: closes the spans it opened above `depth` (the resumer's own),
+    /// and returns their kinds, outermost first, for [`Tracer::reopen`]. So a lane
+    /// shows a suspended fiber's query as not running, and the resumer's spans nest
+    /// correctly meanwhile.
+    pub(crate) fn suspend_above(&self, index: usize, depth: usize) -> Vec<SpanKind> {
+        let mut kinds = Vec::new();
+        self.record(index, |buffer, now| {
+            while buffer.open.len() > depth {
+                let begin = buffer.open.pop().expect("checked above");
+                if let Event::Begin(_, kind) = &buffer.events[begin] {
+                    kinds.push(kind.clone());
+                }
+                buffer.events.push(Event::End(now));
+            }
+        });
+        kinds.reverse();
+        kinds
+    }
+
+    /// A fiber resumes: reopens the spans [`Tracer::suspend_above`] closed.
+    pub(crate) fn reopen(&self, index: usize, kinds: Vec<SpanKind>) {
+        if kinds.is_empty() {
+            return;
+        }
+        self.record(index, |buffer, now| {
+            for kind in kinds {
+                buffer.open.push(buffer.events.len());
+                buffer.events.push(Event::Begin(now, kind));
+            }
+        });
+    }
+
     #[inline(never)]
     fn push_mark(&self, index: usize, kind: MarkKind) {
         self.record(index, |buffer, now| {

@@ -1,0 +1,298 @@
+//! The compiler-shaped query DAG of `../shared/workloads/query-dag.md`, exactly as
+//! defined there, for every variant in one run: `cargo bench --bench dag`.
+//!
+//! Variants (interleaved, fresh engine per round, only the evaluation timed): `serial`
+//! (a loop, no engine), `memo` (a naive recursive `FxHashMap` memo), `weft-serial`
+//! (`Engine::serial()`), `weft T` (`Engine::new()` on a T-thread pool) and `salsa T`
+//! (salsa 0.28: each node an input holding its dependency list, `value` a tracked
+//! function; chunks spawned on a rayon pool of T threads, each on its own database
+//! handle). Prints medians and the engine cost per query `(t - t_serial) / N`.
+//!
+//! Options: `--n N` (100000), `--w W` (64), `--rounds R` (7), `--only VARIANT` (run just
+//! one variant, e.g. under `perf stat -e context-switches`). Without `--bench` on the
+//! command line (a plain `cargo test`), it runs one tiny round as a smoke test.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use weft::query::{Cx, Engine, Query};
+
+// ---------------------------------------------------------------- the graph
+
+/// Dependency lists, as the workload defines them.
+fn graph(n: u32) -> Vec<Vec<u32>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut draw = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut deps = vec![Vec::new()];
+    for i in 1..n {
+        let d = 1 + draw() % 4;
+        let window = u64::from(i.min(1000));
+        deps.push((0..d).map(|_| i - 1 - (draw() % window) as u32).collect());
+    }
+    deps
+}
+
+fn value_of(i: u32, deps: impl Iterator<Item = u64>, w: u32) -> u64 {
+    let mut h = u64::from(i) ^ 0xcbf2_9ce4_8422_2325;
+    for v in deps {
+        h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    for _ in 0..w {
+        h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+    h
+}
+
+/// What every query reads: the graph and `W` (set once per process).
+struct Spec {
+    deps: Vec<Vec<u32>>,
+    w: u32,
+}
+static SPEC: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
+fn spec() -> &'static Spec {
+    SPEC.get()
+        .expect("the graph is built before any variant runs")
+}
+
+const CHUNK: usize = 256;
+
+// ---------------------------------------------------------------- variants
+
+fn serial() -> u64 {
+    let spec = spec();
+    let mut values: Vec<u64> = Vec::with_capacity(spec.deps.len());
+    for (i, deps) in spec.deps.iter().enumerate() {
+        let v = value_of(i as u32, deps.iter().map(|&j| values[j as usize]), spec.w);
+        values.push(v);
+    }
+    values.iter().fold(0, |a, &v| a.wrapping_add(v))
+}
+
+fn memo() -> u64 {
+    fn get(memo: &mut FxHashMap<u32, u64>, i: u32) -> u64 {
+        if let Some(&v) = memo.get(&i) {
+            return v;
+        }
+        let spec = spec();
+        let mut h = u64::from(i) ^ 0xcbf2_9ce4_8422_2325;
+        for &j in &spec.deps[i as usize] {
+            h = (h ^ get(memo, j)).wrapping_mul(0x0100_0000_01b3);
+        }
+        for _ in 0..spec.w {
+            h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        }
+        memo.insert(i, h);
+        h
+    }
+    let mut memo = FxHashMap::default();
+    let n = spec().deps.len() as u32;
+    (0..n).fold(0u64, |a, i| a.wrapping_add(get(&mut memo, i)))
+}
+
+struct Value;
+impl Query for Value {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "value";
+    fn compute(cx: &Cx<'_>, i: &u32) -> u64 {
+        let spec = spec();
+        let deps = &spec.deps[*i as usize];
+        value_of(*i, deps.iter().map(|j| cx.get::<Value>(j)), spec.w)
+    }
+}
+
+fn weft_sum(cx: &Cx<'_>) -> u64 {
+    let ids: Vec<u32> = (0..spec().deps.len() as u32).collect();
+    let chunks: Vec<&[u32]> = ids.chunks(CHUNK).collect();
+    cx.par_map(&chunks, |cx, chunk| {
+        chunk
+            .iter()
+            .fold(0u64, |a, i| a.wrapping_add(cx.get::<Value>(i)))
+    })
+    .iter()
+    .fold(0, |a, &v| a.wrapping_add(v))
+}
+
+#[salsa::input]
+struct Node {
+    #[returns(copy)]
+    id: u32,
+    #[returns(ref)]
+    deps: Vec<Node>,
+}
+
+#[salsa::tracked(returns(copy))]
+fn salsa_value(db: &dyn salsa::Database, node: Node) -> u64 {
+    let deps: Vec<Node> = node.deps(db).clone();
+    value_of(
+        node.id(db),
+        deps.into_iter().map(|d| salsa_value(db, d)),
+        spec().w,
+    )
+}
+
+/// Runs one variant once: (its sum, the evaluation's wall time).
+fn run(variant: &str) -> (u64, Duration) {
+    match variant {
+        "serial" => timed(serial),
+        "memo" => timed(memo),
+        "weft-serial" => {
+            let engine = Engine::serial();
+            let out = timed(|| engine.run(weft_sum).unwrap());
+            drop(engine);
+            out
+        }
+        "weft-1" | "weft-2" => {
+            let threads = if variant == "weft-1" { 1 } else { 2 };
+            let pool = weft::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let engine = Engine::new();
+            let out = pool.install(|| timed(|| engine.run(weft_sum).unwrap()));
+            drop(engine);
+            out
+        }
+        "salsa-1" | "salsa-2" => {
+            let threads = if variant == "salsa-1" { 1 } else { 2 };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let db = salsa::DatabaseImpl::default();
+            let mut nodes: Vec<Node> = Vec::with_capacity(spec().deps.len());
+            for (i, deps) in spec().deps.iter().enumerate() {
+                let deps = deps.iter().map(|&j| nodes[j as usize]).collect();
+                nodes.push(Node::new(&db, i as u32, deps));
+            }
+            let out = timed(|| {
+                let handles: Vec<_> = nodes.chunks(CHUNK).map(|c| (c, db.clone())).collect();
+                pool.install(move || {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    rayon::scope(|s| {
+                        for (chunk, db) in handles {
+                            let tx = tx.clone();
+                            s.spawn(move |_| {
+                                let sum = chunk
+                                    .iter()
+                                    .fold(0u64, |a, &n| a.wrapping_add(salsa_value(&db, n)));
+                                tx.send(sum).unwrap();
+                            });
+                        }
+                    });
+                    drop(tx);
+                    rx.iter().fold(0u64, |a, v| a.wrapping_add(v))
+                })
+            });
+            out
+        }
+        other => panic!("unknown variant `{other}`"),
+    }
+}
+
+fn timed(f: impl FnOnce() -> u64) -> (u64, Duration) {
+    let start = Instant::now();
+    let sum = black_box(f());
+    (sum, start.elapsed())
+}
+
+const VARIANTS: [&str; 7] = [
+    "serial",
+    "memo",
+    "weft-serial",
+    "weft-1",
+    "weft-2",
+    "salsa-1",
+    "salsa-2",
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let benching = args.iter().any(|a| a == "--bench") || arg("--only").is_some();
+    let n: u32 = arg("--n").map_or(if benching { 100_000 } else { 2_000 }, |v| {
+        v.parse().expect("--n takes a number")
+    });
+    let w: u32 = arg("--w").map_or(64, |v| v.parse().expect("--w takes a number"));
+    let rounds: usize = arg("--rounds").map_or(if benching { 7 } else { 1 }, |v| {
+        v.parse().expect("--rounds takes a number")
+    });
+    let only = arg("--only");
+    SPEC.set(Spec { deps: graph(n), w }).ok();
+    if n == 100_000 {
+        let deps = &spec().deps;
+        assert_eq!(deps[4], [1, 2, 0, 2], "the graph matches the workload");
+        assert_eq!(
+            deps[99_999],
+            [99_495, 99_352],
+            "the graph matches the workload"
+        );
+    }
+    let variants: Vec<&str> = match &only {
+        Some(v) => vec![VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x == v)
+            .expect("a known variant")],
+        None => VARIANTS.to_vec(),
+    };
+    let expected = serial();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (k, variant) in variants.iter().enumerate() {
+            let (sum, time) = run(variant);
+            assert_eq!(sum, expected, "{variant} computed the right sum");
+            times[k].push(time);
+        }
+    }
+    let median = |t: &mut Vec<Duration>| {
+        t.sort();
+        t[t.len() / 2]
+    };
+    let medians: Vec<Duration> = times.iter_mut().map(median).collect();
+    let base = variants
+        .iter()
+        .position(|v| *v == "serial")
+        .map(|k| medians[k]);
+    println!("query DAG: N = {n}, W = {w}, {rounds} rounds, sum = {expected}");
+    println!(
+        "{:<12} {:>10} {:>22}",
+        "variant", "median ms", "engine ns per query"
+    );
+    for (variant, t) in variants.iter().zip(&medians) {
+        let cost = base.map_or(String::from("-"), |b| {
+            format!(
+                "{:.0}",
+                (t.as_secs_f64() - b.as_secs_f64()) * 1e9 / f64::from(n)
+            )
+        });
+        println!("{variant:<12} {:>10.2} {cost:>22}", t.as_secs_f64() * 1e3);
+    }
+    let find = |v: &str| variants.iter().position(|x| *x == v).map(|k| medians[k]);
+    if let (Some(one), Some(two)) = (find("weft-1"), find("weft-2")) {
+        println!(
+            "weft 2 threads vs 1 thread: {:.2}x",
+            one.as_secs_f64() / two.as_secs_f64()
+        );
+    }
+    for t in ["1", "2"] {
+        if let (Some(weft), Some(salsa)) = (find(&format!("weft-{t}")), find(&format!("salsa-{t}")))
+        {
+            println!(
+                "weft vs salsa at {t} thread(s): {:.2}x faster",
+                salsa.as_secs_f64() / weft.as_secs_f64()
+            );
+        }
+    }
+}
