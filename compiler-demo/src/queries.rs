@@ -20,7 +20,7 @@ use crate::consteval::{self, ConstValue};
 use crate::diagnostics::Diag;
 use crate::engine::{Cx, Cycle, Query};
 use crate::modtree::{self, DefKey, ModId, UseKey};
-use crate::resolve::{self, PathKey, Res, ResolveError, Scope, UseResult};
+use crate::resolve::{self, Binding, PathKey, Res, ResolveError, Scope, UseResult, Vis};
 use crate::source::FileId;
 use crate::typeck::{self, CheckedFn, Signature};
 use crate::types::{self, AliasValue, Layout, StructFields as Fields, Ty};
@@ -100,14 +100,14 @@ impl Query for ModuleScope {
 pub struct ResolvePath;
 impl Query for ResolvePath {
     type Key = PathKey;
-    type Value = Result<Res, ResolveError>;
+    type Value = Result<Binding, ResolveError>;
     const NAME: &'static str = "resolve_path";
     fn compute(cx: &Cx<'_>, key: &PathKey) -> Self::Value {
         resolve::resolve_path(cx, key)
     }
     /// A path on an import cycle; the `ResolveUse` participants report it.
     fn recover(_: &Cx<'_>, _: &PathKey, _: &Cycle) -> Option<Self::Value> {
-        Some(Ok(Res::Err))
+        Some(Ok(Binding::ERR))
     }
 }
 
@@ -122,6 +122,7 @@ impl Query for ResolveUse {
     fn recover(_: &Cx<'_>, _: &UseKey, cycle: &Cycle) -> Option<Self::Value> {
         Some(Arc::new(UseResult {
             res: Res::Err,
+            vis: Vis::Public,
             diags: Vec::new(),
             cycle: Some(cycle.clone()),
         }))
