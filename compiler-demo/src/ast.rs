@@ -125,13 +125,22 @@ pub enum ExprKind {
     StructLit(Path, Vec<(Ident, Expr)>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    If(Box<Expr>, Box<Block>, Option<Box<Expr>>),
+    /// `if c1 { .. } else if c2 { .. } else { .. }`: the arms of a chain in order and
+    /// the final `else`. Kept flat, so a long chain is not deep nesting.
+    If(Vec<IfArm>, Option<Box<Block>>),
     While(Box<Expr>, Box<Block>),
     Block(Box<Block>),
     Return(Option<Box<Expr>>),
     Assign(Box<Expr>, Box<Expr>),
     /// An expression that failed to parse; already diagnosed.
     Error,
+}
+
+/// One `if` (or `else if`) of a chain: its condition and block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfArm {
+    pub cond: Expr,
+    pub then: Block,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +161,13 @@ pub struct Block {
     /// The final expression without `;`, which is the block's value.
     pub tail: Option<Expr>,
     pub span: Span,
+}
+
+impl Block {
+    /// Where the block's value comes from: its tail expression, or the whole block.
+    pub fn value_span(&self) -> Span {
+        self.tail.as_ref().map_or(self.span, |t| t.span)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! one mistake is reported once and not again by every expression around it. The
 //! result is typed IR for lowering, plus the diagnostics.
 
-use crate::ast::{BinOp, Block, Expr, ExprKind, ItemKind, Path, PathRoot, Stmt, UnOp};
+use crate::ast::{BinOp, Block, Expr, ExprKind, IfArm, ItemKind, Path, PathRoot, Stmt, UnOp};
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
 use crate::modtree::{DefKey, DefKind, ModId, ModuleTree};
@@ -289,42 +289,7 @@ impl Checker<'_, '_> {
                 let ty = binop_result(*op, &l.ty);
                 texpr(TExprKind::Binary(*op, Box::new(l), Box::new(r)), ty, span)
             }
-            ExprKind::If(cond, then, els) => {
-                let cond = self.expr(cond);
-                self.expect(&cond, &Ty::Bool);
-                let then = self.block(then);
-                let (els, ty) = match els {
-                    Some(els) => {
-                        let els = self.expr(els);
-                        let ty = if then.ty == Ty::Never {
-                            els.ty.clone()
-                        } else if els.ty.fits(&then.ty) {
-                            then.ty.clone()
-                        } else {
-                            self.diags.push(
-                                Diag::error("E0308", "`if` and `else` have incompatible types")
-                                    .at(
-                                        els.span,
-                                        format!("expected `{}`, found `{}`", then.ty, els.ty),
-                                    )
-                                    .with_secondary(then.span, "expected because of this"),
-                            );
-                            Ty::Error
-                        };
-                        (Some(Box::new(els)), ty)
-                    }
-                    None => {
-                        if !then.ty.fits(&Ty::Unit) {
-                            self.diags.push(
-                                Diag::error("E0317", "`if` may be missing an `else` clause")
-                                    .at(then.span, format!("expected `()`, found `{}`", then.ty)),
-                            );
-                        }
-                        (None, Ty::Unit)
-                    }
-                };
-                texpr(TExprKind::If(Box::new(cond), Box::new(then), els), ty, span)
-            }
+            ExprKind::If(arms, els) => self.if_chain(arms, els.as_deref(), span),
             ExprKind::While(cond, body) => {
                 let cond = self.expr(cond);
                 self.expect(&cond, &Ty::Bool);
@@ -349,6 +314,61 @@ impl Checker<'_, '_> {
             }
             ExprKind::Assign(place, value) => self.assign(place, value, span),
         }
+    }
+
+    /// An `if` chain. With an `else`, its type is that of the first branch that does
+    /// not diverge, and every other branch must fit it; mismatches point at the
+    /// branches' values (their tail expressions). Without an `else`, it is `()`.
+    fn if_chain(&mut self, arms: &[IfArm], els: Option<&Block>, span: Span) -> TExpr {
+        let mut typed = Vec::with_capacity(arms.len());
+        let mut branches = Vec::with_capacity(arms.len() + 1);
+        for arm in arms {
+            let cond = self.expr(&arm.cond);
+            self.expect(&cond, &Ty::Bool);
+            let then = self.block(&arm.then);
+            branches.push((then.ty.clone(), arm.then.value_span(), arm.then.span));
+            typed.push((cond, then));
+        }
+        let els = els.map(|b| {
+            let e = self.block(b);
+            branches.push((e.ty.clone(), b.value_span(), b.span));
+            Box::new(e)
+        });
+        let ty = if els.is_none() {
+            let not_unit = branches.iter().find(|(ty, ..)| !ty.fits(&Ty::Unit));
+            if let Some((ty, _, block)) = not_unit {
+                self.diags.push(
+                    Diag::error("E0317", "`if` may be missing an `else` clause")
+                        .at(*block, format!("expected `()`, found `{ty}`")),
+                );
+            }
+            Ty::Unit
+        } else {
+            // The first branch with a value decides the type.
+            let mut expected: Option<(Ty, Span)> = None;
+            let mut failed = false;
+            for (ty, value, _) in branches {
+                match &expected {
+                    _ if ty == Ty::Never => {}
+                    None => expected = Some((ty, value)),
+                    Some((want, _)) if ty.fits(want) => {}
+                    Some((want, at)) => {
+                        self.diags.push(
+                            Diag::error("E0308", "`if` and `else` have incompatible types")
+                                .at(value, format!("expected `{want}`, found `{ty}`"))
+                                .with_secondary(*at, "expected because of this"),
+                        );
+                        failed = true;
+                    }
+                }
+            }
+            match expected {
+                _ if failed => Ty::Error,
+                Some((ty, _)) => ty,
+                None => Ty::Never,
+            }
+        };
+        texpr(TExprKind::If(typed, els), ty, span)
     }
 
     fn path_expr(&mut self, p: &Path) -> TExpr {
