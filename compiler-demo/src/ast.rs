@@ -113,6 +113,17 @@ pub struct Expr {
     pub depth: u32,
 }
 
+impl Expr {
+    /// Stands for an expression that failed to parse (already diagnosed).
+    pub fn error(span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Error,
+            span,
+            depth: 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExprKind {
     Int(i64),
@@ -164,6 +175,15 @@ pub struct Block {
 }
 
 impl Block {
+    /// Stands for a block that failed to parse: its value is unknown, not `()`.
+    pub fn error(span: Span) -> Block {
+        Block {
+            stmts: vec![Stmt::Expr(Expr::error(span))],
+            tail: None,
+            span,
+        }
+    }
+
     /// Where the block's value comes from: its tail expression, or the whole block.
     pub fn value_span(&self) -> Span {
         self.tail.as_ref().map_or(self.span, |t| t.span)
@@ -220,6 +240,9 @@ pub struct Item {
     pub name: Ident,
     pub kind: ItemKind,
     pub span: Span,
+    /// A syntax error lost some of the item's parameters or fields, so the ones
+    /// listed are not all there are: uses are not checked against them.
+    pub incomplete: bool,
 }
 
 impl Item {

@@ -164,7 +164,10 @@ pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
 
 /// The crate root must define `fn main() -> i64`.
 fn check_main(cx: &Cx<'_>, tree: &ModuleTree) -> Option<Diag> {
-    tree.module(ModuleTree::ROOT).file?;
+    let root = tree.module(ModuleTree::ROOT);
+    if root.file.is_none() || root.unreadable {
+        return None;
+    }
     let Some(main) = tree.main_fn() else {
         return Some(
             Diag::error("E0601", "`main` function not found in crate root")

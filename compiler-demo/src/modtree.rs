@@ -95,6 +95,9 @@ pub struct ModuleData {
     /// Path segments from the crate root; empty for the root.
     pub path: Vec<Arc<str>>,
     pub file: Option<FileId>,
+    /// Its file could not be read, so it may define names we do not know of: failed
+    /// lookups in it are not reported (the unreadable file is).
+    pub unreadable: bool,
     pub parent: Option<ModId>,
     pub children: BTreeMap<Arc<str>, ModId>,
     pub defs: Vec<DefId>,
@@ -256,6 +259,7 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         tree.modules.push(ModuleData {
             path: path.clone(),
             file: *file,
+            unreadable: file.is_some_and(|f| parsed[f.0 as usize].unreadable),
             parent,
             children: BTreeMap::new(),
             defs: Vec::new(),

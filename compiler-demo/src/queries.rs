@@ -53,6 +53,8 @@ impl Query for SourceText {
 pub struct Parsed {
     pub module: SourceModule,
     pub diags: Vec<Diag>,
+    /// The file could not be read as text, so what it defines is unknown.
+    pub unreadable: bool,
 }
 
 pub struct Parse;
@@ -63,17 +65,22 @@ impl Query for Parse {
     fn compute(cx: &Cx<'_>, file: &FileId) -> Self::Value {
         let Some(text) = cx.get::<SourceText>(file) else {
             let path = cx.get::<FileList>(&()).get(file.0 as usize).cloned();
-            let d = Diag::error(
-                "E0001",
-                format!("file `{}` is not valid UTF-8", path.unwrap_or_default()),
-            );
+            let d = Diag::plain(format!(
+                "couldn't read `{}`: stream did not contain valid UTF-8",
+                path.unwrap_or_default()
+            ));
             return Arc::new(Parsed {
                 module: SourceModule::default(),
                 diags: vec![d],
+                unreadable: true,
             });
         };
         let (module, diags) = crate::parser::parse_file(*file, &text);
-        Arc::new(Parsed { module, diags })
+        Arc::new(Parsed {
+            module,
+            diags,
+            unreadable: false,
+        })
     }
 }
 

@@ -305,7 +305,8 @@ struct GlobFind {
 /// re-exports each at the narrower of the glob's and the name's visibility. So a name
 /// reached through a chain of globs must be nameable by every module on the chain
 /// before it; with `strict`, also by `from`, the module the path is written in.
-/// Without `strict` the search finds what exists but is hidden from `from`.
+/// Without `strict` the search finds what exists but is hidden from `from`. The flag
+/// says whether the search passed an unreadable module, which might have the name.
 fn glob_search(
     cx: &Cx<'_>,
     tree: &ModuleTree,
@@ -313,8 +314,9 @@ fn glob_search(
     name: &Arc<str>,
     from: ModId,
     strict: bool,
-) -> Vec<GlobFind> {
+) -> (Vec<GlobFind>, bool) {
     let mut found: Vec<GlobFind> = Vec::new();
+    let mut unknown = false;
     let mut visited = HashSet::from([m]);
     // (module whose globs to follow, the modules that import its names, the first
     // glob on the way, the narrowest visibility of the globs on the way)
@@ -340,6 +342,7 @@ fn glob_search(
                 continue;
             }
             let via = first.unwrap_or(u);
+            unknown |= tree.module(t).unreadable;
             let mut chain = importers.clone();
             chain.push(g);
             let t_scope = cx.get::<q::ModuleScope>(&t);
@@ -363,7 +366,7 @@ fn glob_search(
             }
         }
     }
-    found
+    (found, unknown)
 }
 
 /// Looks `name` up in module `m`.
@@ -396,8 +399,12 @@ fn lookup(
     if in_scope && for_use {
         return Err(not_found);
     }
-    let found = glob_search(cx, tree, m, name, from, true);
+    if tree.module(m).unreadable {
+        return Ok(Binding::ERR);
+    }
+    let (found, unknown) = glob_search(cx, tree, m, name, from, true);
     match found.len() {
+        0 if unknown => return Ok(Binding::ERR),
         0 => {}
         1 => return Ok(found[0].binding),
         _ => {
@@ -414,7 +421,7 @@ fn lookup(
         }
     }
     // Nothing `from` may name: report what exists but is hidden, if anything.
-    match glob_search(cx, tree, m, name, from, false).first() {
+    match glob_search(cx, tree, m, name, from, false).0.first() {
         Some(hidden) => Err(ResolveError::Private {
             seg,
             what: describe_res(tree, hidden.binding.res),

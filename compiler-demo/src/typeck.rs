@@ -23,6 +23,8 @@ pub struct Signature {
     pub params: Vec<(Arc<str>, Ty)>,
     pub ret: Ty,
     pub diags: Vec<Diag>,
+    /// A syntax error lost parameters: calls are not checked against `params`.
+    pub incomplete: bool,
 }
 
 /// A checked function: typed IR when the body had no errors.
@@ -39,6 +41,7 @@ pub fn fn_signature(cx: &Cx<'_>, key: &DefKey) -> Signature {
         let ItemKind::Fn(decl) = &item.kind else {
             return;
         };
+        sig.incomplete = item.incomplete;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for p in &decl.params {
             let ty = lower_type(cx, m, &p.ty, &mut sig.diags);
@@ -416,6 +419,9 @@ impl Checker<'_, '_> {
             }
         };
         let sig = self.cx.get::<q::FnSignature>(&key);
+        if sig.incomplete {
+            return texpr(TExprKind::Error, sig.ret.clone(), span);
+        }
         if sig.params.len() != args.len() {
             let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
             self.diags.push(
@@ -448,6 +454,7 @@ impl Checker<'_, '_> {
                 let fields = self.cx.get::<q::StructFields>(key);
                 match fields.index.get(name) {
                     Some(&i) => Some((i, fields.fields[i as usize].1.clone())),
+                    None if fields.incomplete => None,
                     None => {
                         self.diags.push(
                             Diag::error("E0609", format!("no field `{name}` on type `{ty}`"))
@@ -521,6 +528,7 @@ impl Checker<'_, '_> {
                     self.expect(&value, &fields.fields[i as usize].1);
                     out.push((i, value));
                 }
+                None if fields.incomplete => ok = false,
                 None => {
                     self.diags.push(
                         Diag::error(
@@ -539,6 +547,9 @@ impl Checker<'_, '_> {
             .filter(|(n, _)| !seen.contains_key(&**n))
             .map(|(n, _)| format!("`{n}`"))
             .collect();
+        // A struct whose fields are not all known cannot be built, but is not
+        // reported again.
+        ok &= !fields.incomplete;
         if !missing.is_empty() && ok {
             self.diags.push(
                 Diag::error(

@@ -69,6 +69,8 @@ pub struct StructFields {
     pub fields: Vec<(Arc<str>, Ty)>,
     pub index: HashMap<Arc<str>, u32>,
     pub diags: Vec<Diag>,
+    /// A syntax error lost fields: unknown or missing field names are not reported.
+    pub incomplete: bool,
 }
 
 /// The size of a struct in value slots.
@@ -150,6 +152,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
         let ItemKind::Struct(fields) = &item.kind else {
             return;
         };
+        out.incomplete = item.incomplete;
         let mut first = HashMap::new();
         for f in fields {
             let ty = lower_type(cx, m, &f.ty, &mut out.diags);
