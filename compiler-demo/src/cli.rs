@@ -24,7 +24,7 @@ struct EngineArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512))]
     threads: Option<u16>,
     /// Use the serial reference engine.
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, conflicts_with = "threads")]
     serial: bool,
 }
 
@@ -68,17 +68,17 @@ enum Cmd {
     /// Write a generated program whose result is known.
     Gen {
         dir: PathBuf,
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(gen::MAX_MODULES)))]
         modules: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(gen::MAX_ITEMS)))]
         items: u32,
         #[arg(long)]
         seed: u64,
         /// Inject this many alias, struct and const cycles.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(gen::MAX_FAULTS)))]
         cycles: u32,
         /// Inject this many type errors.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(gen::MAX_FAULTS)))]
         errors: u32,
     },
 }

@@ -243,15 +243,26 @@ pub fn execute_sources_traced(
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
-    if let Some(trace) = &recorded {
-        if let Err(e) = files.write(trace) {
-            return Outcome::usage(e);
-        }
+    let mut outcome = finish(sources, command, &diags, program);
+    // A trace that cannot be written is an I/O error after everything else is said.
+    if let Some(Err(e)) = recorded.as_ref().map(|t| files.write(t)) {
+        outcome.stderr.push_str(&Outcome::usage(e).stderr);
+        outcome.code = EXIT_USAGE;
     }
+    outcome
+}
+
+/// What a command prints once the program is compiled.
+fn finish(
+    sources: &SourceMap,
+    command: &Command,
+    diags: &[Diag],
+    program: Option<Arc<Program>>,
+) -> Outcome {
     if !diags.is_empty() {
         return Outcome {
             stdout: String::new(),
-            stderr: render(sources, &diags),
+            stderr: render(sources, diags),
             code: EXIT_COMPILE_ERROR,
         };
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cleanup, scratch};
+use common::{cleanup, demo_with_timeout, scratch};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -120,4 +120,45 @@ fn usage_and_io_errors_exit_2_naming_the_path() {
     assert_eq!(demo(&["check"]).status.code(), Some(2));
     assert_eq!(demo(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(demo(&["run", ".", "--threads", "0"]).status.code(), Some(2));
+}
+
+#[test]
+fn absurd_or_conflicting_arguments_are_usage_errors() {
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let hello = hello.to_string_lossy();
+    let both = demo(&["check", &hello, "--serial", "--threads", "4"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+    let bogus = demo(&["check", &hello, "--bogus"]);
+    assert_eq!(bogus.status.code(), Some(2));
+
+    let dir = scratch("gen-limits");
+    let d = dir.to_string_lossy().into_owned();
+    let gen = |extra: &[&str]| {
+        let mut args = vec!["gen", &d, "--seed", "1"];
+        args.extend_from_slice(extra);
+        demo_with_timeout(&args, 20)
+    };
+    for (args, limit) in [
+        (&["--modules", "4000000000", "--items", "4"][..], "100000"),
+        (&["--modules", "4", "--items", "4000000000"][..], "10000"),
+        (&["--modules", "100000", "--items", "10000"][..], "2000000"),
+        (
+            &["--modules", "4", "--items", "4", "--cycles", "4000000000"][..],
+            "100000",
+        ),
+        (
+            &["--modules", "4", "--items", "4", "--errors", "4000000000"][..],
+            "100000",
+        ),
+    ] {
+        let r = gen(args);
+        let stderr = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(limit),
+            "{args:?} should name the limit: {stderr}"
+        );
+        assert!(!dir.exists(), "{args:?} wrote files");
+    }
+    cleanup(&dir);
 }

@@ -6,31 +6,9 @@
 
 mod common;
 
-use common::{cleanup, scratch};
+use common::{cleanup, demo_with_timeout, scratch};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs the binary, killing it and failing the test if it runs past `secs`.
-fn demo_with_timeout(args: &[&str], secs: u64) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_compiler-demo"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().expect("wait works").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`compiler-demo {}` hung for {secs}s", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output is collected")
-}
+use std::process::Command;
 
 fn program(name: &str) -> std::path::PathBuf {
     let dir = scratch(name);
