@@ -15,6 +15,7 @@ pub mod modtree;
 pub mod parser;
 pub mod pool;
 pub mod queries;
+pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod tir;

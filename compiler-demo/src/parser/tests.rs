@@ -69,7 +69,7 @@ fn an_unclosed_block_is_one_diagnostic_and_keeps_the_items() {
     let (m, d) = parse("fn f() -> i64 { 1 }\nfn main() -> i64 {\n    if true { f()\n");
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(d[0].message.contains("unclosed delimiter"));
-    assert_eq!(d[0].secondary.len(), 2);
+    assert_eq!(d[0].labels.len(), 3);
     assert_eq!(m.items.len(), 2);
 }
 
