@@ -5,6 +5,7 @@ pub mod ast;
 pub mod bytecode;
 pub mod collect;
 pub mod consteval;
+pub mod cycles;
 pub mod diagnostics;
 pub mod driver;
 pub mod engine;

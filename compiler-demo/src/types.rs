@@ -67,6 +67,8 @@ pub struct AliasValue {
 #[derive(Debug, Default)]
 pub struct StructFields {
     pub fields: Vec<(Arc<str>, Ty)>,
+    /// Where each field's type is written, in the order of `fields`.
+    pub type_spans: Vec<crate::source::Span>,
     pub index: HashMap<Arc<str>, u32>,
     pub diags: Vec<Diag>,
     /// A syntax error lost fields: unknown or missing field names are not reported.
@@ -171,6 +173,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
             out.index
                 .insert(f.name.name.clone(), out.fields.len() as u32);
             out.fields.push((f.name.name.clone(), ty));
+            out.type_spans.push(f.ty.span());
         }
     });
     out
