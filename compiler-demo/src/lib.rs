@@ -20,6 +20,7 @@ pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod tir;
+pub mod type_errors;
 pub mod typeck;
 pub mod types;
 pub mod vm;

@@ -103,12 +103,15 @@ pub enum ResolveError {
         seg: usize,
         in_mod: Option<String>,
     },
-    /// Segment `seg` names `what`, declared (or imported) at `defined_at`, which the
-    /// path's module may not name.
+    /// Segment `seg` names `what` (a `kind`: "function", "import", ...), declared or
+    /// imported at `defined_at`, which the path's module may not name. For an import
+    /// that is hidden because what it names is, `refers_to` is that and where.
     Private {
         seg: usize,
+        kind: String,
         what: String,
         defined_at: Span,
+        refers_to: Option<(String, Span)>,
     },
     NotAModule {
         seg: usize,
@@ -216,8 +219,53 @@ pub fn describe_res(tree: &ModuleTree, res: Res) -> String {
 
 /// An entry that a module may not name: what it is and where it is declared.
 struct Hidden {
+    kind: String,
     what: String,
     defined_at: Span,
+    refers_to: Option<(String, Span)>,
+}
+
+fn kind_of(tree: &ModuleTree, res: Res) -> &'static str {
+    match res {
+        Res::Def(d) => tree.def(d).kind.describe(),
+        Res::Module(_) => "module",
+        Res::Err => "item",
+    }
+}
+
+impl Hidden {
+    /// An item that is not visible where it is named.
+    fn item(tree: &ModuleTree, res: Res) -> Hidden {
+        Hidden {
+            kind: kind_of(tree, res).to_string(),
+            what: describe_res(tree, res),
+            defined_at: def_span(tree, res),
+            refers_to: None,
+        }
+    }
+
+    /// An import, visible itself, that names something not visible where it is named.
+    fn import_of(tree: &ModuleTree, u: UseId, res: Res) -> Hidden {
+        let data = tree.use_(u);
+        let kind = format!("{} import", kind_of(tree, res));
+        let name = data.name.as_deref().unwrap_or("*");
+        Hidden {
+            what: format!("{kind} `{name}`"),
+            kind,
+            defined_at: data.span,
+            refers_to: Some((describe_res(tree, res), def_span(tree, res))),
+        }
+    }
+
+    fn at(self, seg: usize) -> ResolveError {
+        ResolveError::Private {
+            seg,
+            kind: self.kind,
+            what: self.what,
+            defined_at: self.defined_at,
+            refers_to: self.refers_to,
+        }
+    }
 }
 
 /// The binding of `entry`, declared in `owner`, if every module in `viewers` may name
@@ -249,8 +297,10 @@ fn entry_binding(
             if !admits(own) {
                 let name = data.name.as_deref().unwrap_or("*");
                 return Err(Hidden {
+                    kind: "import".to_string(),
                     what: format!("import `{name}`"),
                     defined_at: data.span,
+                    refers_to: None,
                 });
             }
             let target = cx.get::<q::ResolveUse>(&data.key.clone());
@@ -263,12 +313,9 @@ fn entry_binding(
     if admits(binding.vis) {
         Ok(binding)
     } else {
-        Err(Hidden {
-            what: describe_res(tree, binding.res),
-            defined_at: match entry {
-                Entry::Import(u) => tree.use_(u).span,
-                _ => def_span(tree, binding.res),
-            },
+        Err(match entry {
+            Entry::Import(u) => Hidden::import_of(tree, u, binding.res),
+            _ => Hidden::item(tree, binding.res),
         })
     }
 }
@@ -385,11 +432,7 @@ fn lookup(
     } = at;
     let scope = cx.get::<q::ModuleScope>(&m);
     if let Some(&entry) = scope.names.get(name) {
-        return entry_binding(cx, tree, entry, m, &[from]).map_err(|h| ResolveError::Private {
-            seg,
-            what: h.what,
-            defined_at: h.defined_at,
-        });
+        return entry_binding(cx, tree, entry, m, &[from]).map_err(|h| h.at(seg));
     }
     let not_found = ResolveError::NotFound {
         seg,
@@ -422,11 +465,7 @@ fn lookup(
     }
     // Nothing `from` may name: report what exists but is hidden, if anything.
     match glob_search(cx, tree, m, name, from, false).0.first() {
-        Some(hidden) => Err(ResolveError::Private {
-            seg,
-            what: describe_res(tree, hidden.binding.res),
-            defined_at: def_span(tree, hidden.binding.res),
-        }),
+        Some(hidden) => Err(Hidden::item(tree, hidden.binding.res).at(seg)),
         None => Err(not_found),
     }
 }
@@ -549,10 +588,24 @@ pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
             };
             Diag::error(code, msg).at(span_of(*seg), format!("not found {place}"))
         }
-        ResolveError::Private { seg, what, .. } => {
-            Diag::error("E0603", format!("{what} is private"))
-                .at(span_of(*seg), "private item")
-                .note("items are private to their module unless declared `pub`")
+        ResolveError::Private {
+            seg,
+            kind,
+            what,
+            defined_at,
+            refers_to,
+        } => {
+            let d = Diag::error("E0603", format!("{what} is private"))
+                .at(span_of(*seg), format!("private {kind}"));
+            match refers_to {
+                None => d.note_at(*defined_at, format!("the {what} is defined here")),
+                Some((target, at)) => d
+                    .note_at(*defined_at, format!("the {what} is defined here..."))
+                    .note_at(
+                        *at,
+                        format!("...and refers to the {target} which is defined here"),
+                    ),
+            }
         }
         ResolveError::NotAModule { seg, what } => Diag::error(
             "E0433",
@@ -565,10 +618,20 @@ pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
         )
         .at(path.span, "goes past the crate root"),
         ResolveError::Ambiguous { seg, candidates } => {
-            let mut d = Diag::error("E0659", format!("`{}` is ambiguous", name_of(*seg)))
-                .at(span_of(*seg), "ambiguous name");
-            for (c, _) in candidates {
-                d = d.note(format!("it could refer to {c}, imported by a glob"));
+            let name = name_of(*seg);
+            let mut d = Diag::error("E0659", format!("`{name}` is ambiguous"))
+                .at(span_of(*seg), "ambiguous name")
+                .note("ambiguous because of multiple glob imports of a name in the same module");
+            for (i, (what, glob)) in candidates.iter().enumerate() {
+                let also = if i == 0 { "" } else { "also " };
+                d = d
+                    .note_at(
+                        *glob,
+                        format!("`{name}` could {also}refer to the {what} imported here"),
+                    )
+                    .help(format!(
+                        "consider adding an explicit import of `{name}` to disambiguate"
+                    ));
             }
             d
         }
@@ -644,11 +707,13 @@ fn reexport_of_private(tree: &ModuleTree, d: DefId, at: Span) -> Diag {
         format!("`{}` is private, and cannot be re-exported", def.name),
     )
     .at(at, format!("re-export of private {}", def.kind.describe()))
-    .note(format!(
-        "consider declaring {} `{:?}` as `pub`",
-        def.kind.describe(),
-        def.key
-    ))
+    .note_at(
+        def.name_span,
+        format!(
+            "consider marking `{}` as `pub` where it is defined",
+            def.name
+        ),
+    )
 }
 
 /// Whether a single import in module `m` binding `name` names `m::name`, i.e. itself.

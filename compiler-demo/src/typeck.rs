@@ -5,7 +5,9 @@
 //! one mistake is reported once and not again by every expression around it. The
 //! result is typed IR for lowering, plus the diagnostics.
 
-use crate::ast::{BinOp, Block, Expr, ExprKind, IfArm, ItemKind, Path, PathRoot, Stmt, UnOp};
+use crate::ast::{
+    BinOp, Block, Expr, ExprKind, Ident, IfArm, ItemKind, Path, PathRoot, Stmt, UnOp,
+};
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
 use crate::modtree::{DefKey, DefKind, ModId, ModuleTree};
@@ -13,6 +15,9 @@ use crate::queries as q;
 use crate::resolve::{describe_res, resolve_at, PathUse, Res};
 use crate::source::Span;
 use crate::tir::{TExpr, TExprKind, TStmt, TypedFn};
+use crate::type_errors::{
+    arg_count, assign_to_immutable, missing_fields, CallArgs, Callee, LocalKind,
+};
 use crate::types::{item_of, lower_type, Ty};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,8 +126,8 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
             locals: 0,
             ret: sig.ret.clone(),
         };
-        for (name, ty) in &sig.params {
-            ck.declare(name.clone(), ty.clone(), false);
+        for ((_, ty), param) in sig.params.iter().zip(&decl.params) {
+            ck.declare(&param.name, ty.clone(), LocalKind::Param);
         }
         let body = ck.block(&decl.body);
         if !body.ty.fits(&sig.ret) {
@@ -151,7 +156,9 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
 struct Local {
     slot: u32,
     ty: Ty,
-    mutable: bool,
+    kind: LocalKind,
+    /// Where the name is bound.
+    decl: Span,
 }
 
 struct Checker<'a, 'c> {
@@ -173,11 +180,17 @@ fn error(span: Span) -> TExpr {
 }
 
 impl Checker<'_, '_> {
-    fn declare(&mut self, name: Arc<str>, ty: Ty, mutable: bool) -> u32 {
+    fn declare(&mut self, name: &Ident, ty: Ty, kind: LocalKind) -> u32 {
         let slot = self.locals;
         self.locals += 1;
         if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(name, Local { slot, ty, mutable });
+            let local = Local {
+                slot,
+                ty,
+                kind,
+                decl: name.span,
+            };
+            scope.insert(name.name.clone(), local);
         }
         slot
     }
@@ -212,13 +225,19 @@ impl Checker<'_, '_> {
                     let ty = match ty {
                         Some(te) => {
                             let ty = lower_type(self.cx, self.m, te, &mut self.diags);
-                            self.expect(&init, &ty);
+                            if !init.ty.fits(&ty) {
+                                self.diags.push(
+                                    mismatch(&ty, &init.ty, init.span)
+                                        .with_secondary(te.span(), "expected due to this"),
+                                );
+                            }
                             ty
                         }
                         None => init.ty.clone(),
                     };
                     diverges |= init.ty == Ty::Never;
-                    let slot = self.declare(name.name.clone(), ty, *mutable);
+                    let kind = LocalKind::Let { mutable: *mutable };
+                    let slot = self.declare(name, ty, kind);
                     stmts.push(TStmt::Let(slot, init));
                 }
                 Stmt::Expr(e) => {
@@ -423,22 +442,30 @@ impl Checker<'_, '_> {
             return texpr(TExprKind::Error, sig.ret.clone(), span);
         }
         if sig.params.len() != args.len() {
-            let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-            self.diags.push(
-                Diag::error(
-                    "E0061",
-                    format!(
-                        "this function takes {} but {} {} supplied",
-                        plural(sig.params.len(), "argument"),
-                        plural(args.len(), "argument"),
-                        if args.len() == 1 { "was" } else { "were" }
-                    ),
-                )
-                .at(
-                    span,
-                    format!("expected {}", plural(sig.params.len(), "argument")),
-                ),
-            );
+            let def = self.tree.def(key.id);
+            let param_spans = item_of(self.cx, &key, |_, item| match &item.kind {
+                ItemKind::Fn(decl) => decl
+                    .params
+                    .iter()
+                    .map(|p| p.name.span.to(p.ty.span()))
+                    .collect(),
+                _ => Vec::new(),
+            });
+            let callee = Callee {
+                name_span: def.name_span,
+                params: &sig.params,
+                param_spans: param_spans.unwrap_or_default(),
+            };
+            let typed: Vec<(Span, Ty)> = args.iter().map(|a| (a.span, a.ty.clone())).collect();
+            let call = CallArgs {
+                path: p.span,
+                parens: Span {
+                    start: p.span.end,
+                    ..span
+                },
+                args: &typed,
+            };
+            self.diags.push(arg_count(&callee, &call));
             return error(span);
         }
         for (arg, (_, ty)) in args.iter().zip(&sig.params) {
@@ -541,27 +568,18 @@ impl Checker<'_, '_> {
                 }
             }
         }
-        let missing: Vec<String> = fields
+        let missing: Vec<&str> = fields
             .fields
             .iter()
             .filter(|(n, _)| !seen.contains_key(&**n))
-            .map(|(n, _)| format!("`{n}`"))
+            .map(|(n, _)| &**n)
             .collect();
         // A struct whose fields are not all known cannot be built, but is not
         // reported again.
         ok &= !fields.incomplete;
         if !missing.is_empty() && ok {
-            self.diags.push(
-                Diag::error(
-                    "E0063",
-                    format!(
-                        "missing field{} {} in initializer of `{key:?}`",
-                        if missing.len() == 1 { "" } else { "s" },
-                        missing.join(", ")
-                    ),
-                )
-                .at(p.span, "missing fields"),
-            );
+            let d = missing_fields(&missing, &format!("{key:?}"), p.span);
+            self.diags.push(d);
             ok = false;
         }
         if !ok {
@@ -597,21 +615,16 @@ impl Checker<'_, '_> {
             self.diags.push(d);
             return error(span);
         };
-        let (slot, mut ty, mutable) = (local.slot, local.ty.clone(), local.mutable);
-        if !mutable {
+        let (slot, mut ty) = (local.slot, local.ty.clone());
+        if local.kind != (LocalKind::Let { mutable: true }) {
             let name = &p.segments[0].name;
-            let d = if names.is_empty() {
-                Diag::error(
-                    "E0384",
-                    format!("cannot assign twice to immutable variable `{name}`"),
-                )
-            } else {
-                Diag::error("E0594", format!("cannot assign to a field of `{name}`, as `{name}` is not declared as mutable"))
-            };
-            self.diags.push(
-                d.at(place.span, "cannot assign")
-                    .note(format!("declare it with `let mut {name}`")),
-            );
+            let mut place_text = name.to_string();
+            for f in names.iter().rev() {
+                place_text.push('.');
+                place_text.push_str(&f.name);
+            }
+            let d = assign_to_immutable(name, &place_text, local.kind, local.decl, span);
+            self.diags.push(d);
             return error(span);
         }
         let mut path = Vec::new();
