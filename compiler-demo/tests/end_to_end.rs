@@ -164,3 +164,63 @@ fn absurd_or_conflicting_arguments_are_usage_errors() {
     }
     cleanup(&dir);
 }
+
+#[test]
+fn help_describes_every_argument_and_the_exit_codes() {
+    let exit_codes = ["Exit codes:", "  0 ", "  1 ", "  2 ", "  101 "];
+    let top = demo(&["--help"]);
+    assert_eq!(top.status.code(), Some(0));
+    let top = text(&top.stdout);
+    for needle in exit_codes {
+        assert!(top.contains(needle), "`--help` lacks {needle:?}:\n{top}");
+    }
+    let wanted: [(&str, &[&str]); 4] = [
+        (
+            "check",
+            &[
+                "<DIR>  Program directory",
+                "WEFT_NUM_THREADS",
+                "1..=512",
+                "--timings",
+            ],
+        ),
+        (
+            "build",
+            &["<DIR>  Program directory", "-o <FILE>", "bytecode"],
+        ),
+        ("run", &["<DIR>  Program directory", "--threads"]),
+        (
+            "gen",
+            &[
+                "<DIR>  ",
+                "--modules <M>",
+                "--items <K>",
+                "--seed <S>",
+                "--cycles",
+                "--errors",
+                "100000",
+            ],
+        ),
+    ];
+    for (command, needles) in wanted {
+        let r = demo(&[command, "--help"]);
+        assert_eq!(r.status.code(), Some(0));
+        let help = text(&r.stdout);
+        for needle in needles.iter().chain(&exit_codes) {
+            assert!(
+                help.contains(needle),
+                "`{command} --help` lacks {needle:?}:\n{help}"
+            );
+        }
+        // Every argument has a description: no line that is just a name.
+        for line in help
+            .lines()
+            .filter(|l| l.trim_start().starts_with(['-', '<']))
+        {
+            assert!(
+                line.trim().contains("  "),
+                "`{command} --help`: undocumented {line:?}"
+            );
+        }
+    }
+}
