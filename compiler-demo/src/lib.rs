@@ -18,6 +18,7 @@ pub mod pool;
 pub mod queries;
 pub mod render;
 pub mod resolve;
+pub mod resolve_errors;
 pub mod source;
 pub mod tir;
 pub mod type_errors;
