@@ -144,7 +144,7 @@ fn check_main(cx: &Cx<'_>, tree: &ModuleTree) -> Option<Diag> {
     let Some(main) = tree.main_fn() else {
         return Some(
             Diag::error("E0601", "`main` function not found in crate root")
-                .note("add `fn main() -> i64 { ... }` to `main.wd`"),
+                .help("add `fn main() -> i64 { ... }` to `main.wd`"),
         );
     };
     let def = tree.def(main);

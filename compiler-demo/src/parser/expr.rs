@@ -87,7 +87,7 @@ impl Parser {
                 let d = Diag::plain("comparison operators cannot be chained")
                     .at(self.span(), "second comparison here")
                     .with_secondary(op_span, "first comparison here")
-                    .note("split the comparison with `&&`");
+                    .help("split the comparison with `&&`");
                 self.diags.push(d);
                 return Err(Reported);
             }
