@@ -113,6 +113,17 @@ pub struct Expr {
     pub depth: u32,
 }
 
+impl Expr {
+    /// Stands for an expression that failed to parse (already diagnosed).
+    pub fn error(span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Error,
+            span,
+            depth: 1,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExprKind {
     Int(i64),
@@ -125,13 +136,22 @@ pub enum ExprKind {
     StructLit(Path, Vec<(Ident, Expr)>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    If(Box<Expr>, Box<Block>, Option<Box<Expr>>),
+    /// `if c1 { .. } else if c2 { .. } else { .. }`: the arms of a chain in order and
+    /// the final `else`. Kept flat, so a long chain is not deep nesting.
+    If(Vec<IfArm>, Option<Box<Block>>),
     While(Box<Expr>, Box<Block>),
     Block(Box<Block>),
     Return(Option<Box<Expr>>),
     Assign(Box<Expr>, Box<Expr>),
     /// An expression that failed to parse; already diagnosed.
     Error,
+}
+
+/// One `if` (or `else if`) of a chain: its condition and block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfArm {
+    pub cond: Expr,
+    pub then: Block,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +172,22 @@ pub struct Block {
     /// The final expression without `;`, which is the block's value.
     pub tail: Option<Expr>,
     pub span: Span,
+}
+
+impl Block {
+    /// Stands for a block that failed to parse: its value is unknown, not `()`.
+    pub fn error(span: Span) -> Block {
+        Block {
+            stmts: vec![Stmt::Expr(Expr::error(span))],
+            tail: None,
+            span,
+        }
+    }
+
+    /// Where the block's value comes from: its tail expression, or the whole block.
+    pub fn value_span(&self) -> Span {
+        self.tail.as_ref().map_or(self.span, |t| t.span)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,6 +240,9 @@ pub struct Item {
     pub name: Ident,
     pub kind: ItemKind,
     pub span: Span,
+    /// A syntax error lost some of the item's parameters or fields, so the ones
+    /// listed are not all there are: uses are not checked against them.
+    pub incomplete: bool,
 }
 
 impl Item {

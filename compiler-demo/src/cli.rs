@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments with clap and dispatches to the driver or
-//! the generator. Usage errors (clap's and ours) exit with 2.
+//! the generator. Usage errors (clap's and ours) exit with 2; `--help` documents every
+//! argument and the exit codes.
 
 use clap::{Args, Parser, Subcommand};
 use compiler_demo::driver::{self, Command, Mode, Outcome, TraceFiles};
@@ -7,24 +8,46 @@ use compiler_demo::gen::{self, GenConfig};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Shown after every help page.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    compile errors (the diagnostics are on stderr)
+  2    usage or I/O errors (naming the path)
+  101  run-time error in `run` (overflow, division by zero, call depth)";
+
 #[derive(Parser)]
 #[command(
     name = "compiler-demo",
     version,
-    about = "A compiler front-end running on weft"
+    about = "A compiler front-end for a small Rust-like language, running on weft",
+    long_about = "A compiler front-end for a small Rust-like language, running on weft: \
+                  every stage is a query, files are parsed and bodies checked in parallel. \
+                  The language is described in LANGUAGE.md.",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
 }
 
+/// The program directory, as every command but `gen` takes it.
+#[derive(Args)]
+struct ProgramArgs {
+    /// Program directory: each `.wd` file in it is a module (`main.wd` is the crate
+    /// root, subdirectories nest; hidden files are skipped)
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
 #[derive(Args)]
 struct EngineArgs {
-    /// Worker threads for the query engine.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512))]
+    /// Worker threads for the query engine, 1..=512 [default: $WEFT_NUM_THREADS if set,
+    /// else one per CPU]; the output is the same for every value
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=512))]
     threads: Option<u16>,
     /// Use the serial reference engine.
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, conflicts_with = "threads")]
     serial: bool,
 }
 
@@ -40,45 +63,60 @@ impl EngineArgs {
 #[derive(Subcommand)]
 enum Cmd {
     /// Check a program and print its diagnostics.
+    #[command(after_help = EXIT_CODES)]
     Check {
-        dir: PathBuf,
+        #[command(flatten)]
+        program: ProgramArgs,
         #[command(flatten)]
         engine: EngineArgs,
-        /// Write an HTML timings page.
+        /// Also write an HTML page of the pool's timings (parallel engine only)
         #[arg(long, value_name = "FILE.html")]
         timings: Option<PathBuf>,
-        /// Write a Chrome trace.
+        /// Also write a Chrome trace of the pool's timings (parallel engine only)
         #[arg(long, value_name = "FILE.json")]
         trace: Option<PathBuf>,
     },
-    /// Check a program and write its bytecode.
+    /// Check a program and write its linked bytecode listing.
+    #[command(after_help = EXIT_CODES)]
     Build {
-        dir: PathBuf,
+        #[command(flatten)]
+        program: ProgramArgs,
+        /// File to write the bytecode listing to (only when the program has no errors)
         #[arg(short = 'o', value_name = "FILE")]
         output: PathBuf,
         #[command(flatten)]
         engine: EngineArgs,
     },
     /// Check, lower and interpret `main`, printing its result.
+    #[command(after_help = EXIT_CODES)]
     Run {
-        dir: PathBuf,
+        #[command(flatten)]
+        program: ProgramArgs,
         #[command(flatten)]
         engine: EngineArgs,
     },
-    /// Write a generated program whose result is known.
+    /// Write a generated program whose result is known (and that result to stdout).
+    #[command(after_help = EXIT_CODES)]
     Gen {
+        /// Directory to write the program into: new, or empty
+        #[arg(value_name = "DIR")]
         dir: PathBuf,
-        #[arg(long)]
+        /// Modules to generate, 1..=100000
+        #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=i64::from(gen::MAX_MODULES)))]
         modules: u32,
-        #[arg(long)]
+        /// Items per module (constants, structs, aliases and functions in turn),
+        /// 1..=10000; modules times items at most 2000000
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=i64::from(gen::MAX_ITEMS)))]
         items: u32,
-        #[arg(long)]
+        /// Seed of the generator: the same seed writes the same program
+        #[arg(long, value_name = "S")]
         seed: u64,
-        /// Inject this many alias, struct and const cycles.
-        #[arg(long, default_value_t = 0)]
+        /// Inject this many alias, struct and const cycles, 0..=100000 (one diagnostic
+        /// each)
+        #[arg(long, value_name = "C", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(gen::MAX_FAULTS)))]
         cycles: u32,
-        /// Inject this many type errors.
-        #[arg(long, default_value_t = 0)]
+        /// Inject this many type errors, 0..=100000 (one diagnostic each)
+        #[arg(long, value_name = "E", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(gen::MAX_FAULTS)))]
         errors: u32,
     },
 }
@@ -86,7 +124,7 @@ enum Cmd {
 fn dispatch(cli: Cli) -> Outcome {
     match cli.command {
         Cmd::Check {
-            dir,
+            program,
             engine,
             timings,
             trace,
@@ -95,14 +133,14 @@ fn dispatch(cli: Cli) -> Outcome {
                 chrome_json: trace,
                 html: timings,
             };
-            driver::execute_traced(&dir, engine.mode(), &Command::Check, &files)
+            driver::execute_traced(&program.dir, engine.mode(), &Command::Check, &files)
         }
         Cmd::Build {
-            dir,
+            program,
             output,
             engine,
-        } => driver::execute(&dir, engine.mode(), &Command::Build(output)),
-        Cmd::Run { dir, engine } => driver::execute(&dir, engine.mode(), &Command::Run),
+        } => driver::execute(&program.dir, engine.mode(), &Command::Build(output)),
+        Cmd::Run { program, engine } => driver::execute(&program.dir, engine.mode(), &Command::Run),
         Cmd::Gen {
             dir,
             modules,

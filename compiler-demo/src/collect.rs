@@ -3,45 +3,49 @@
 //! Bodies and items are visited with `par_map`, whose results come back in input
 //! order, so the gathered list does not depend on scheduling; it is then sorted anyway.
 //! Cycles arrive once per participant; they are grouped by their canonical participant
-//! list and reported once each, in rustc's E0391 form, starting at the participant
-//! that comes first in the source.
+//! list and reported once each (see `cycles.rs`).
 
+use crate::ast::ItemKind;
+use crate::cycles::{cycle_diag, Step, StructShape};
 use crate::diagnostics::{sort_and_dedup, Diag};
 use crate::engine::{Cx, Cycle, Query};
-use crate::modtree::{DefKind, ModId, ModuleTree};
+use crate::modtree::{DefData, DefKind, ModId, ModuleTree};
 use crate::queries as q;
 use crate::source::{FileId, Span};
-use crate::types::Ty;
+use crate::types::{item_of, Ty};
 use std::collections::{BTreeMap, HashMap};
 
-/// What one item contributed: its diagnostics and any cycle it took part in, with the
-/// participant's (query, key) and the span that stands for it.
-type Contribution = (Vec<Diag>, Option<(Cycle, (&'static str, String), Span)>);
+/// What one item or import contributed: its diagnostics and any cycle it took part in.
+type Contribution = (Vec<Diag>, Option<Step>);
 
 fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, i: usize) -> Contribution {
     let def = &tree.defs[i];
     let key = &def.key;
-    let part = |cycle: &Option<Cycle>, name: &'static str| {
-        cycle
-            .as_ref()
-            .map(|c| (c.clone(), (name, format!("{key:?}")), def.name_span))
+    let step = |cycle: &Option<Cycle>, name: &'static str, shape: Option<StructShape>| {
+        cycle.as_ref().map(|c| Step {
+            cycle: c.clone(),
+            key: (name, format!("{key:?}")),
+            span: right_hand_side(cx, def),
+            shape,
+        })
     };
     match def.kind {
         DefKind::Alias => {
             let v = cx.get::<q::ExpandAlias>(key);
-            (v.diags.clone(), part(&v.cycle, q::ExpandAlias::NAME))
+            (v.diags.clone(), step(&v.cycle, q::ExpandAlias::NAME, None))
         }
         DefKind::Struct => {
             let fields = cx.get::<q::StructFields>(key);
             let layout = cx.get::<q::StructLayout>(key);
+            let shape = layout.cycle.as_ref().map(|_| struct_shape(cx, tree, def));
             (
                 fields.diags.clone(),
-                part(&layout.cycle, q::StructLayout::NAME),
+                step(&layout.cycle, q::StructLayout::NAME, shape),
             )
         }
         DefKind::Const => {
             let v = cx.get::<q::ConstEval>(key);
-            (v.diags.clone(), part(&v.cycle, q::ConstEval::NAME))
+            (v.diags.clone(), step(&v.cycle, q::ConstEval::NAME, None))
         }
         DefKind::Fn => {
             let sig = cx.get::<q::FnSignature>(key);
@@ -53,71 +57,38 @@ fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, i: usize) -> Contribution {
     }
 }
 
-/// How a cycle step reads in a report; `None` for steps that only connect others
-/// (path resolutions between imports).
-fn describe(query: &str, key: &str) -> Option<String> {
-    Some(match query {
-        "expand_alias" => format!("expanding type alias `{key}`"),
-        "struct_layout" => format!("computing the size of struct `{key}`"),
-        "const_eval" => format!("evaluating constant `{key}`"),
-        "resolve_use" => match key.split_once("::{use ") {
-            Some((module, path)) => format!(
-                "resolving the import `{}` in `{module}`",
-                path.trim_end_matches('}')
-            ),
-            None => format!("resolving `{key}`"),
-        },
-        "resolve_path" => return None,
-        _ => format!("computing `{query}({key})`"),
+/// The part of an item that refers onward: an alias's type, a constant's initializer;
+/// the name for other items.
+fn right_hand_side(cx: &Cx<'_>, def: &DefData) -> Span {
+    item_of(cx, &def.key, |_, item| match &item.kind {
+        ItemKind::Alias(te) => te.span(),
+        ItemKind::Const(_, init) => init.span,
+        _ => def.name_span,
     })
+    .unwrap_or(def.name_span)
 }
 
-/// One E0391 diagnostic for a cycle.
-fn cycle_diag(cycle: &Cycle, spans: &HashMap<(&'static str, String), Span>) -> Diag {
-    let all = cycle.participants();
-    let mut parts: Vec<&(&'static str, String)> = all
+/// A struct's header and the fields whose types are structs.
+fn struct_shape(cx: &Cx<'_>, tree: &ModuleTree, def: &DefData) -> StructShape {
+    let fields = cx.get::<q::StructFields>(&def.key);
+    let header = item_of(cx, &def.key, |_, item| Span {
+        end: def.name_span.end,
+        ..item.span
+    })
+    .unwrap_or(def.name_span);
+    let fields = fields
+        .fields
         .iter()
-        .filter(|(n, k)| describe(n, k).is_some())
+        .zip(&fields.type_spans)
+        .filter_map(|((_, ty), &span)| match ty {
+            Ty::Struct(k) => Some((span, tree.def(k.id).key.id)),
+            _ => None,
+        })
         .collect();
-    if parts.is_empty() {
-        parts = all.iter().collect();
-    }
-    // Start the report at the participant that comes first in the source, whatever
-    // rotation the engine chose, so the text reads in program order.
-    let pos = |p: &(&'static str, String)| {
-        let span = spans.get(&(p.0, p.1.clone()));
-        (
-            span.is_none(),
-            span.map(|s| (s.file, s.start)),
-            p.0,
-            p.1.clone(),
-        )
-    };
-    let first = (0..parts.len()).min_by_key(|&i| pos(parts[i])).unwrap_or(0);
-    parts.rotate_left(first);
-    let desc: Vec<String> = parts
-        .iter()
-        .map(|(n, k)| describe(n, k).unwrap_or_else(|| format!("computing `{n}({k})`")))
-        .collect();
-    let span_of = |i: usize| spans.get(&(parts[i].0, parts[i].1.clone())).copied();
-    let mut d = Diag::error("E0391", format!("cycle detected when {}", desc[0]));
-    if let Some(s) = span_of(0) {
-        d = d.at(s, "");
-    }
-    for (i, text) in desc.iter().enumerate().skip(1) {
-        let step = format!("...which requires {text}...");
-        d = match span_of(i) {
-            Some(s) => d.with_secondary(s, step),
-            None => d.note(step),
-        };
-    }
-    if parts.len() == 1 {
-        d.note(format!("...which immediately requires {} again", desc[0]))
-    } else {
-        d.note(format!(
-            "...which again requires {}, completing the cycle",
-            desc[0]
-        ))
+    StructShape {
+        def: def.key.id,
+        header,
+        fields,
     }
 }
 
@@ -138,25 +109,27 @@ pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
 
     let mut contributions: Vec<Contribution> = cx.par_map(&tree.uses, |cx, u| {
         let r = cx.get::<q::ResolveUse>(&u.key);
-        let part = r.cycle.as_ref().map(|c| {
-            let key = (q::ResolveUse::NAME, format!("{:?}", u.key));
-            (c.clone(), key, u.span)
+        let step = r.cycle.as_ref().map(|c| Step {
+            cycle: c.clone(),
+            key: (q::ResolveUse::NAME, format!("{:?}", u.key)),
+            span: u.path_span,
+            shape: None,
         });
-        (r.diags.clone(), part)
+        (r.diags.clone(), step)
     });
     let indices: Vec<usize> = (0..tree.defs.len()).collect();
     contributions.extend(cx.par_map(&indices, |cx, &i| item_contribution(cx, &tree, i)));
 
     let mut cycles: BTreeMap<Vec<(&'static str, String)>, Cycle> = BTreeMap::new();
-    let mut spans = HashMap::new();
-    for (ds, part) in contributions {
+    let mut steps = HashMap::new();
+    for (ds, step) in contributions {
         diags.extend(ds);
-        if let Some((cycle, key, span)) = part {
-            spans.insert(key, span);
-            cycles.insert(cycle.participants().to_vec(), cycle);
+        if let Some(step) = step {
+            cycles.insert(step.cycle.participants().to_vec(), step.cycle.clone());
+            steps.insert(step.key.clone(), step);
         }
     }
-    diags.extend(cycles.values().map(|c| cycle_diag(c, &spans)));
+    diags.extend(cycles.values().map(|c| cycle_diag(c, &steps)));
     diags.extend(check_main(cx, &tree));
     sort_and_dedup(&mut diags);
     diags
@@ -164,11 +137,14 @@ pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
 
 /// The crate root must define `fn main() -> i64`.
 fn check_main(cx: &Cx<'_>, tree: &ModuleTree) -> Option<Diag> {
-    tree.module(ModuleTree::ROOT).file?;
+    let root = tree.module(ModuleTree::ROOT);
+    if root.file.is_none() || root.unreadable {
+        return None;
+    }
     let Some(main) = tree.main_fn() else {
         return Some(
             Diag::error("E0601", "`main` function not found in crate root")
-                .note("add `fn main() -> i64 { ... }` to `main.wd`"),
+                .help("add `fn main() -> i64 { ... }` to `main.wd`"),
         );
     };
     let def = tree.def(main);

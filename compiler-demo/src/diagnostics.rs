@@ -1,25 +1,57 @@
-//! Diagnostics: plain values that queries return, and their rustc-style rendering.
+//! Diagnostics: plain values that queries return.
 //!
 //! No stage prints. Each query returns the diagnostics for the syntax it owns; the
 //! driver gathers them, sorts them by (file, position, message), drops exact
-//! duplicates, and renders them with `codespan-reporting` without colour, so the text is
-//! the same byte for byte at every thread count.
+//! duplicates, and renders them in rustc's layout (`render.rs`), so the text is the
+//! same byte for byte at every thread count.
 
-use crate::source::{FileId, SourceMap, Span};
-use codespan_reporting::diagnostic::{Diagnostic, Label};
-use codespan_reporting::files::{Error as FilesError, Files};
-use codespan_reporting::term::{self, Chars, Config};
-use std::ops::Range;
+use crate::source::Span;
+
+pub use crate::render::{render, render_plain};
+
+/// A span with what to say about it. Primary labels (`^^^`) mark where the error is;
+/// secondary ones (`---`) mark what explains it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+    pub primary: bool,
+}
+
+/// What a child message is, as rustc words it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Note,
+    Help,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Note => "note",
+            Level::Help => "help",
+        }
+    }
+}
+
+/// A note or help after the main message: a `= note: ...` line without labels, or a
+/// `note: ...` with a snippet of its own.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Child {
+    pub level: Level,
+    pub message: String,
+    pub labels: Vec<Label>,
+}
 
 /// One error, with where it happened and what to say about it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diag {
     pub code: Option<&'static str>,
     pub message: String,
-    /// The main location and its label; `None` for errors about the program as a whole.
-    pub primary: Option<(Span, String)>,
-    pub secondary: Vec<(Span, String)>,
-    pub notes: Vec<String>,
+    /// The first primary label is the error's location; none for errors about the
+    /// program as a whole.
+    pub labels: Vec<Label>,
+    pub children: Vec<Child>,
 }
 
 impl Diag {
@@ -27,9 +59,8 @@ impl Diag {
         Diag {
             code: Some(code),
             message: message.into(),
-            primary: None,
-            secondary: Vec::new(),
-            notes: Vec::new(),
+            labels: Vec::new(),
+            children: Vec::new(),
         }
     }
 
@@ -41,25 +72,64 @@ impl Diag {
         }
     }
 
+    /// Adds a primary label: the first one is where the error is.
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Diag {
-        self.primary = Some((span, label.into()));
+        self.labels.push(Label {
+            span,
+            text: label.into(),
+            primary: true,
+        });
         self
     }
 
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diag {
-        self.secondary.push((span, label.into()));
+        self.labels.push(Label {
+            span,
+            text: label.into(),
+            primary: false,
+        });
         self
     }
 
-    pub fn note(mut self, note: impl Into<String>) -> Diag {
-        self.notes.push(note.into());
+    /// A `= note: ...` line.
+    pub fn note(self, message: impl Into<String>) -> Diag {
+        self.child(Level::Note, message, Vec::new())
+    }
+
+    /// A `= help: ...` line.
+    pub fn help(self, message: impl Into<String>) -> Diag {
+        self.child(Level::Help, message, Vec::new())
+    }
+
+    /// A `note: ...` with its own snippet, underlining `span`.
+    pub fn note_at(self, span: Span, message: impl Into<String>) -> Diag {
+        let label = Label {
+            span,
+            text: String::new(),
+            primary: true,
+        };
+        self.child(Level::Note, message, vec![label])
+    }
+
+    /// A child message with any labels.
+    pub fn child(mut self, level: Level, message: impl Into<String>, labels: Vec<Label>) -> Diag {
+        self.children.push(Child {
+            level,
+            message: message.into(),
+            labels,
+        });
         self
+    }
+
+    /// Where the error is: the span of its first primary label.
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.iter().find(|l| l.primary).map(|l| l.span)
     }
 
     /// The order diagnostics are printed in.
     fn sort_key(&self) -> (u32, u32, u32, &str) {
-        match &self.primary {
-            Some((s, _)) => (s.file, s.start, s.end, &self.message),
+        match self.primary_span() {
+            Some(s) => (s.file, s.start, s.end, &self.message),
             None => (0, 0, 0, &self.message),
         }
     }
@@ -69,91 +139,4 @@ impl Diag {
 pub fn sort_and_dedup(diags: &mut Vec<Diag>) {
     diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()).then_with(|| a.cmp(b)));
     diags.dedup();
-}
-
-impl<'a> Files<'a> for SourceMap {
-    type FileId = FileId;
-    type Name = &'a str;
-    type Source = &'a str;
-
-    fn name(&'a self, id: FileId) -> Result<&'a str, FilesError> {
-        Ok(&self.get(id).ok_or(FilesError::FileMissing)?.path)
-    }
-
-    fn source(&'a self, id: FileId) -> Result<&'a str, FilesError> {
-        Ok(self.get(id).ok_or(FilesError::FileMissing)?.text())
-    }
-
-    fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, FilesError> {
-        let starts = self.get(id).ok_or(FilesError::FileMissing)?.line_starts();
-        Ok(match starts.binary_search(&byte_index) {
-            Ok(l) => l,
-            Err(l) => l.saturating_sub(1),
-        })
-    }
-
-    fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, FilesError> {
-        let file = self.get(id).ok_or(FilesError::FileMissing)?;
-        let starts = file.line_starts();
-        let start = *starts.get(line_index).ok_or(FilesError::LineTooLarge {
-            given: line_index,
-            max: starts.len().saturating_sub(1),
-        })?;
-        let end = starts
-            .get(line_index + 1)
-            .copied()
-            .unwrap_or(file.text().len());
-        Ok(start..end)
-    }
-}
-
-fn label_range(files: &SourceMap, span: Span) -> Range<usize> {
-    let len = files.get(span.file()).map_or(0, |f| f.text().len());
-    let start = (span.start as usize).min(len);
-    start..(span.end as usize).clamp(start, len)
-}
-
-fn to_codespan(files: &SourceMap, d: &Diag) -> Diagnostic<FileId> {
-    let mut out = Diagnostic::error().with_message(&d.message);
-    if let Some(code) = d.code {
-        out = out.with_code(code);
-    }
-    let mut labels = Vec::new();
-    if let Some((span, msg)) = &d.primary {
-        labels.push(Label::primary(span.file(), label_range(files, *span)).with_message(msg));
-    }
-    for (span, msg) in &d.secondary {
-        labels.push(Label::secondary(span.file(), label_range(files, *span)).with_message(msg));
-    }
-    out.with_labels(labels).with_notes(d.notes.clone())
-}
-
-/// Renders diagnostics as rustc-style plain text, followed by a summary line.
-pub fn render(files: &SourceMap, diags: &[Diag]) -> String {
-    let mut text = render_plain(files, diags);
-    match diags.len() {
-        0 => {}
-        1 => text.push_str("error: aborting due to 1 previous error\n"),
-        n => text.push_str(&format!("error: aborting due to {n} previous errors\n")),
-    }
-    text
-}
-
-/// Renders diagnostics without the summary line.
-pub fn render_plain(files: &SourceMap, diags: &[Diag]) -> String {
-    let config = Config {
-        chars: Chars::ascii(),
-        ..Config::default()
-    };
-    let mut text = String::new();
-    for d in diags {
-        let mut buf = term::termcolor::Buffer::no_color();
-        // Rendering fails only for spans outside a file, which `label_range` prevents;
-        // fall back to the bare message rather than lose the error.
-        match term::emit(&mut buf, &config, files, &to_codespan(files, d)) {
-            Ok(()) => text.push_str(&String::from_utf8_lossy(buf.as_slice())),
-            Err(_) => text.push_str(&format!("error: {}\n\n", d.message)),
-        }
-    }
-    text
 }

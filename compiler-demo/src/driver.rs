@@ -48,7 +48,10 @@ pub enum Mode {
     Serial,
 }
 
-/// Reads every `.wd` file under `dir`, sorted by relative path.
+/// Reads every `.wd` file under `dir`, sorted by relative path. Hidden files and
+/// directories (names starting with `.`: editor lock files, `.git`) are not part of the
+/// program. A `.wd` name that is not a regular file (a FIFO, a socket, a dangling
+/// symlink) is an error naming it: it is never opened, so it cannot block.
 pub fn load(dir: &Path) -> Result<SourceMap, String> {
     let mut paths = Vec::new();
     collect_files(dir, dir, &mut paths)?;
@@ -70,12 +73,23 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> R
         std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let path = entry.path();
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let is_module = path.extension().is_some_and(|e| e == "wd");
+        // Follows symlinks. What cannot be inspected matters only if it is a module.
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if is_module => return Err(format!("cannot read `{}`: {e}", path.display())),
+            Err(_) => continue,
+        };
         if meta.is_dir() {
             collect_files(root, &path, out)?;
-        } else if path.extension().is_some_and(|e| e == "wd") {
+        } else if is_module {
+            if !meta.is_file() {
+                return Err(format!("`{}` is not a regular file", path.display()));
+            }
             let rel = path.strip_prefix(root).unwrap_or(&path);
             let rel: Vec<String> = rel
                 .components()
@@ -229,15 +243,26 @@ pub fn execute_sources_traced(
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
-    if let Some(trace) = &recorded {
-        if let Err(e) = files.write(trace) {
-            return Outcome::usage(e);
-        }
+    let mut outcome = finish(sources, command, &diags, program);
+    // A trace that cannot be written is an I/O error after everything else is said.
+    if let Some(Err(e)) = recorded.as_ref().map(|t| files.write(t)) {
+        outcome.stderr.push_str(&Outcome::usage(e).stderr);
+        outcome.code = EXIT_USAGE;
     }
+    outcome
+}
+
+/// What a command prints once the program is compiled.
+fn finish(
+    sources: &SourceMap,
+    command: &Command,
+    diags: &[Diag],
+    program: Option<Arc<Program>>,
+) -> Outcome {
     if !diags.is_empty() {
         return Outcome {
             stdout: String::new(),
-            stderr: render(sources, &diags),
+            stderr: render(sources, diags),
             code: EXIT_COMPILE_ERROR,
         };
     }

@@ -24,6 +24,16 @@ const GROUP: u32 = 32;
 /// Modulus that keeps function values small.
 const MODULUS: i64 = 1_000_003;
 
+/// The largest program `gen` writes: far beyond every benchmark here, small enough that
+/// a typo cannot fill the disk or run for hours.
+pub const MAX_MODULES: u32 = 100_000;
+/// Items per module, at most.
+pub const MAX_ITEMS: u32 = 10_000;
+/// Items in all (modules times items), at most: about 200 MB of source.
+pub const MAX_TOTAL_ITEMS: u64 = 2_000_000;
+/// Injected cycles, and injected errors, at most.
+pub const MAX_FAULTS: u32 = 100_000;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenConfig {
     pub modules: u32,
@@ -181,8 +191,27 @@ impl World {
     }
 }
 
+impl GenConfig {
+    /// Checks the sizes against the limits above, naming the one exceeded.
+    pub fn validate(&self) -> Result<(), String> {
+        let over = |what: &str, value: u64, max: u64| {
+            (value > max).then(|| format!("{what} is {value}, more than the limit of {max}"))
+        };
+        let total = u64::from(self.modules.max(1)) * u64::from(self.items);
+        let problem = over("--modules", self.modules.into(), MAX_MODULES.into())
+            .or_else(|| over("--items", self.items.into(), MAX_ITEMS.into()))
+            .or_else(|| over("--modules times --items", total, MAX_TOTAL_ITEMS))
+            .or_else(|| over("--cycles", self.cycles.into(), MAX_FAULTS.into()))
+            .or_else(|| over("--errors", self.errors.into(), MAX_FAULTS.into()));
+        problem.map_or(Ok(()), Err)
+    }
+}
+
 /// Generates the program into `dir` and reports `main`'s value.
 pub fn write(dir: &Path, config: &GenConfig) -> Outcome {
+    if let Err(e) = config.validate() {
+        return Outcome::usage(e);
+    }
     if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
         return Outcome::usage(format!("`{}` exists and is not empty", dir.display()));
     }

@@ -160,7 +160,8 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diag>) {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut diags = Vec::new();
-    let mut i = 0;
+    // A byte order mark may open a file (`SourceFile` drops it; this covers raw text).
+    let mut i = if text.starts_with('\u{feff}') { 3 } else { 0 };
     while i < bytes.len() {
         let start = i;
         let c = bytes[i];
@@ -349,6 +350,13 @@ mod tests {
         );
         let (toks, diags) = lex(FileId(0), "1 /* /* */");
         assert_eq!(toks.len(), 2);
+        assert_eq!(diags.len(), 1);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped_and_a_later_one_is_not() {
+        assert_eq!(kinds("\u{feff}fn"), vec![TokenKind::Fn, TokenKind::Eof]);
+        let (_, diags) = lex(FileId(0), "fn \u{feff}");
         assert_eq!(diags.len(), 1);
     }
 

@@ -86,13 +86,16 @@ impl Emitter<'_, '_> {
                 self.emit(ins, span);
             }
             TExprKind::Binary(op, l, r) => self.binary(*op, l, r, span),
-            TExprKind::If(cond, then, els) => {
-                self.expr(cond);
-                let to_else = self.emit(Instr::JumpIfFalse(0), span);
-                self.expr(then);
-                let to_end = self.emit(Instr::Jump(0), span);
-                let else_at = self.here();
-                self.patch(to_else, else_at);
+            TExprKind::If(arms, els) => {
+                let mut to_end = Vec::with_capacity(arms.len());
+                for (cond, then) in arms {
+                    self.expr(cond);
+                    let to_next = self.emit(Instr::JumpIfFalse(0), span);
+                    self.expr(then);
+                    to_end.push(self.emit(Instr::Jump(0), span));
+                    let next = self.here();
+                    self.patch(to_next, next);
+                }
                 match els {
                     Some(els) => self.expr(els),
                     None => {
@@ -100,7 +103,9 @@ impl Emitter<'_, '_> {
                     }
                 }
                 let end = self.here();
-                self.patch(to_end, end);
+                for at in to_end {
+                    self.patch(at, end);
+                }
             }
             TExprKind::While(cond, body) => {
                 let top = self.here();

@@ -95,6 +95,9 @@ pub struct ModuleData {
     /// Path segments from the crate root; empty for the root.
     pub path: Vec<Arc<str>>,
     pub file: Option<FileId>,
+    /// Its file could not be read, so it may define names we do not know of: failed
+    /// lookups in it are not reported (the unreadable file is).
+    pub unreadable: bool,
     pub parent: Option<ModId>,
     pub children: BTreeMap<Arc<str>, ModId>,
     pub defs: Vec<DefId>,
@@ -130,7 +133,10 @@ pub struct UseData {
     pub module: ModId,
     /// The bound name, or `None` for a glob.
     pub name: Option<Arc<str>>,
+    /// The bound name as written (the `*` of a glob).
     pub span: Span,
+    /// The imported path as written, with a glob's `::*`.
+    pub path_span: Span,
     pub is_pub: bool,
     pub item: u32,
     pub key: UseKey,
@@ -253,6 +259,7 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         tree.modules.push(ModuleData {
             path: path.clone(),
             file: *file,
+            unreadable: file.is_some_and(|f| parsed[f.0 as usize].unreadable),
             parent,
             children: BTreeMap::new(),
             defs: Vec::new(),
@@ -289,16 +296,21 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
                 ItemKind::Alias(_) => DefKind::Alias,
                 ItemKind::Use(u) => {
                     let id = UseId(tree.uses.len() as u32);
-                    let name = match &u.kind {
-                        UseKind::Single(n) => Some(n.name.clone()),
-                        UseKind::Glob => None,
+                    let (name, path_span, written) = match &u.kind {
+                        UseKind::Single(n) => (Some(n.name.clone()), u.path.span, u.path.text()),
+                        UseKind::Glob => (
+                            None,
+                            u.path.span.to(item.name.span),
+                            format!("{}::*", u.path.text()),
+                        ),
                     };
                     let module_name = tree.modules[m].display_path();
-                    let text = format!("{module_name}::{{use {}}}", u.path.text());
+                    let text = format!("{module_name}::{{use {written}}}");
                     tree.uses.push(UseData {
                         module,
                         name,
                         span: item.name.span,
+                        path_span,
                         is_pub: item.is_pub,
                         item: i as u32,
                         key: UseKey {

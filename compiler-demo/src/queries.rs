@@ -20,7 +20,7 @@ use crate::consteval::{self, ConstValue};
 use crate::diagnostics::Diag;
 use crate::engine::{Cx, Cycle, Query};
 use crate::modtree::{self, DefKey, ModId, UseKey};
-use crate::resolve::{self, PathKey, Res, ResolveError, Scope, UseResult};
+use crate::resolve::{self, Binding, PathKey, Res, ResolveError, Scope, UseResult, Vis};
 use crate::source::FileId;
 use crate::typeck::{self, CheckedFn, Signature};
 use crate::types::{self, AliasValue, Layout, StructFields as Fields, Ty};
@@ -53,6 +53,8 @@ impl Query for SourceText {
 pub struct Parsed {
     pub module: SourceModule,
     pub diags: Vec<Diag>,
+    /// The file could not be read as text, so what it defines is unknown.
+    pub unreadable: bool,
 }
 
 pub struct Parse;
@@ -63,17 +65,22 @@ impl Query for Parse {
     fn compute(cx: &Cx<'_>, file: &FileId) -> Self::Value {
         let Some(text) = cx.get::<SourceText>(file) else {
             let path = cx.get::<FileList>(&()).get(file.0 as usize).cloned();
-            let d = Diag::error(
-                "E0001",
-                format!("file `{}` is not valid UTF-8", path.unwrap_or_default()),
-            );
+            let d = Diag::plain(format!(
+                "couldn't read `{}`: stream did not contain valid UTF-8",
+                path.unwrap_or_default()
+            ));
             return Arc::new(Parsed {
                 module: SourceModule::default(),
                 diags: vec![d],
+                unreadable: true,
             });
         };
         let (module, diags) = crate::parser::parse_file(*file, &text);
-        Arc::new(Parsed { module, diags })
+        Arc::new(Parsed {
+            module,
+            diags,
+            unreadable: false,
+        })
     }
 }
 
@@ -100,14 +107,14 @@ impl Query for ModuleScope {
 pub struct ResolvePath;
 impl Query for ResolvePath {
     type Key = PathKey;
-    type Value = Result<Res, ResolveError>;
+    type Value = Result<Binding, ResolveError>;
     const NAME: &'static str = "resolve_path";
     fn compute(cx: &Cx<'_>, key: &PathKey) -> Self::Value {
         resolve::resolve_path(cx, key)
     }
     /// A path on an import cycle; the `ResolveUse` participants report it.
     fn recover(_: &Cx<'_>, _: &PathKey, _: &Cycle) -> Option<Self::Value> {
-        Some(Ok(Res::Err))
+        Some(Ok(Binding::ERR))
     }
 }
 
@@ -122,6 +129,7 @@ impl Query for ResolveUse {
     fn recover(_: &Cx<'_>, _: &UseKey, cycle: &Cycle) -> Option<Self::Value> {
         Some(Arc::new(UseResult {
             res: Res::Err,
+            vis: Vis::Public,
             diags: Vec::new(),
             cycle: Some(cycle.clone()),
         }))

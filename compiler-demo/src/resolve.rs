@@ -8,14 +8,20 @@
 //! globs, so a glob never has to resolve itself.
 //!
 //! An entry is visible from module `from` when it is `pub` or `from` is inside the
-//! module that declares it. Errors are returned as values (`ResolveError`); the caller
-//! turns them into a diagnostic at its own span, so memoized resolutions are shared.
+//! module that declares it. Re-exports never widen that: what a path resolves to
+//! carries the narrowest visibility met on the way (`Binding`), through `use` and glob
+//! imports alike. A module whose file could not be read answers failed lookups with
+//! `Res::Err`, already reported. Errors are returned as values (`ResolveError`); the
+//! caller turns them into a diagnostic at its own span, so memoized resolutions are
+//! shared.
 
-use crate::ast::{Ident, ItemKind, Path, PathRoot, UseKind};
+use crate::ast::{ItemKind, Path, PathRoot, UseKind};
 use crate::diagnostics::Diag;
 use crate::engine::{Cx, Cycle};
 use crate::modtree::{DefId, ModId, ModuleTree, UseId};
 use crate::queries as q;
+pub use crate::resolve_errors::ResolveError;
+use crate::resolve_errors::{error_diag, reexport_of_private, Hidden};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -44,26 +50,55 @@ pub enum Res {
     Err,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ResolveError {
-    /// Segment `seg` was not found (in module `in_mod`, or in scope when `None`).
-    NotFound {
-        seg: usize,
-        in_mod: Option<String>,
-    },
-    Private {
-        seg: usize,
-        what: String,
-    },
-    NotAModule {
-        seg: usize,
-        what: String,
-    },
-    SuperAtRoot,
-    Ambiguous {
-        seg: usize,
-        candidates: Vec<String>,
-    },
+/// Who may name a binding: everyone, or only code inside one module (and the modules
+/// nested in it). A re-export is never more visible than what it re-exports, so the
+/// visibilities met along one chain of imports are nested and `min` is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Vis {
+    Public,
+    Within(ModId),
+}
+
+impl Vis {
+    /// The visibility of something declared in `owner`, `pub` or not.
+    pub fn declared(is_pub: bool, owner: ModId) -> Vis {
+        if is_pub {
+            Vis::Public
+        } else {
+            Vis::Within(owner)
+        }
+    }
+
+    pub fn admits(self, tree: &ModuleTree, from: ModId) -> bool {
+        match self {
+            Vis::Public => true,
+            Vis::Within(m) => tree.is_within(from, m),
+        }
+    }
+
+    /// The narrower of two visibilities.
+    pub fn min(self, other: Vis, tree: &ModuleTree) -> Vis {
+        match (self, other) {
+            (Vis::Public, v) | (v, Vis::Public) => v,
+            (Vis::Within(a), Vis::Within(b)) if tree.is_within(a, b) => Vis::Within(a),
+            (_, narrower) => narrower,
+        }
+    }
+}
+
+/// What a name resolved to, and who may name it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub res: Res,
+    pub vis: Vis,
+}
+
+impl Binding {
+    /// The binding of a failed resolution: already reported, usable by anyone.
+    pub const ERR: Binding = Binding {
+        res: Res::Err,
+        vis: Vis::Public,
+    };
 }
 
 /// Key of a memoized path resolution.
@@ -87,10 +122,12 @@ impl PathKey {
     }
 }
 
-/// Result of resolving one `use`.
+/// Result of resolving one `use`: what it names, and the visibility that thing has
+/// where the `use` found it (the `use`'s own `pub` is not part of it).
 #[derive(Clone, Debug)]
 pub struct UseResult {
     pub res: Res,
+    pub vis: Vis,
     pub diags: Vec<Diag>,
     pub cycle: Option<Cycle>,
 }
@@ -143,10 +180,6 @@ pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
     scope
 }
 
-fn visible(tree: &ModuleTree, is_pub: bool, owner: ModId, from: ModId) -> bool {
-    is_pub || tree.is_within(from, owner)
-}
-
 /// Describes what an entry is, for messages: "struct `a::S`".
 pub fn describe_res(tree: &ModuleTree, res: Res) -> String {
     match res {
@@ -159,30 +192,55 @@ pub fn describe_res(tree: &ModuleTree, res: Res) -> String {
     }
 }
 
-/// Resolves `entry`, declared in `owner`, as seen from `from`.
-fn entry_res(
+/// The binding of `entry`, declared in `owner`, if every module in `viewers` may name
+/// it. An import is resolved only once its own visibility admits the viewers, so an
+/// import nobody outside may use never becomes part of someone else's resolution.
+fn entry_binding(
     cx: &Cx<'_>,
     tree: &ModuleTree,
     entry: Entry,
     owner: ModId,
-    from: ModId,
-) -> Result<Res, String> {
-    let (is_pub, res) = match entry {
-        Entry::Def(d) => (tree.def(d).is_pub, Res::Def(d)),
-        Entry::Module(c) => (true, Res::Module(c)),
+    viewers: &[ModId],
+) -> Result<Binding, Hidden> {
+    let admits = |vis: Vis| viewers.iter().all(|&v| vis.admits(tree, v));
+    let binding = match entry {
+        Entry::Def(d) => {
+            let def = tree.def(d);
+            Binding {
+                res: Res::Def(d),
+                vis: Vis::declared(def.is_pub, owner),
+            }
+        }
+        Entry::Module(c) => Binding {
+            res: Res::Module(c),
+            vis: Vis::Public,
+        },
         Entry::Import(u) => {
             let data = tree.use_(u);
-            if !visible(tree, data.is_pub, owner, from) {
+            let own = Vis::declared(data.is_pub, owner);
+            if !admits(own) {
                 let name = data.name.as_deref().unwrap_or("*");
-                return Err(format!("import `{name}`"));
+                return Err(Hidden {
+                    kind: "import".to_string(),
+                    what: format!("import `{name}`"),
+                    defined_at: data.span,
+                    refers_to: None,
+                });
             }
-            return Ok(cx.get::<q::ResolveUse>(&data.key.clone()).res);
+            let target = cx.get::<q::ResolveUse>(&data.key.clone());
+            Binding {
+                res: target.res,
+                vis: own.min(target.vis, tree),
+            }
         }
     };
-    if visible(tree, is_pub, owner, from) {
-        Ok(res)
+    if admits(binding.vis) {
+        Ok(binding)
     } else {
-        Err(describe_res(tree, res))
+        Err(match entry {
+            Entry::Import(u) => Hidden::import_of(tree, u, binding.res),
+            _ => Hidden::item(tree, binding.res),
+        })
     }
 }
 
@@ -198,6 +256,83 @@ struct Lookup {
     for_use: bool,
 }
 
+/// A name found through glob imports.
+struct GlobFind {
+    binding: Binding,
+    /// The glob import in the searched module through which it was found.
+    via: UseId,
+}
+
+/// Searches the glob imports of `m` for `name`, breadth first, each module once.
+///
+/// A glob in module `g` imports the names of its target that `g` may name, and
+/// re-exports each at the narrower of the glob's and the name's visibility. So a name
+/// reached through a chain of globs must be nameable by every module on the chain
+/// before it; with `strict`, also by `from`, the module the path is written in.
+/// Without `strict` the search finds what exists but is hidden from `from`. The flag
+/// says whether the search passed an unreadable module, which might have the name.
+fn glob_search(
+    cx: &Cx<'_>,
+    tree: &ModuleTree,
+    m: ModId,
+    name: &Arc<str>,
+    from: ModId,
+    strict: bool,
+) -> (Vec<GlobFind>, bool) {
+    let mut found: Vec<GlobFind> = Vec::new();
+    let mut unknown = false;
+    let mut visited = HashSet::from([m]);
+    // (module whose globs to follow, the modules that import its names, the first
+    // glob on the way, the narrowest visibility of the globs on the way)
+    let mut queue: VecDeque<(ModId, Vec<ModId>, Option<UseId>, Vis)> =
+        VecDeque::from([(m, Vec::new(), None, Vis::Public)]);
+    while let Some((g, importers, first, outer_vis)) = queue.pop_front() {
+        let g_scope = cx.get::<q::ModuleScope>(&g);
+        let mut viewers = importers.clone();
+        if strict {
+            viewers.push(from);
+        }
+        for &u in &g_scope.globs {
+            let data = tree.use_(u);
+            let glob_vis = Vis::declared(data.is_pub, g);
+            if !viewers.iter().all(|&v| glob_vis.admits(tree, v)) {
+                continue;
+            }
+            let chain_vis = outer_vis.min(glob_vis, tree);
+            let Res::Module(t) = cx.get::<q::ResolveUse>(&data.key.clone()).res else {
+                continue;
+            };
+            if !visited.insert(t) {
+                continue;
+            }
+            let via = first.unwrap_or(u);
+            unknown |= tree.module(t).unreadable;
+            let mut chain = importers.clone();
+            chain.push(g);
+            let t_scope = cx.get::<q::ModuleScope>(&t);
+            match t_scope.names.get(name) {
+                Some(&entry) => {
+                    let mut entry_viewers = chain.clone();
+                    if strict {
+                        entry_viewers.push(from);
+                    }
+                    if let Ok(b) = entry_binding(cx, tree, entry, t, &entry_viewers) {
+                        let binding = Binding {
+                            res: b.res,
+                            vis: chain_vis.min(b.vis, tree),
+                        };
+                        if !found.iter().any(|f| f.binding.res == binding.res) {
+                            found.push(GlobFind { binding, via });
+                        }
+                    }
+                }
+                None => queue.push_back((t, chain, Some(via), chain_vis)),
+            }
+        }
+    }
+    (found, unknown)
+}
+
 /// Looks `name` up in module `m`.
 fn lookup(
     cx: &Cx<'_>,
@@ -205,7 +340,7 @@ fn lookup(
     m: ModId,
     name: &Arc<str>,
     at: Lookup,
-) -> Result<Res, ResolveError> {
+) -> Result<Binding, ResolveError> {
     let Lookup {
         from,
         seg,
@@ -214,8 +349,7 @@ fn lookup(
     } = at;
     let scope = cx.get::<q::ModuleScope>(&m);
     if let Some(&entry) = scope.names.get(name) {
-        return entry_res(cx, tree, entry, m, from)
-            .map_err(|what| ResolveError::Private { seg, what });
+        return entry_binding(cx, tree, entry, m, &[from]).map_err(|h| h.at(seg));
     }
     let not_found = ResolveError::NotFound {
         seg,
@@ -225,90 +359,75 @@ fn lookup(
     if in_scope && for_use {
         return Err(not_found);
     }
-    let mut found: Vec<Res> = Vec::new();
-    let mut visited = HashSet::from([m]);
-    let mut queue = VecDeque::from([(m, from, scope.clone())]);
-    while let Some((g, viewer, g_scope)) = queue.pop_front() {
-        for &u in &g_scope.globs {
-            let data = tree.use_(u);
-            if !visible(tree, data.is_pub, g, viewer) {
-                continue;
-            }
-            let Res::Module(t) = cx.get::<q::ResolveUse>(&data.key.clone()).res else {
-                continue;
-            };
-            if !visited.insert(t) {
-                continue;
-            }
-            let t_scope = cx.get::<q::ModuleScope>(&t);
-            match t_scope.names.get(name) {
-                Some(&entry) => {
-                    if let Ok(res) = entry_res(cx, tree, entry, t, g) {
-                        if !found.contains(&res) {
-                            found.push(res);
-                        }
-                    }
-                }
-                None => queue.push_back((t, g, t_scope)),
-            }
+    if tree.module(m).unreadable {
+        return Ok(Binding::ERR);
+    }
+    let (found, unknown) = glob_search(cx, tree, m, name, from, true);
+    match found.len() {
+        0 if unknown => return Ok(Binding::ERR),
+        0 => {}
+        1 => return Ok(found[0].binding),
+        _ => {
+            return Err(ResolveError::Ambiguous {
+                seg,
+                candidates: found
+                    .iter()
+                    .map(|f| {
+                        let what = describe_res(tree, f.binding.res);
+                        (what, tree.use_(f.via).path_span)
+                    })
+                    .collect(),
+            })
         }
     }
-    match found.len() {
-        0 => Err(not_found),
-        1 => Ok(found[0]),
-        _ => Err(ResolveError::Ambiguous {
-            seg,
-            candidates: found.iter().map(|&r| describe_res(tree, r)).collect(),
-        }),
+    // Nothing `from` may name: report what exists but is hidden, if anything.
+    match glob_search(cx, tree, m, name, from, false).0.first() {
+        Some(hidden) => Err(Hidden::item(tree, hidden.binding.res).at(seg)),
+        None => Err(not_found),
     }
 }
 
 /// Resolves a path from its module; the body of the `ResolvePath` query.
-pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Res, ResolveError> {
+pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Binding, ResolveError> {
     let tree = cx.get::<q::ModuleTree>(&());
     let from = key.module;
+    let module = |m| Binding {
+        res: Res::Module(m),
+        vis: Vis::Public,
+    };
     let mut cur = match key.root {
         PathRoot::Local => None,
-        PathRoot::Crate => Some(Res::Module(ModuleTree::ROOT)),
-        PathRoot::SelfMod => Some(Res::Module(from)),
+        PathRoot::Crate => Some(module(ModuleTree::ROOT)),
+        PathRoot::SelfMod => Some(module(from)),
         PathRoot::Super(n) => {
             let mut m = from;
             for _ in 0..n {
                 m = tree.module(m).parent.ok_or(ResolveError::SuperAtRoot)?;
             }
-            Some(Res::Module(m))
+            Some(module(m))
         }
     };
     for (seg, name) in key.segments.iter().enumerate() {
-        cur = Some(match cur {
-            None => {
-                let at = Lookup {
-                    from,
-                    seg,
-                    in_scope: true,
-                    for_use: key.for_use,
-                };
-                lookup(cx, &tree, from, name, at)?
-            }
-            Some(Res::Module(m)) => {
-                let at = Lookup {
-                    from,
-                    seg,
-                    in_scope: false,
-                    for_use: key.for_use,
-                };
-                lookup(cx, &tree, m, name, at)?
-            }
-            Some(Res::Err) => return Ok(Res::Err),
+        let (m, in_scope) = match cur.map(|b| b.res) {
+            None => (from, true),
+            Some(Res::Module(m)) => (m, false),
+            Some(Res::Err) => return Ok(Binding::ERR),
             Some(res @ Res::Def(_)) => {
                 return Err(ResolveError::NotAModule {
                     seg: seg - 1,
                     what: describe_res(&tree, res),
                 })
             }
-        });
+        };
+        let at = Lookup {
+            from,
+            seg,
+            in_scope,
+            for_use: key.for_use,
+        };
+        cur = Some(lookup(cx, &tree, m, name, at)?);
     }
-    Ok(cur.unwrap_or(Res::Module(from)))
+    Ok(cur.unwrap_or(module(from)))
 }
 
 /// Where a path is used, which decides the wording of its errors.
@@ -329,72 +448,23 @@ pub fn resolve_at(
     usage: PathUse,
     diags: &mut Vec<Diag>,
 ) -> Res {
+    binding_at(cx, m, path, usage, diags).res
+}
+
+/// [`resolve_at`], with the visibility of what the path names.
+fn binding_at(
+    cx: &Cx<'_>,
+    m: ModId,
+    path: &Path,
+    usage: PathUse,
+    diags: &mut Vec<Diag>,
+) -> Binding {
     let key = PathKey::new(m, path, usage == PathUse::Import);
     match cx.get::<q::ResolvePath>(&key) {
-        Ok(res) => res,
+        Ok(binding) => binding,
         Err(e) => {
             diags.push(error_diag(&e, path, usage));
-            Res::Err
-        }
-    }
-}
-
-fn seg_ident(path: &Path, seg: usize) -> Option<&Ident> {
-    path.segments.get(seg)
-}
-
-/// Turns a resolution error into a rustc-style diagnostic at the failing segment.
-pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
-    let span_of = |seg: usize| seg_ident(path, seg).map_or(path.span, |i| i.span);
-    let name_of =
-        |seg: usize| seg_ident(path, seg).map_or_else(String::new, |i| i.name.to_string());
-    match e {
-        ResolveError::NotFound { seg, in_mod } => {
-            let name = name_of(*seg);
-            let place = match in_mod {
-                Some(m) => format!("in `{m}`"),
-                None => "in this scope".to_string(),
-            };
-            let is_last = *seg + 1 == path.segments.len();
-            let (code, msg) = match usage {
-                PathUse::Import => {
-                    let d = Diag::error("E0432", format!("unresolved import `{}`", path.text()));
-                    return d.at(span_of(*seg), format!("no `{name}` {place}"));
-                }
-                _ if !is_last && in_mod.is_none() => (
-                    "E0433",
-                    format!("failed to resolve: use of undeclared module `{name}`"),
-                ),
-                _ if !is_last => (
-                    "E0433",
-                    format!("failed to resolve: could not find `{name}` {place}"),
-                ),
-                PathUse::Type => ("E0412", format!("cannot find type `{name}` {place}")),
-                PathUse::Call => ("E0425", format!("cannot find function `{name}` {place}")),
-                PathUse::Value => ("E0425", format!("cannot find value `{name}` {place}")),
-            };
-            Diag::error(code, msg).at(span_of(*seg), format!("not found {place}"))
-        }
-        ResolveError::Private { seg, what } => Diag::error("E0603", format!("{what} is private"))
-            .at(span_of(*seg), "private item")
-            .note("items are private to their module unless declared `pub`"),
-        ResolveError::NotAModule { seg, what } => Diag::error(
-            "E0433",
-            format!("failed to resolve: {what} is not a module"),
-        )
-        .at(span_of(*seg), "not a module"),
-        ResolveError::SuperAtRoot => Diag::error(
-            "E0433",
-            "failed to resolve: there are too many leading `super` keywords",
-        )
-        .at(path.span, "goes past the crate root"),
-        ResolveError::Ambiguous { seg, candidates } => {
-            let mut d = Diag::error("E0659", format!("`{}` is ambiguous", name_of(*seg)))
-                .at(span_of(*seg), "ambiguous name");
-            for c in candidates {
-                d = d.note(format!("it could refer to {c}, imported by a glob"));
-            }
-            d
+            Binding::ERR
         }
     }
 }
@@ -405,7 +475,7 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
     let data = tree.use_(id);
     let module = tree.module(data.module);
     let mut diags = Vec::new();
-    let mut res = Res::Err;
+    let mut binding = Binding::ERR;
     if let Some(file) = module.file {
         let parsed = cx.get::<q::Parse>(&file);
         if let Some(ItemKind::Use(decl)) =
@@ -423,12 +493,14 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
                     ),
                 );
                 return UseResult {
-                    res,
+                    res: Res::Err,
+                    vis: Vis::Public,
                     diags,
                     cycle: None,
                 };
             }
-            res = resolve_at(cx, data.module, &decl.path, PathUse::Import, &mut diags);
+            binding = binding_at(cx, data.module, &decl.path, PathUse::Import, &mut diags);
+            let res = binding.res;
             if decl.kind == UseKind::Glob && !matches!(res, Res::Module(_) | Res::Err) {
                 diags.push(
                     Diag::error(
@@ -440,12 +512,18 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
                         format!("{} is not a module", describe_res(&tree, res)),
                     ),
                 );
-                res = Res::Err;
+                binding = Binding::ERR;
+            }
+            if let (UseKind::Single(_), true, Res::Def(d)) = (&decl.kind, data.is_pub, res) {
+                if binding.vis != Vis::Public {
+                    diags.push(reexport_of_private(&tree, d, decl.path.span));
+                }
             }
         }
     }
     UseResult {
-        res,
+        res: binding.res,
+        vis: binding.vis,
         diags,
         cycle: None,
     }
@@ -468,5 +546,6 @@ fn imports_itself(cx: &Cx<'_>, m: ModId, name: Option<&str>, path: &Path) -> boo
         segments: prefix.iter().map(|s| s.name.clone()).collect(),
         for_use: true,
     };
-    cx.get::<q::ResolvePath>(&key) == Ok(Res::Module(m))
+    cx.get::<q::ResolvePath>(&key)
+        .is_ok_and(|b| b.res == Res::Module(m))
 }

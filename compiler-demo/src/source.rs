@@ -48,6 +48,9 @@ impl fmt::Debug for Span {
     }
 }
 
+/// The UTF-8 encoding of U+FEFF, the byte order mark some editors write first.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// One file of the program as read from disk.
 #[derive(Debug)]
 pub struct SourceFile {
@@ -60,7 +63,12 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    pub fn new(path: String, bytes: Vec<u8>) -> SourceFile {
+    /// A file from its bytes. A leading UTF-8 byte order mark is dropped, as rustc
+    /// does, so it is neither a token nor a column.
+    pub fn new(path: String, mut bytes: Vec<u8>) -> SourceFile {
+        if bytes.starts_with(BOM) {
+            bytes.drain(..BOM.len());
+        }
         let text: Option<Arc<str>> = String::from_utf8(bytes).ok().map(Arc::from);
         let line_starts = match &text {
             Some(t) => std::iter::once(0)

@@ -28,7 +28,8 @@ pub enum TExprKind {
     StructLit(Vec<(u32, TExpr)>),
     Unary(UnOp, Box<TExpr>),
     Binary(BinOp, Box<TExpr>, Box<TExpr>),
-    If(Box<TExpr>, Box<TExpr>, Option<Box<TExpr>>),
+    /// The arms of an `if` chain (condition, block) and its `else`.
+    If(Vec<(TExpr, TExpr)>, Option<Box<TExpr>>),
     While(Box<TExpr>, Box<TExpr>),
     Block(Vec<TStmt>, Option<Box<TExpr>>),
     Return(Option<Box<TExpr>>),

@@ -67,8 +67,12 @@ pub struct AliasValue {
 #[derive(Debug, Default)]
 pub struct StructFields {
     pub fields: Vec<(Arc<str>, Ty)>,
+    /// Where each field's type is written, in the order of `fields`.
+    pub type_spans: Vec<crate::source::Span>,
     pub index: HashMap<Arc<str>, u32>,
     pub diags: Vec<Diag>,
+    /// A syntax error lost fields: unknown or missing field names are not reported.
+    pub incomplete: bool,
 }
 
 /// The size of a struct in value slots.
@@ -150,6 +154,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
         let ItemKind::Struct(fields) = &item.kind else {
             return;
         };
+        out.incomplete = item.incomplete;
         let mut first = HashMap::new();
         for f in fields {
             let ty = lower_type(cx, m, &f.ty, &mut out.diags);
@@ -168,6 +173,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
             out.index
                 .insert(f.name.name.clone(), out.fields.len() as u32);
             out.fields.push((f.name.name.clone(), ty));
+            out.type_spans.push(f.ty.span());
         }
     });
     out

@@ -239,3 +239,24 @@ fn programs_at_the_nesting_limits_check_and_run() {
         assert_eq!(out.stdout, "254\n");
     });
 }
+
+#[test]
+fn a_long_else_if_chain_is_not_nesting() {
+    watchdog(60, "else-if-chain", || {
+        let arms = 20_000;
+        let mut text = String::from("fn main() -> i64 {\n    let n = 19999;\n    if n == 0 { 0 }");
+        for i in 1..arms {
+            text.push_str(&format!(" else if n == {i} {{ {i} }}"));
+        }
+        text.push_str(" else { -1 }\n}\n");
+        let sources = SourceMap {
+            files: vec![Arc::new(SourceFile::new(
+                "main.wd".into(),
+                text.into_bytes(),
+            ))],
+        };
+        let out = execute_sources(&sources, Mode::Serial, &Command::Run);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout, "19999\n");
+    });
+}

@@ -93,3 +93,34 @@ fn an_unwritable_timings_path_exits_2_naming_it() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("/definitely/not/here/t.html"));
 }
+
+#[test]
+fn an_unwritable_timings_path_keeps_the_diagnostics() {
+    let program = scratch("timings-unwritable-src");
+    std::fs::create_dir_all(&program).expect("scratch dir");
+    std::fs::write(
+        program.join("main.wd"),
+        "fn main() -> i64 {\n    missing\n}\n",
+    )
+    .expect("written");
+    let program_s = program.to_string_lossy();
+    let plain = demo(&["check", &program_s]);
+    assert_eq!(plain.status.code(), Some(1));
+    let r = demo(&[
+        "check",
+        &program_s,
+        "--timings",
+        "/definitely/not/here/t.html",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let diagnostics = String::from_utf8_lossy(&plain.stderr);
+    // The diagnostics come first, exactly as without `--timings`, then the I/O error.
+    assert!(stderr.starts_with(&*diagnostics), "{stderr}");
+    let rest = &stderr[diagnostics.len()..];
+    assert!(
+        rest.starts_with("error: cannot write `/definitely/not/here/t.html`"),
+        "{rest}"
+    );
+    cleanup(&program);
+}

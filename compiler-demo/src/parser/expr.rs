@@ -87,7 +87,7 @@ impl Parser {
                 let d = Diag::plain("comparison operators cannot be chained")
                     .at(self.span(), "second comparison here")
                     .with_secondary(op_span, "first comparison here")
-                    .note("split the comparison with `&&`");
+                    .help("split the comparison with `&&`");
                 self.diags.push(d);
                 return Err(Reported);
             }
@@ -189,36 +189,32 @@ impl Parser {
         r
     }
 
+    /// An `if` with its whole `else if` chain, parsed in a loop: each arm costs one
+    /// level of the expression tree's depth for its own contents, not for its
+    /// position in the chain.
     fn if_expr(&mut self) -> PResult<Expr> {
         let start = self.expect(TokenKind::If)?;
-        let cond = self.expr_with_no_struct()?;
-        let then = self.block()?;
-        let els = if self.eat(&TokenKind::Else) {
-            if *self.peek() == TokenKind::If {
-                self.enter()?;
-                let e = self.if_expr();
-                self.leave();
-                Some(Box::new(e?))
-            } else {
-                let b = self.block()?;
-                let d = block_depth(&b);
-                let span = b.span;
-                Some(Box::new(self.mk(
-                    ExprKind::Block(Box::new(b)),
-                    span,
-                    &[d],
-                )?))
+        let mut arms = Vec::new();
+        let mut els = None;
+        loop {
+            let cond = self.expr_with_no_struct()?;
+            let then = self.block()?;
+            arms.push(IfArm { cond, then });
+            if !self.eat(&TokenKind::Else) {
+                break;
             }
-        } else {
-            None
-        };
-        let ds = [
-            cond.depth,
-            block_depth(&then),
-            els.as_ref().map_or(0, |e| e.depth),
-        ];
+            if !self.eat(&TokenKind::If) {
+                els = Some(Box::new(self.block()?));
+                break;
+            }
+        }
+        let ds: Vec<u32> = arms
+            .iter()
+            .flat_map(|a| [a.cond.depth, block_depth(&a.then)])
+            .chain(els.as_deref().map(block_depth))
+            .collect();
         let span = start.to(self.prev_span());
-        self.mk(ExprKind::If(Box::new(cond), Box::new(then), els), span, &ds)
+        self.mk(ExprKind::If(arms, els), span, &ds)
     }
 
     fn path_expr(&mut self, no_struct: bool) -> PResult<Expr> {

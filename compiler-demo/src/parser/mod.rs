@@ -1,16 +1,25 @@
 //! The parser: tokens to a syntax tree, with error recovery.
 //!
 //! Recovery is by resynchronisation: a parse function that meets something it cannot
-//! use reports it once and returns `Err(Reported)`; the nearest statement loop skips to
-//! the next `;` or closing `}`, and the item loop skips to the next item keyword. So one
-//! mistake gives one diagnostic, not one per following token.
+//! use reports it once and returns `Err(Reported)`; the nearest list skips to the next
+//! `,`, the nearest statement loop to the next `;` or closing `}`, and the item loop to
+//! the next item keyword. So one mistake gives one diagnostic, not one per following
+//! token.
+//!
+//! A broken item still defines its name (see `items.rs`): what could not be read
+//! becomes an error placeholder, so uses of the item report nothing more. Unclosed
+//! delimiters are found before parsing and reported once, as rustc does; a block that
+//! reaches the end of the file, or an item keyword in such a file, is cut off there
+//! (`abandoned`), silently, and keeps what it had.
 //!
 //! Nesting is bounded twice: the recursion depth of the parser itself, and the depth of
 //! every expression tree it builds (left-deep operator chains included). Past either
 //! limit the parser reports "too deeply nested" instead of overflowing its stack or
 //! handing later passes a tree they would overflow on.
 
+mod block;
 mod expr;
+mod items;
 #[cfg(test)]
 mod tests;
 
@@ -34,15 +43,55 @@ type PResult<T> = Result<T, Reported>;
 /// Lexes and parses one file.
 pub fn parse_file(file: FileId, text: &str) -> (SourceModule, Vec<Diag>) {
     let (tokens, mut diags) = lex(file, text);
+    let unclosed = unclosed_delimiters(&tokens);
     let mut p = Parser {
         tokens,
         pos: 0,
         diags: Vec::new(),
         depth: 0,
+        eof_reported: unclosed.is_some(),
+        abandoned: false,
     };
+    p.diags.extend(unclosed);
     let module = p.module();
     diags.append(&mut p.diags);
     (module, diags)
+}
+
+/// Unclosed delimiters labelled in one diagnostic; the rest are counted.
+const MAX_UNCLOSED_LABELS: usize = 4;
+
+/// Finds the `{` and `(` that are never closed, and reports them once, with the end of
+/// the file, before parsing. A `}` also closes any `(` left open inside its block.
+fn unclosed_delimiters(tokens: &[Token]) -> Option<Diag> {
+    let mut open: Vec<&Token> = Vec::new();
+    for t in tokens {
+        match t.kind {
+            TokenKind::LBrace | TokenKind::LParen => open.push(t),
+            TokenKind::RParen if open.last().is_some_and(|o| o.kind == TokenKind::LParen) => {
+                open.pop();
+            }
+            TokenKind::RBrace => {
+                if let Some(i) = open.iter().rposition(|o| o.kind == TokenKind::LBrace) {
+                    open.truncate(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    if open.is_empty() {
+        return None;
+    }
+    let eof = tokens.last()?.span;
+    let mut d = Diag::plain("this file contains an unclosed delimiter").at(eof, "");
+    for o in open.iter().take(MAX_UNCLOSED_LABELS) {
+        d = d.with_secondary(o.span, "unclosed delimiter");
+    }
+    if open.len() > MAX_UNCLOSED_LABELS {
+        let more = open.len() - MAX_UNCLOSED_LABELS;
+        d = d.note(format!("and {more} more unclosed delimiters after these"));
+    }
+    Some(d)
 }
 
 pub(crate) struct Parser {
@@ -50,6 +99,12 @@ pub(crate) struct Parser {
     pos: usize,
     diags: Vec<Diag>,
     depth: u32,
+    /// The file has unclosed delimiters, already reported: reaching its end is not
+    /// reported again.
+    eof_reported: bool,
+    /// The current item was cut off (its block never closed); nothing more is
+    /// reported until the item loop resynchronises.
+    abandoned: bool,
 }
 
 fn is_item_start(k: &TokenKind) -> bool {
@@ -100,9 +155,15 @@ impl Parser {
     }
 
     /// Reports "expected X, found Y" at the current token. Tokens the lexer already
-    /// diagnosed are not reported again.
+    /// diagnosed, an end of file already reported as unclosed delimiters, and anything
+    /// in an abandoned item are not reported again.
     fn unexpected<T>(&mut self, expected: &str) -> PResult<T> {
-        if *self.peek() != TokenKind::Error {
+        let silent = match self.peek() {
+            TokenKind::Error => true,
+            TokenKind::Eof => self.eof_reported || self.abandoned,
+            _ => self.abandoned,
+        };
+        if !silent {
             let found = self.peek().describe();
             let d = Diag::plain(format!("expected {expected}, found {found}"))
                 .at(self.span(), format!("expected {expected}"));
@@ -145,332 +206,5 @@ impl Parser {
 
     fn leave(&mut self) {
         self.depth -= 1;
-    }
-
-    fn module(&mut self) -> SourceModule {
-        let mut items = Vec::new();
-        while *self.peek() != TokenKind::Eof {
-            let start = self.pos;
-            match self.item() {
-                Ok(item) => items.push(item),
-                Err(Reported) => self.skip_to_item(start),
-            }
-        }
-        SourceModule { items }
-    }
-
-    /// Skips to the next token that can start an item at brace depth zero, always
-    /// making progress.
-    fn skip_to_item(&mut self, start: usize) {
-        if self.pos == start {
-            self.bump();
-        }
-        let mut depth = 0i64;
-        loop {
-            match self.peek() {
-                TokenKind::Eof => return,
-                k if depth <= 0 && is_item_start(k) => return,
-                TokenKind::LBrace => depth += 1,
-                TokenKind::RBrace => depth -= 1,
-                _ => {}
-            }
-            self.bump();
-        }
-    }
-
-    fn item(&mut self) -> PResult<Item> {
-        let start = self.span();
-        let is_pub = self.eat(&TokenKind::Pub);
-        let (name, kind) = match self.peek() {
-            TokenKind::Fn => {
-                self.bump();
-                let name = self.ident()?;
-                (name, ItemKind::Fn(self.fn_rest()?))
-            }
-            TokenKind::Struct => {
-                self.bump();
-                let name = self.ident()?;
-                (name, ItemKind::Struct(self.struct_fields()?))
-            }
-            TokenKind::Const => {
-                self.bump();
-                let name = self.ident()?;
-                self.expect(TokenKind::Colon)?;
-                let ty = self.type_expr()?;
-                self.expect(TokenKind::Eq)?;
-                let value = self.expr()?;
-                self.expect(TokenKind::Semi)?;
-                (name, ItemKind::Const(ty, value))
-            }
-            TokenKind::Type => {
-                self.bump();
-                let name = self.ident()?;
-                self.expect(TokenKind::Eq)?;
-                let ty = self.type_expr()?;
-                self.expect(TokenKind::Semi)?;
-                (name, ItemKind::Alias(ty))
-            }
-            TokenKind::Use => {
-                self.bump();
-                self.use_decl()?
-            }
-            _ => return self.unexpected("`fn`, `struct`, `const`, `type` or `use`"),
-        };
-        Ok(Item {
-            is_pub,
-            name,
-            kind,
-            span: start.to(self.prev_span()),
-        })
-    }
-
-    fn fn_rest(&mut self) -> PResult<FnDecl> {
-        self.expect(TokenKind::LParen)?;
-        let mut params = Vec::new();
-        while *self.peek() != TokenKind::RParen {
-            let name = self.ident()?;
-            self.expect(TokenKind::Colon)?;
-            let ty = self.type_expr()?;
-            params.push(Param { name, ty });
-            if !self.eat(&TokenKind::Comma) {
-                break;
-            }
-        }
-        self.expect(TokenKind::RParen)?;
-        let ret = if self.eat(&TokenKind::Arrow) {
-            Some(self.type_expr()?)
-        } else {
-            None
-        };
-        let body = self.block()?;
-        Ok(FnDecl { params, ret, body })
-    }
-
-    fn struct_fields(&mut self) -> PResult<Vec<Field>> {
-        self.expect(TokenKind::LBrace)?;
-        let mut fields = Vec::new();
-        while *self.peek() != TokenKind::RBrace {
-            let name = self.ident()?;
-            self.expect(TokenKind::Colon)?;
-            let ty = self.type_expr()?;
-            fields.push(Field { name, ty });
-            if !self.eat(&TokenKind::Comma) {
-                break;
-            }
-        }
-        self.expect(TokenKind::RBrace)?;
-        Ok(fields)
-    }
-
-    fn use_decl(&mut self) -> PResult<(Ident, ItemKind)> {
-        let (path, glob) = self.path(true)?;
-        let (name, kind) = if let Some(star) = glob {
-            let name = Ident {
-                name: Arc::from("*"),
-                span: star,
-            };
-            (name, UseKind::Glob)
-        } else {
-            let name = if self.eat(&TokenKind::As) {
-                self.ident()?
-            } else {
-                match path.segments.last() {
-                    Some(last) => last.clone(),
-                    None => {
-                        let d = Diag::error("E0429", "`self` imports are only allowed in groups")
-                            .at(path.span, "import a named item instead");
-                        self.diags.push(d);
-                        return Err(Reported);
-                    }
-                }
-            };
-            (name.clone(), UseKind::Single(name))
-        };
-        self.expect(TokenKind::Semi)?;
-        Ok((name, ItemKind::Use(UseDecl { path, kind })))
-    }
-
-    /// Parses a path. With `allow_glob`, a trailing `::*` is accepted and its span
-    /// returned.
-    fn path(&mut self, allow_glob: bool) -> PResult<(Path, Option<Span>)> {
-        let start = self.span();
-        let mut root = PathRoot::Local;
-        let mut segments = Vec::new();
-        match self.peek() {
-            TokenKind::Crate => root = PathRoot::Crate,
-            TokenKind::SelfKw => root = PathRoot::SelfMod,
-            TokenKind::Super => root = PathRoot::Super(1),
-            _ => segments.push(self.ident()?),
-        }
-        if root != PathRoot::Local {
-            self.bump();
-        }
-        let mut glob = None;
-        while *self.peek() == TokenKind::ColonColon {
-            self.bump();
-            match (self.peek(), root) {
-                (TokenKind::Super, PathRoot::Super(n)) if segments.is_empty() => {
-                    self.bump();
-                    root = PathRoot::Super(n + 1);
-                }
-                (TokenKind::Star, _) if allow_glob => {
-                    glob = Some(self.bump().span);
-                    break;
-                }
-                _ => segments.push(self.ident()?),
-            }
-        }
-        let path = Path {
-            root,
-            segments,
-            span: start.to(self.prev_span()),
-        };
-        Ok((path, glob))
-    }
-
-    fn type_expr(&mut self) -> PResult<TypeExpr> {
-        if *self.peek() == TokenKind::LParen {
-            let start = self.bump().span;
-            let end = self.expect(TokenKind::RParen)?;
-            return Ok(TypeExpr::Unit(start.to(end)));
-        }
-        match self.peek() {
-            TokenKind::Ident(_) | TokenKind::Crate | TokenKind::SelfKw | TokenKind::Super => {
-                Ok(TypeExpr::Path(self.path(false)?.0))
-            }
-            _ => self.unexpected("type"),
-        }
-    }
-
-    fn block(&mut self) -> PResult<Block> {
-        self.enter()?;
-        let r = self.block_inner();
-        self.leave();
-        r
-    }
-
-    fn block_inner(&mut self) -> PResult<Block> {
-        let start = self.expect(TokenKind::LBrace)?;
-        let mut stmts = Vec::new();
-        let mut tail = None;
-        loop {
-            match self.peek() {
-                TokenKind::RBrace => break,
-                TokenKind::Eof => return self.unexpected("`}`"),
-                TokenKind::Semi => {
-                    self.bump();
-                    continue;
-                }
-                _ => {}
-            }
-            if let Some(t) = tail.take() {
-                stmts.push(Stmt::Expr(t));
-            }
-            let before = self.pos;
-            match self.stmt() {
-                Ok((stmt, true)) => stmts.push(stmt),
-                Ok((Stmt::Expr(e), false)) => tail = Some(e),
-                Ok((stmt, false)) => stmts.push(stmt),
-                Err(Reported) => {
-                    let span = self.tokens[before].span;
-                    self.skip_stmt(before)?;
-                    // Stands for the broken statement, so the block's type is unknown
-                    // rather than `()`.
-                    stmts.push(Stmt::Expr(Expr {
-                        kind: ExprKind::Error,
-                        span,
-                        depth: 1,
-                    }));
-                }
-            }
-        }
-        let end = self.expect(TokenKind::RBrace)?;
-        Ok(Block {
-            stmts,
-            tail,
-            span: start.to(end),
-        })
-    }
-
-    /// Skips past the next `;` or up to the `}` that closes the current block. A `}` at
-    /// item level means the block was never closed: give up on the item.
-    fn skip_stmt(&mut self, start: usize) -> PResult<()> {
-        if self.pos == start && *self.peek() != TokenKind::RBrace {
-            self.bump();
-        }
-        let mut depth = 0i64;
-        loop {
-            match self.peek() {
-                TokenKind::Eof => return Err(Reported),
-                TokenKind::Semi if depth == 0 => {
-                    self.bump();
-                    return Ok(());
-                }
-                TokenKind::RBrace if depth == 0 => return Ok(()),
-                TokenKind::LBrace => depth += 1,
-                TokenKind::RBrace => depth -= 1,
-                k if depth == 0 && is_item_start(k) && *k != TokenKind::Const => {
-                    return Err(Reported)
-                }
-                _ => {}
-            }
-            self.bump();
-        }
-    }
-
-    /// Parses a statement; the flag says whether it was terminated (so it cannot be the
-    /// block's tail).
-    fn stmt(&mut self) -> PResult<(Stmt, bool)> {
-        if self.eat(&TokenKind::Let) {
-            let mutable = self.eat(&TokenKind::Mut);
-            let name = self.ident()?;
-            let start = self.pos;
-            let (ty, init) = match self.let_rest() {
-                Ok(r) => r,
-                Err(Reported) => {
-                    // Keep the binding, with an erroneous value, so later uses of
-                    // the name do not report "not found" as well.
-                    self.skip_stmt(start)?;
-                    let init = Expr {
-                        kind: ExprKind::Error,
-                        span: name.span,
-                        depth: 1,
-                    };
-                    (None, init)
-                }
-            };
-            let stmt = Stmt::Let {
-                name,
-                mutable,
-                ty,
-                init,
-            };
-            return Ok((stmt, true));
-        }
-        let e = self.expr()?;
-        let block_like = matches!(
-            e.kind,
-            ExprKind::If(..) | ExprKind::While(..) | ExprKind::Block(_)
-        );
-        if self.eat(&TokenKind::Semi) {
-            Ok((Stmt::Expr(e), true))
-        } else if *self.peek() == TokenKind::RBrace || block_like {
-            Ok((Stmt::Expr(e), false))
-        } else {
-            self.unexpected("`;` or `}`")
-        }
-    }
-
-    /// The part of a `let` after the name, through the `;`.
-    fn let_rest(&mut self) -> PResult<(Option<TypeExpr>, Expr)> {
-        let ty = if self.eat(&TokenKind::Colon) {
-            Some(self.type_expr()?)
-        } else {
-            None
-        };
-        self.expect(TokenKind::Eq)?;
-        let init = self.expr()?;
-        self.expect(TokenKind::Semi)?;
-        Ok((ty, init))
     }
 }

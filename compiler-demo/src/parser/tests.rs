@@ -39,7 +39,46 @@ fn one_mistake_gives_one_diagnostic() {
         "fn f() -> i64 { let x = 1 +; let y = 2; y }\nfn g() -> i64 { 3 }\nstruct S { a i64 }\nfn h() {}",
     );
     assert_eq!(d.len(), 2, "{d:?}");
-    assert_eq!(m.items.len(), 3);
+    // The broken struct is kept, its field with an error type.
+    assert_eq!(m.items.len(), 4);
+}
+
+#[test]
+fn a_broken_parameter_keeps_its_function_and_arity() {
+    let (m, d) = parse("fn f(a: i64, b i64, c: bool) -> i64 { a }\nfn g() {}");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(m.items.len(), 2);
+    let ItemKind::Fn(decl) = &m.items[0].kind else {
+        panic!("not a function")
+    };
+    assert_eq!(decl.params.len(), 3);
+    assert!(matches!(decl.params[1].ty, TypeExpr::Error(_)));
+    assert!(!m.items[0].incomplete);
+}
+
+#[test]
+fn a_lost_parameter_makes_the_signature_incomplete() {
+    let (m, d) = parse("fn f(a: i64, 7, c: bool) -> i64 { a }");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(m.items.len(), 1);
+    assert!(m.items[0].incomplete);
+}
+
+#[test]
+fn an_unclosed_block_is_one_diagnostic_and_keeps_the_items() {
+    let (m, d) = parse("fn f() -> i64 { 1 }\nfn main() -> i64 {\n    if true { f()\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("unclosed delimiter"));
+    assert_eq!(d[0].labels.len(), 3);
+    assert_eq!(m.items.len(), 2);
+}
+
+#[test]
+fn an_item_keyword_ends_a_block_that_never_closed() {
+    let (m, d) = parse("fn f() -> i64 {\n    let x = 1;\nfn main() -> i64 { 0 }\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    let names: Vec<&str> = m.items.iter().map(|i| &*i.name.name).collect();
+    assert_eq!(names, ["f", "main"]);
 }
 
 #[test]

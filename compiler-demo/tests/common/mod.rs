@@ -5,7 +5,9 @@
 use compiler_demo::gen::{generate, GenConfig};
 use compiler_demo::source::{SourceFile, SourceMap};
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A generated program held in memory, with `main`'s value and the diagnostic count.
 pub fn generated(config: &GenConfig) -> (SourceMap, i64, u32) {
@@ -37,4 +39,26 @@ pub fn scratch(name: &str) -> PathBuf {
 
 pub fn cleanup(dir: &PathBuf) {
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs the binary, killing it and failing the test if it runs past `secs`, so a
+/// regression to a hang fails instead of stalling the suite.
+pub fn demo_with_timeout(args: &[&str], secs: u64) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_compiler-demo"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().expect("wait works").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`compiler-demo {}` hung for {secs}s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output is collected")
 }

@@ -5,7 +5,11 @@
 //! one mistake is reported once and not again by every expression around it. The
 //! result is typed IR for lowering, plus the diagnostics.
 
-use crate::ast::{BinOp, Block, Expr, ExprKind, ItemKind, Path, PathRoot, Stmt, UnOp};
+mod places;
+
+use crate::ast::{
+    BinOp, Block, Expr, ExprKind, Ident, IfArm, ItemKind, Path, PathRoot, Stmt, UnOp,
+};
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
 use crate::modtree::{DefKey, DefKind, ModId, ModuleTree};
@@ -13,6 +17,7 @@ use crate::queries as q;
 use crate::resolve::{describe_res, resolve_at, PathUse, Res};
 use crate::source::Span;
 use crate::tir::{TExpr, TExprKind, TStmt, TypedFn};
+use crate::type_errors::{arg_count, CallArgs, Callee, LocalKind};
 use crate::types::{item_of, lower_type, Ty};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +28,8 @@ pub struct Signature {
     pub params: Vec<(Arc<str>, Ty)>,
     pub ret: Ty,
     pub diags: Vec<Diag>,
+    /// A syntax error lost parameters: calls are not checked against `params`.
+    pub incomplete: bool,
 }
 
 /// A checked function: typed IR when the body had no errors.
@@ -39,6 +46,7 @@ pub fn fn_signature(cx: &Cx<'_>, key: &DefKey) -> Signature {
         let ItemKind::Fn(decl) = &item.kind else {
             return;
         };
+        sig.incomplete = item.incomplete;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for p in &decl.params {
             let ty = lower_type(cx, m, &p.ty, &mut sig.diags);
@@ -118,8 +126,8 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
             locals: 0,
             ret: sig.ret.clone(),
         };
-        for (name, ty) in &sig.params {
-            ck.declare(name.clone(), ty.clone(), false);
+        for ((_, ty), param) in sig.params.iter().zip(&decl.params) {
+            ck.declare(&param.name, ty.clone(), LocalKind::Param);
         }
         let body = ck.block(&decl.body);
         if !body.ty.fits(&sig.ret) {
@@ -148,7 +156,9 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
 struct Local {
     slot: u32,
     ty: Ty,
-    mutable: bool,
+    kind: LocalKind,
+    /// Where the name is bound.
+    decl: Span,
 }
 
 struct Checker<'a, 'c> {
@@ -170,11 +180,17 @@ fn error(span: Span) -> TExpr {
 }
 
 impl Checker<'_, '_> {
-    fn declare(&mut self, name: Arc<str>, ty: Ty, mutable: bool) -> u32 {
+    fn declare(&mut self, name: &Ident, ty: Ty, kind: LocalKind) -> u32 {
         let slot = self.locals;
         self.locals += 1;
         if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(name, Local { slot, ty, mutable });
+            let local = Local {
+                slot,
+                ty,
+                kind,
+                decl: name.span,
+            };
+            scope.insert(name.name.clone(), local);
         }
         slot
     }
@@ -209,13 +225,19 @@ impl Checker<'_, '_> {
                     let ty = match ty {
                         Some(te) => {
                             let ty = lower_type(self.cx, self.m, te, &mut self.diags);
-                            self.expect(&init, &ty);
+                            if !init.ty.fits(&ty) {
+                                self.diags.push(
+                                    mismatch(&ty, &init.ty, init.span)
+                                        .with_secondary(te.span(), "expected due to this"),
+                                );
+                            }
                             ty
                         }
                         None => init.ty.clone(),
                     };
                     diverges |= init.ty == Ty::Never;
-                    let slot = self.declare(name.name.clone(), ty, *mutable);
+                    let kind = LocalKind::Let { mutable: *mutable };
+                    let slot = self.declare(name, ty, kind);
                     stmts.push(TStmt::Let(slot, init));
                 }
                 Stmt::Expr(e) => {
@@ -289,42 +311,7 @@ impl Checker<'_, '_> {
                 let ty = binop_result(*op, &l.ty);
                 texpr(TExprKind::Binary(*op, Box::new(l), Box::new(r)), ty, span)
             }
-            ExprKind::If(cond, then, els) => {
-                let cond = self.expr(cond);
-                self.expect(&cond, &Ty::Bool);
-                let then = self.block(then);
-                let (els, ty) = match els {
-                    Some(els) => {
-                        let els = self.expr(els);
-                        let ty = if then.ty == Ty::Never {
-                            els.ty.clone()
-                        } else if els.ty.fits(&then.ty) {
-                            then.ty.clone()
-                        } else {
-                            self.diags.push(
-                                Diag::error("E0308", "`if` and `else` have incompatible types")
-                                    .at(
-                                        els.span,
-                                        format!("expected `{}`, found `{}`", then.ty, els.ty),
-                                    )
-                                    .with_secondary(then.span, "expected because of this"),
-                            );
-                            Ty::Error
-                        };
-                        (Some(Box::new(els)), ty)
-                    }
-                    None => {
-                        if !then.ty.fits(&Ty::Unit) {
-                            self.diags.push(
-                                Diag::error("E0317", "`if` may be missing an `else` clause")
-                                    .at(then.span, format!("expected `()`, found `{}`", then.ty)),
-                            );
-                        }
-                        (None, Ty::Unit)
-                    }
-                };
-                texpr(TExprKind::If(Box::new(cond), Box::new(then), els), ty, span)
-            }
+            ExprKind::If(arms, els) => self.if_chain(arms, els.as_deref(), span),
             ExprKind::While(cond, body) => {
                 let cond = self.expr(cond);
                 self.expect(&cond, &Ty::Bool);
@@ -349,6 +336,61 @@ impl Checker<'_, '_> {
             }
             ExprKind::Assign(place, value) => self.assign(place, value, span),
         }
+    }
+
+    /// An `if` chain. With an `else`, its type is that of the first branch that does
+    /// not diverge, and every other branch must fit it; mismatches point at the
+    /// branches' values (their tail expressions). Without an `else`, it is `()`.
+    fn if_chain(&mut self, arms: &[IfArm], els: Option<&Block>, span: Span) -> TExpr {
+        let mut typed = Vec::with_capacity(arms.len());
+        let mut branches = Vec::with_capacity(arms.len() + 1);
+        for arm in arms {
+            let cond = self.expr(&arm.cond);
+            self.expect(&cond, &Ty::Bool);
+            let then = self.block(&arm.then);
+            branches.push((then.ty.clone(), arm.then.value_span(), arm.then.span));
+            typed.push((cond, then));
+        }
+        let els = els.map(|b| {
+            let e = self.block(b);
+            branches.push((e.ty.clone(), b.value_span(), b.span));
+            Box::new(e)
+        });
+        let ty = if els.is_none() {
+            let not_unit = branches.iter().find(|(ty, ..)| !ty.fits(&Ty::Unit));
+            if let Some((ty, _, block)) = not_unit {
+                self.diags.push(
+                    Diag::error("E0317", "`if` may be missing an `else` clause")
+                        .at(*block, format!("expected `()`, found `{ty}`")),
+                );
+            }
+            Ty::Unit
+        } else {
+            // The first branch with a value decides the type.
+            let mut expected: Option<(Ty, Span)> = None;
+            let mut failed = false;
+            for (ty, value, _) in branches {
+                match &expected {
+                    _ if ty == Ty::Never => {}
+                    None => expected = Some((ty, value)),
+                    Some((want, _)) if ty.fits(want) => {}
+                    Some((want, at)) => {
+                        self.diags.push(
+                            Diag::error("E0308", "`if` and `else` have incompatible types")
+                                .at(value, format!("expected `{want}`, found `{ty}`"))
+                                .with_secondary(*at, "expected because of this"),
+                        );
+                        failed = true;
+                    }
+                }
+            }
+            match expected {
+                _ if failed => Ty::Error,
+                Some((ty, _)) => ty,
+                None => Ty::Never,
+            }
+        };
+        texpr(TExprKind::If(typed, els), ty, span)
     }
 
     fn path_expr(&mut self, p: &Path) -> TExpr {
@@ -396,208 +438,39 @@ impl Checker<'_, '_> {
             }
         };
         let sig = self.cx.get::<q::FnSignature>(&key);
+        if sig.incomplete {
+            return texpr(TExprKind::Error, sig.ret.clone(), span);
+        }
         if sig.params.len() != args.len() {
-            let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-            self.diags.push(
-                Diag::error(
-                    "E0061",
-                    format!(
-                        "this function takes {} but {} {} supplied",
-                        plural(sig.params.len(), "argument"),
-                        plural(args.len(), "argument"),
-                        if args.len() == 1 { "was" } else { "were" }
-                    ),
-                )
-                .at(
-                    span,
-                    format!("expected {}", plural(sig.params.len(), "argument")),
-                ),
-            );
+            let def = self.tree.def(key.id);
+            let param_spans = item_of(self.cx, &key, |_, item| match &item.kind {
+                ItemKind::Fn(decl) => decl
+                    .params
+                    .iter()
+                    .map(|p| p.name.span.to(p.ty.span()))
+                    .collect(),
+                _ => Vec::new(),
+            });
+            let callee = Callee {
+                name_span: def.name_span,
+                params: &sig.params,
+                param_spans: param_spans.unwrap_or_default(),
+            };
+            let typed: Vec<(Span, Ty)> = args.iter().map(|a| (a.span, a.ty.clone())).collect();
+            let call = CallArgs {
+                path: p.span,
+                parens: Span {
+                    start: p.span.end,
+                    ..span
+                },
+                args: &typed,
+            };
+            self.diags.push(arg_count(&callee, &call));
             return error(span);
         }
         for (arg, (_, ty)) in args.iter().zip(&sig.params) {
             self.expect(arg, ty);
         }
         texpr(TExprKind::Call(key, args), sig.ret.clone(), span)
-    }
-
-    /// Index and type of `name` in values of type `ty`, or a diagnostic.
-    fn field_index(&mut self, ty: &Ty, name: &str, span: Span) -> Option<(u32, Ty)> {
-        match ty {
-            Ty::Struct(key) => {
-                let fields = self.cx.get::<q::StructFields>(key);
-                match fields.index.get(name) {
-                    Some(&i) => Some((i, fields.fields[i as usize].1.clone())),
-                    None => {
-                        self.diags.push(
-                            Diag::error("E0609", format!("no field `{name}` on type `{ty}`"))
-                                .at(span, "unknown field"),
-                        );
-                        None
-                    }
-                }
-            }
-            Ty::Error | Ty::Never => None,
-            _ => {
-                self.diags.push(
-                    Diag::error(
-                        "E0610",
-                        format!("`{ty}` is a primitive type and therefore doesn't have fields"),
-                    )
-                    .at(span, "no fields"),
-                );
-                None
-            }
-        }
-    }
-
-    fn struct_lit(&mut self, p: &Path, inits: &[(crate::ast::Ident, Expr)], span: Span) -> TExpr {
-        let values: Vec<TExpr> = inits.iter().map(|(_, e)| self.expr(e)).collect();
-        let key = match resolve_at(self.cx, self.m, p, PathUse::Type, &mut self.diags) {
-            Res::Err => return error(span),
-            Res::Def(d) => match self.tree.def(d).kind {
-                DefKind::Struct => Some(self.tree.def(d).key.clone()),
-                DefKind::Alias => match self
-                    .cx
-                    .get::<q::ExpandAlias>(&self.tree.def(d).key.clone())
-                    .ty
-                    .clone()
-                {
-                    Ty::Struct(k) => Some(k),
-                    Ty::Error => return error(span),
-                    _ => None,
-                },
-                _ => None,
-            },
-            Res::Module(_) => None,
-        };
-        let Some(key) = key else {
-            self.diags.push(
-                Diag::error("E0574", format!("expected struct, found `{}`", p.text()))
-                    .at(p.span, "not a struct"),
-            );
-            return error(span);
-        };
-        let fields = self.cx.get::<q::StructFields>(&key);
-        let mut seen: HashMap<&str, Span> = HashMap::new();
-        let mut out = Vec::new();
-        let mut ok = true;
-        for ((name, _), value) in inits.iter().zip(values) {
-            if let Some(&prev) = seen.get(&*name.name) {
-                self.diags.push(
-                    Diag::error(
-                        "E0062",
-                        format!("field `{}` specified more than once", name.name),
-                    )
-                    .at(name.span, "used more than once")
-                    .with_secondary(prev, "first use of this field"),
-                );
-                ok = false;
-                continue;
-            }
-            seen.insert(&name.name, name.span);
-            match fields.index.get(&name.name) {
-                Some(&i) => {
-                    self.expect(&value, &fields.fields[i as usize].1);
-                    out.push((i, value));
-                }
-                None => {
-                    self.diags.push(
-                        Diag::error(
-                            "E0560",
-                            format!("struct `{key:?}` has no field named `{}`", name.name),
-                        )
-                        .at(name.span, "unknown field"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        let missing: Vec<String> = fields
-            .fields
-            .iter()
-            .filter(|(n, _)| !seen.contains_key(&**n))
-            .map(|(n, _)| format!("`{n}`"))
-            .collect();
-        if !missing.is_empty() && ok {
-            self.diags.push(
-                Diag::error(
-                    "E0063",
-                    format!(
-                        "missing field{} {} in initializer of `{key:?}`",
-                        if missing.len() == 1 { "" } else { "s" },
-                        missing.join(", ")
-                    ),
-                )
-                .at(p.span, "missing fields"),
-            );
-            ok = false;
-        }
-        if !ok {
-            return error(span);
-        }
-        texpr(TExprKind::StructLit(out), Ty::Struct(key), span)
-    }
-
-    fn assign(&mut self, place: &Expr, value: &Expr, span: Span) -> TExpr {
-        let value = self.expr(value);
-        // Walk `a.b.c` down to the local `a`, collecting field names.
-        let mut names = Vec::new();
-        let mut cur = place;
-        while let ExprKind::Field(base, f) = &cur.kind {
-            names.push(f);
-            cur = base;
-        }
-        let ExprKind::Path(p) = &cur.kind else {
-            if cur.kind != ExprKind::Error {
-                self.diags.push(
-                    Diag::error("E0070", "invalid left-hand side of assignment")
-                        .at(place.span, "cannot assign to this expression"),
-                );
-            }
-            return error(span);
-        };
-        let Some(local) = self.local(p) else {
-            let d = match resolve_at(self.cx, self.m, p, PathUse::Value, &mut self.diags) {
-                Res::Err => return error(span),
-                _ => Diag::error("E0070", "invalid left-hand side of assignment")
-                    .at(place.span, "cannot assign to an item"),
-            };
-            self.diags.push(d);
-            return error(span);
-        };
-        let (slot, mut ty, mutable) = (local.slot, local.ty.clone(), local.mutable);
-        if !mutable {
-            let name = &p.segments[0].name;
-            let d = if names.is_empty() {
-                Diag::error(
-                    "E0384",
-                    format!("cannot assign twice to immutable variable `{name}`"),
-                )
-            } else {
-                Diag::error("E0594", format!("cannot assign to a field of `{name}`, as `{name}` is not declared as mutable"))
-            };
-            self.diags.push(
-                d.at(place.span, "cannot assign")
-                    .note(format!("declare it with `let mut {name}`")),
-            );
-            return error(span);
-        }
-        let mut path = Vec::new();
-        for f in names.iter().rev() {
-            match self.field_index(&ty, &f.name, f.span) {
-                Some((i, fty)) => {
-                    path.push(i);
-                    ty = fty;
-                }
-                None => return error(span),
-            }
-        }
-        self.expect(&value, &ty);
-        texpr(
-            TExprKind::Assign(slot, path, Box::new(value)),
-            Ty::Unit,
-            span,
-        )
     }
 }
