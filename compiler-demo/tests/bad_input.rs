@@ -260,3 +260,44 @@ fn a_long_else_if_chain_is_not_nesting() {
         assert_eq!(out.stdout, "19999\n");
     });
 }
+
+/// Long chains of items resolved through one another: the serial reference engine
+/// (which runs each check on a worker-deep stack) handles what every `--threads` mode
+/// handles, with the same output.
+#[test]
+fn long_chains_check_the_same_serially_and_in_parallel() {
+    watchdog(120, "long-chains", || {
+        let chains = [
+            // 3,000 chained `use` renames.
+            (0..3000)
+                .map(|i| format!("use self::u{i} as u{};\n", i + 1))
+                .chain(["fn u0() -> i64 { 7 }\nfn main() -> i64 { u3000() }\n".to_string()])
+                .collect::<String>(),
+            // 5,000 constants, each defined by the next.
+            (0..5000)
+                .map(|i| format!("const C{i}: i64 = C{} + 1;\n", i + 1))
+                .chain(["const C5000: i64 = 1;\nfn main() -> i64 { C0 }\n".to_string()])
+                .collect::<String>(),
+            // 10,000 type aliases, each naming the next.
+            (0..10_000)
+                .map(|i| format!("type T{i} = T{};\n", i + 1))
+                .chain(["type T10000 = i64;\nfn main() -> T0 { 3 }\n".to_string()])
+                .collect::<String>(),
+        ];
+        for text in chains {
+            let sources = SourceMap {
+                files: vec![Arc::new(SourceFile::new(
+                    "main.wd".into(),
+                    text.into_bytes(),
+                ))],
+            };
+            let serial = execute_sources(&sources, Mode::Serial, &Command::Run);
+            let parallel = execute_sources(&sources, Mode::Parallel(2), &Command::Run);
+            assert_eq!(serial.code, 0, "{}", serial.stderr);
+            assert_eq!(
+                (&serial.stdout, &serial.stderr),
+                (&parallel.stdout, &parallel.stderr)
+            );
+        }
+    });
+}
