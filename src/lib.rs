@@ -30,6 +30,7 @@ pub mod trace;
 pub mod __loom {
     pub use crate::pool::ModelJobserver;
     pub use crate::sync::deque::force_retry as force_steal_retry;
+    pub use crate::sync::fiber::suspensions as fiber_suspensions;
     pub use crate::sync::inject_fault;
 }
 

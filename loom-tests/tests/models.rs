@@ -340,6 +340,99 @@ fn an_owner_unwinding_after_its_claim_releases_every_waiter() {
     weft::__loom::inject_fault(None);
 }
 
+loom::lazy_static! {
+    static ref GO: AtomicBool = AtomicBool::new(false);
+}
+
+/// Computes only once `GO` is set, or after a few yields (so no schedule spins forever).
+struct Gate;
+impl Query for Gate {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "gate";
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        for _ in 0..3 {
+            if GO.load(Ordering::SeqCst) {
+                break;
+            }
+            loom::thread::yield_now();
+        }
+        k + 1
+    }
+}
+
+// 10. Fibers: worker A computes `gate(0)`; worker B steals the other half, whose first
+//     part waits for `gate(0)` on B's own stack, so B runs the rest (which opens the
+//     gate and asks for `gate(0)` too) on a fiber, which suspends. A's completion makes
+//     that fiber ready on B, which resumes it. Every request gets the value; no
+//     wake-up is lost.
+#[test]
+fn a_suspended_fiber_is_made_ready_and_resumed_by_its_worker() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| {
+                    cx.join(
+                        |cx| cx.get::<Gate>(&0),
+                        |cx| {
+                            cx.join(
+                                |cx| cx.get::<Gate>(&0),
+                                |cx| {
+                                    GO.store(true, Ordering::SeqCst);
+                                    cx.get::<Gate>(&0)
+                                },
+                            )
+                        },
+                    )
+                })
+            })
+            .unwrap();
+        assert_eq!(got, (1, (1, 1)));
+        pool.shutdown();
+    });
+    assert!(
+        weft::__loom::fiber_suspensions() > 0,
+        "no execution suspended a fiber"
+    );
+}
+
+/// Opens the gate, then waits for `gate(0)`: on a fiber when a wait loop runs it.
+struct Outer;
+impl Query for Outer {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "outer";
+    fn compute(cx: &Cx<'_>, k: &u32) -> u32 {
+        GO.store(true, Ordering::SeqCst);
+        cx.get::<Gate>(k) + 10
+    }
+}
+
+// 11. Exact stall detection: while a fiber that will complete `outer(0)` is ready on
+//     one worker, the other worker waits for `outer(0)` and goes idle. The pool is not
+//     stalled (a ready fiber will run), so no request gets `Deadlock`.
+#[test]
+fn a_pool_with_a_ready_fiber_is_not_stalled() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| {
+                    cx.join(
+                        |cx| cx.get::<Gate>(&0) + cx.get::<Outer>(&0),
+                        |cx| cx.join(|cx| cx.get::<Gate>(&0), |cx| cx.get::<Outer>(&0)),
+                    )
+                })
+            })
+            .unwrap();
+        assert_eq!(got, (12, (1, 11)));
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process).
 fn expect_caught(mutant: &str, model_test: &str, expected_failure: &str) {
@@ -418,6 +511,24 @@ fn mutant_claim_unguarded_is_caught() {
         "claim_unguarded",
         "an_owner_unwinding_after_its_claim_releases_every_waiter",
         DEADLOCK,
+    );
+}
+
+#[test]
+fn mutant_fiber_lost_wakeup_is_caught() {
+    expect_caught(
+        "fiber_lost_wakeup",
+        "a_suspended_fiber_is_made_ready_and_resumed_by_its_worker",
+        DEADLOCK,
+    );
+}
+
+#[test]
+fn mutant_stall_ignores_ready_is_caught() {
+    expect_caught(
+        "stall_ignores_ready",
+        "a_pool_with_a_ready_fiber_is_not_stalled",
+        "Deadlock",
     );
 }
 

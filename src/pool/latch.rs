@@ -113,7 +113,10 @@ impl Latch for WorkerLatch<'_> {
             // The mutant (loom builds only) forgets to wake a sleeping owner.
             SLEEPING if !crate::sync::mutant("latch_lost_wakeup") => registry.unpark_worker(owner),
             // The owner's fiber stays suspended (and the latch alive) until made ready.
-            SUSPENDED => registry.make_ready(owner, fiber.load(Ordering::Relaxed)),
+            // The mutant (loom builds only) forgets to make it ready.
+            SUSPENDED if !crate::sync::mutant("fiber_lost_wakeup") => {
+                registry.make_ready(owner, fiber.load(Ordering::Relaxed))
+            }
             _ => {}
         }
     }

@@ -426,7 +426,9 @@ impl Registry {
             && spares.blocked == 0
             && spares.external_waits == 0
             && !self.has_work()
-            && !self.started_slots().iter().any(|slot| slot.ready.any());
+            // The mutant (loom builds only) forgets fibers that are ready to resume.
+            && (crate::sync::mutant("stall_ignores_ready")
+                || !self.started_slots().iter().any(|slot| slot.ready.any()));
         drop(spares);
         if stalled {
             let listeners: Vec<_> = self

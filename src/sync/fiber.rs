@@ -10,6 +10,8 @@
 //! protocol code above this file is the same in both builds.
 
 #[cfg(loom)]
+pub use model::suspensions;
+#[cfg(loom)]
 pub(crate) use model::{Fiber, FiberStack, Resumed, Suspender};
 #[cfg(not(loom))]
 pub(crate) use real::{Fiber, FiberStack, Resumed, Suspender};
@@ -162,8 +164,19 @@ mod model {
         }
     }
 
+    /// How many times a fiber suspended, over the whole process (models assert that
+    /// they reached the suspension path).
+    pub(crate) static SUSPENSIONS: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    /// Loom models only: see [`SUSPENSIONS`].
+    pub fn suspensions() -> usize {
+        SUSPENSIONS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     impl Suspender {
         pub(crate) unsafe fn suspend(&self) {
+            SUSPENSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.0.pass(Turn::Resumer);
             self.0.wait_while(Turn::Resumer);
         }
