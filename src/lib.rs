@@ -2,9 +2,11 @@
 //!
 //! The pool has rayon's names ([`ThreadPoolBuilder`], [`ThreadPool::install`], [`join`],
 //! [`scope`], [`spawn`]) plus [`par_for_each`] and [`par_map`] over slices. What it adds
-//! for compilers: every job carries the context of the code that created it, and a
-//! worker waiting inside a context runs only jobs of that context (see [`context`]), so
-//! waiting never creates a dependency that a query engine cannot see.
+//! for compilers: a wait that cannot finish at once suspends its stack (a pinned fiber)
+//! instead of holding a thread or running unrelated work on top of the waiting frame,
+//! so waiting never creates a dependency a query engine cannot see; every job carries
+//! the context of the code that created it (see [`context`]); and the [`query`] engine
+//! detects cycles as they close and deadlocks exactly.
 //!
 //! ```
 //! let pool = weft::ThreadPoolBuilder::new().num_threads(2).build().unwrap();

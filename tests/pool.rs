@@ -1,4 +1,4 @@
-//! Scheduler behaviour: results, panics, nesting, context, restricted waits, spares,
+//! Scheduler behaviour: results, panics, nesting, context, waits, spares,
 //! idle CPU.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

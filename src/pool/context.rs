@@ -1,4 +1,4 @@
-//! The context word every job carries, and what a restricted wait may run.
+//! The context word every job carries: what a job works for.
 //!
 //! Each job records the *context* of the code that created it: a pointer to a
 //! `ContextNode`, or none. A stolen job runs with its creator's context and the thief's
@@ -70,7 +70,7 @@ unsafe impl Send for Context {}
 unsafe impl Sync for Context {}
 
 impl Context {
-    /// No context: waits are unrestricted.
+    /// No context.
     pub(crate) const NONE: Context = Context(ptr::null());
 
     pub(crate) fn of(node: &ContextNode) -> Context {
@@ -134,10 +134,9 @@ pub struct ContextId(usize);
 
 /// Runs `f` in a fresh context whose parent is the current one.
 ///
-/// Inside `f`, `join` and `scope` waits are *restricted*: while waiting, this thread runs
-/// only jobs created inside `f` (directly or in jobs it started), never unrelated work.
-/// The query engine enters one such context per running query; the function is public
-/// so that users building their own blocking protocols can rely on the same guarantee.
+/// Every job created inside `f` (directly or by jobs it started) runs with this context,
+/// on whatever worker it is stolen by, so code can tell what it works for. The query
+/// engine enters one such context per running query.
 ///
 /// ```
 /// let pool = weft::ThreadPoolBuilder::new().num_threads(2).build().unwrap();

@@ -2,7 +2,7 @@
 //!
 //! Files in the order a job lives through them: `builder` (configuring a pool),
 //! `registry` (shared state, spare threads), `job` and `latch` (what sits in a deque and
-//! how completion is signalled), `worker` (the loop and restricted waits), `sleep`
+//! how completion is signalled), `worker` (the loop and waits), `fiber` (suspended waits), `sleep`
 //! (idle workers), `context` (what a job works for), then the entry points `join`,
 //! `scope`, `spawn` and `par`.
 
@@ -74,10 +74,14 @@ pub fn current_thread_index() -> Option<usize> {
 }
 
 /// Runs `f`, which is about to block this thread outside the pool's knowledge (a lock,
-/// I/O, a channel), with the current worker counted as blocked: if fewer than
-/// `num_threads` workers could run meanwhile, the pool wakes or starts a spare thread
-/// (up to `max_threads`), so blocking costs no parallelism. Outside a pool it just
-/// runs `f`.
+/// I/O, a channel), with the current worker counted as blocked: the worker hands its
+/// queued jobs to a spare thread that stands in for it until `f` returns (one per
+/// blocked worker, up to the pool's `max_threads`), so blocking costs no parallelism.
+/// It nests: a `blocking` inside another counts once. Waits inside `f` block the thread
+/// too (no fiber switch). Outside a pool it just runs `f`.
+///
+/// This is the one wait that holds a thread: waits on queries, joins, scopes and other
+/// pools suspend fibers instead, and need no `blocking`.
 ///
 /// ```
 /// let pool = weft::ThreadPoolBuilder::new().num_threads(1).build().unwrap();

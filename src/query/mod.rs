@@ -11,16 +11,17 @@
 //!
 //! - Each `(Q, key)` is computed at most once per [`Engine`]; a hit on a finished entry
 //!   takes no lock and writes no shared cache line.
-//! - A request for a key in progress elsewhere blocks (a spare worker keeps the pool's
-//!   parallelism); while a query computes, waits on its thread only run work of that
-//!   query (see [`crate::context`]), so no false dependency is ever created.
+//! - A request for a key in progress elsewhere suspends its fiber (see the pool's
+//!   `fiber.rs`) until the owner completes: it holds no thread, and nothing runs on top
+//!   of the waiting frame, so no false dependency is ever created.
 //! - A cycle is detected when the wait that closes it is registered. Every participant
 //!   unwinds; one whose query has [`Query::recover`] stores that value, the others store
 //!   [`QueryError::Cycle`]. Callers outside the cycle continue with those results.
 //! - A panicking query poisons its entry: every waiter and later request gets
 //!   [`QueryError::Panicked`] with the original message.
-//! - If no worker can run while queries are blocked and no cycle explains it, the
-//!   blocked requests get [`QueryError::Deadlock`] describing the wait graph.
+//! - If no worker of a pool can run anything while requests are blocked there, and no
+//!   thread is inside `weft::blocking` or waiting on another pool (an exact condition,
+//!   no timer), the blocked requests get [`QueryError::Deadlock`] with the wait graph.
 
 use std::fmt::Debug;
 use std::hash::Hash;

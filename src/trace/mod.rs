@@ -4,7 +4,7 @@
 //! records, per worker thread:
 //!
 //! - **intervals** ([`Span`]): jobs run, queries executed (name and key), blocked waits
-//!   (the query waited for and the query that waited, or a restricted wait, or
+//!   (the query waited for and the query that waited, a wait on the thread, or
 //!   [`blocking`](crate::blocking)), idle sleeps, and jobserver token acquisitions;
 //! - **marks** ([`Mark`]): token releases, spare threads woken or started for a blocked
 //!   worker, cycles detected;
@@ -94,7 +94,8 @@ pub enum BlockedOn {
         /// The query that waited (`None` for the root of `Engine::run`).
         waiter: Option<(&'static str, String)>,
     },
-    /// A restricted wait (inside a context) found no job of its context to run.
+    /// A wait that may not switch fibers (during unwinding, or inside
+    /// [`blocking`](crate::blocking)) blocked the thread.
     RestrictedWait,
     /// [`blocking`](crate::blocking) was running its closure.
     Blocking,
@@ -129,7 +130,7 @@ impl SpanKind {
             SpanKind::Query { name, .. } => name.to_string(),
             SpanKind::Blocked(on) => match on {
                 BlockedOn::Query { query, .. } => format!("blocked on {query}"),
-                BlockedOn::RestrictedWait => "blocked (restricted wait)".to_string(),
+                BlockedOn::RestrictedWait => "blocked (wait on the thread)".to_string(),
                 BlockedOn::Blocking => "blocked (weft::blocking)".to_string(),
             },
             SpanKind::Wait => "wait".to_string(),
@@ -347,7 +348,7 @@ fn ratio(part: Duration, whole: Duration) -> f64 {
 /// Blocked time of one kind of wait, summed over a trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockedTime {
-    /// The query waited for, or `(restricted wait)` / `(weft::blocking)`.
+    /// The query waited for, or `(wait on the thread)` / `(weft::blocking)`.
     pub kind: String,
     /// Total time blocked, over all threads.
     pub total: Duration,
@@ -421,7 +422,7 @@ impl Trace {
             };
             let kind = match on {
                 BlockedOn::Query { query, .. } => query.to_string(),
-                BlockedOn::RestrictedWait => "(restricted wait)".to_string(),
+                BlockedOn::RestrictedWait => "(wait on the thread)".to_string(),
                 BlockedOn::Blocking => "(weft::blocking)".to_string(),
             };
             let entry = by_kind.entry(kind).or_default();
