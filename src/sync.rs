@@ -206,6 +206,11 @@ impl<T> UnsafeCell<T> {
         #[cfg(loom)]
         return self.inner.with_mut(f);
     }
+
+    /// The contents (ownership proves no other access).
+    pub(crate) fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
 }
 
 /// Threads: spawning with a name and stack size, yielding, spinning.

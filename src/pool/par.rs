@@ -1,23 +1,29 @@
-//! `par_for_each` and `par_map` over slices, built on `join`.
+//! `par_for_each` and `par_map` over slices: items claimed in order from a shared cursor.
 //!
-//! The slice is halved recursively with `join` down to pieces of about
-//! `len / (8 * threads)` items, enough pieces for stealing to even out uneven items.
+//! A call starts a few *lanes* (a small `join` tree, so idle workers steal them); each
+//! lane repeatedly claims the next block of items from one atomic cursor and runs them.
+//! Items therefore start in input order whatever the thread count, and a lane that
+//! waits (its item waits for a query another item computes) leaves the rest of the
+//! items to the other lanes. Compilers' items typically depend on earlier ones: a
+//! split into halves would send the second worker to the middle of the slice, where
+//! everything it needs is still to be computed by the first; claiming in order keeps
+//! the workers on neighbouring items instead.
 //!
-//! Panics follow `join`'s rule at every level: every item runs, and the panic of the
-//! leftmost panicking item is re-raised once all have finished, whatever the thread
-//! count or schedule (the query engine relies on this to store the same error as the
-//! serial engine).
+//! Blocks are about `len / (32 * threads)` items (at least one), so cheap items pay one
+//! atomic operation per block, not per item. Lanes number twice the threads (capped by
+//! the blocks), so a suspended lane does not leave a worker without one.
+//!
+//! Panics follow `join`'s rule: every item runs, and the panic of the leftmost
+//! panicking item is re-raised once all have finished, whatever the thread count or
+//! schedule (the query engine relies on this to store the same error as the serial
+//! engine).
+
+use std::any::Any;
 
 use super::join::join;
 use super::unwind::{catch, drop_payload};
-
-/// Size of the pieces a slice of `len` items is cut into on a pool of `threads`.
-pub(crate) fn grain(len: usize, threads: usize) -> usize {
-    if threads <= 1 {
-        return len.max(1);
-    }
-    (len / (threads * 8)).max(1)
-}
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
 
 /// The number of threads of the current pool (see [`crate::current_num_threads`]).
 fn threads() -> usize {
@@ -37,20 +43,7 @@ where
     T: Sync,
     F: Fn(&T) + Sync,
 {
-    let grain = grain(items.len(), threads());
-    for_each_in(items, grain, &f);
-}
-
-fn for_each_in<T: Sync, F: Fn(&T) + Sync>(items: &[T], grain: usize, f: &F) {
-    if items.len() <= grain {
-        each_item(items.iter(), f);
-        return;
-    }
-    let (left, right) = items.split_at(items.len() / 2);
-    join(
-        || for_each_in(left, grain, f),
-        || for_each_in(right, grain, f),
-    );
+    run_items(items.len(), &|i| f(&items[i]));
 }
 
 /// Maps `f` over `items` in parallel on the current pool; results are in input order.
@@ -65,31 +58,72 @@ where
     U: Send,
     F: Fn(&T) -> U + Sync,
 {
-    let grain = grain(items.len(), threads());
-    let mut out: Vec<Option<U>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    map_into(items, &mut out, grain, &f);
-    out.into_iter()
-        .map(|slot| slot.expect("every slot is written before join returns"))
-        .collect()
+    let out = Slots::new(items.len());
+    run_items(items.len(), &|i| {
+        let value = f(&items[i]);
+        // SAFETY: the cursor hands out each index once, so no other lane writes slot `i`,
+        // and nobody reads the slots before `run_items` returns.
+        unsafe { out.put(i, value) };
+    });
+    out.into_values()
 }
 
-fn map_into<T: Sync, U: Send, F: Fn(&T) -> U + Sync>(
-    items: &[T],
-    out: &mut [Option<U>],
-    grain: usize,
-    f: &F,
-) {
-    if items.len() <= grain {
-        each_item(items.iter().zip(out), |(item, slot)| *slot = Some(f(item)));
+/// Runs `f(i)` for every `i` in `0..len` over lanes of the current pool (module docs).
+fn run_items(len: usize, f: &(dyn Fn(usize) + Sync)) {
+    let threads = threads();
+    if len <= 1 || threads <= 1 {
+        each_item(0..len, f);
         return;
     }
-    let mid = items.len() / 2;
-    let (items_l, items_r) = items.split_at(mid);
-    let (out_l, out_r) = out.split_at_mut(mid);
-    join(
-        || map_into(items_l, out_l, grain, f),
-        || map_into(items_r, out_r, grain, f),
-    );
+    let block = (len / (threads * 32)).max(1);
+    let cursor = AtomicUsize::new(0);
+    let first_panic: Mutex<Option<(usize, Box<dyn Any + Send>)>> = Mutex::new(None);
+    let lane = || loop {
+        // The other lanes may be `join` halves this worker kept private: let a hungry
+        // worker have them (one relaxed load when nobody is).
+        super::expose_if_hungry();
+        let start = cursor.fetch_add(block, Ordering::Relaxed);
+        if start >= len {
+            return;
+        }
+        for i in start..(start + block).min(len) {
+            if let Err(payload) = catch(|| f(i)) {
+                keep_leftmost(&first_panic, i, payload);
+            }
+        }
+    };
+    spread((threads * 2).min(len.div_ceil(block)), &lane);
+    let first = first_panic.lock().take();
+    if let Some((_, payload)) = first {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// Runs `lanes` copies of `lane`, potentially in parallel.
+fn spread(lanes: usize, lane: &(dyn Fn() + Sync)) {
+    if lanes <= 1 {
+        lane();
+        return;
+    }
+    let half = lanes / 2;
+    join(|| spread(lanes - half, lane), || spread(half, lane));
+}
+
+/// Keeps `payload` if item `index` is left of the panic kept so far.
+fn keep_leftmost(
+    first: &Mutex<Option<(usize, Box<dyn Any + Send>)>>,
+    index: usize,
+    payload: Box<dyn Any + Send>,
+) {
+    let mut first = first.lock();
+    let loser = match &*first {
+        Some((kept, _)) if *kept < index => Some(payload),
+        _ => first.replace((index, payload)).map(|(_, p)| p),
+    };
+    drop(first);
+    if let Some(loser) = loser {
+        drop_payload(loser);
+    }
 }
 
 /// Calls `f` on every item even if some panic; re-raises the first panic afterwards.
@@ -105,5 +139,39 @@ pub(crate) fn each_item<I: Iterator>(items: I, mut f: impl FnMut(I::Item)) {
     }
     if let Some(payload) = first_panic {
         std::panic::resume_unwind(payload);
+    }
+}
+
+/// `par_map`'s output: one slot per item, each written once by the lane that claimed it.
+struct Slots<U> {
+    slots: Vec<UnsafeCell<Option<U>>>,
+}
+
+// SAFETY: lanes on different threads write disjoint slots (the cursor hands each index
+// out once), and the values are `Send`; the slots are read only after every lane ended.
+unsafe impl<U: Send> Sync for Slots<U> {}
+
+impl<U> Slots<U> {
+    fn new(len: usize) -> Self {
+        Slots {
+            slots: (0..len).map(|_| UnsafeCell::new(None)).collect(),
+        }
+    }
+
+    /// # Safety
+    /// No other thread accesses slot `i` meanwhile.
+    unsafe fn put(&self, i: usize, value: U) {
+        // SAFETY: forwarded from the caller.
+        self.slots[i].with_mut(|slot| unsafe { *slot = Some(value) });
+    }
+
+    fn into_values(self) -> Vec<U> {
+        self.slots
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .expect("every slot is written before the lanes end")
+            })
+            .collect()
     }
 }
