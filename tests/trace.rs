@@ -133,8 +133,10 @@ fn a_traced_pool_records_jobs_queries_blocked_waits_hits_and_cycles() {
     let blocked_on_slow = spans()
         .filter(|s| matches!(&s.kind, SpanKind::Blocked(BlockedOn::Query { query: "slow", key, .. }) if key == "0"))
         .count();
-    assert_eq!(
-        blocked_on_slow, 1,
+    // One request waits for the other; a wait that suspends its fiber shows as pieces
+    // (the lane runs other work meanwhile), so there may be more than one span.
+    assert!(
+        blocked_on_slow >= 1,
         "one half of the join waits for the other\n{trace}"
     );
     assert!(spans().any(|s| s.kind == SpanKind::Blocked(BlockedOn::Blocking)));

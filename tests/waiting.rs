@@ -397,3 +397,71 @@ fn a_real_cycle_across_threads_is_reported_not_hung() {
         assert!(matches!(b, Err(QueryError::Cycle(_))), "{b:?}");
     });
 }
+
+// ------------------------------------------------------------- no false stalls
+
+/// The shared query-DAG workload (`../shared/workloads/query-dag.md`): node `i`
+/// depends on up to four nodes within the 1,000 before it; every node is a root, roots
+/// requested in order by chunks of 256.
+fn dag_graph(n: u32) -> Vec<Vec<u32>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut draw = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut deps = vec![Vec::new()];
+    for i in 1..n {
+        let d = 1 + draw() % 4;
+        let window = u64::from(i.min(1000));
+        deps.push((0..d).map(|_| i - 1 - (draw() % window) as u32).collect());
+    }
+    deps
+}
+
+static DAG: std::sync::OnceLock<Vec<Vec<u32>>> = std::sync::OnceLock::new();
+
+struct DagValue;
+impl Query for DagValue {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "dag_value";
+    fn compute(cx: &Cx<'_>, i: &u32) -> u64 {
+        let mut h = u64::from(*i) ^ 0xcbf2_9ce4_8422_2325;
+        for j in &DAG.get().unwrap()[*i as usize] {
+            h = (h ^ cx.get::<DagValue>(j)).wrapping_mul(0x0100_0000_01b3);
+        }
+        for _ in 0..64 {
+            h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        }
+        h
+    }
+}
+
+#[test]
+fn a_worker_woken_from_its_wait_is_never_taken_for_a_stall() {
+    // A worker asleep on its own stack whose wait just ended is about to run: the last
+    // worker going idle must not declare the pool stalled meanwhile (it once did, and
+    // blocked requests of this acyclic DAG got `Deadlock`).
+    watchdog("query DAG at 2 threads", || {
+        let n = 20_000;
+        DAG.get_or_init(|| dag_graph(n));
+        let ids: Vec<u32> = (0..n).collect();
+        let chunks: Vec<&[u32]> = ids.chunks(256).collect();
+        let sum = |cx: &Cx<'_>| {
+            cx.par_map(&chunks, |cx, c| {
+                c.iter()
+                    .map(|i| cx.get::<DagValue>(i))
+                    .fold(0u64, u64::wrapping_add)
+            })
+            .into_iter()
+            .fold(0u64, u64::wrapping_add)
+        };
+        let pool = tight_pool(2);
+        for round in 0..20 {
+            let got = pool.install(|| Engine::new().run(sum));
+            assert_eq!(got, Ok(12_218_157_777_983_763_378), "round {round}");
+        }
+    });
+}

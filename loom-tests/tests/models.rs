@@ -433,6 +433,37 @@ fn a_pool_with_a_ready_fiber_is_not_stalled() {
     });
 }
 
+/// Joins two trivial halves: its worker waits for the stolen one, asleep on its own
+/// stack, and is woken when it is done.
+struct Forks;
+impl Query for Forks {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "forks";
+    fn compute(cx: &Cx<'_>, k: &u32) -> u32 {
+        let (a, b) = cx.join(|_| 1, |_| 2);
+        k + a + b
+    }
+}
+
+// 12. Exact stall detection: a worker whose wait just ended (woken, not up yet) is about
+//     to run. When the other worker, which made it so, waits for `forks(0)` and goes
+//     idle meanwhile, the pool is not stalled: no request gets `Deadlock`.
+#[test]
+fn a_woken_waiter_is_not_taken_for_a_stall() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.try_get::<Forks>(&0), |cx| cx.try_get::<Forks>(&0)))
+            })
+            .unwrap();
+        assert_eq!(got, (Ok(3), Ok(3)));
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process).
 fn expect_caught(mutant: &str, model_test: &str, expected_failure: &str) {
@@ -528,6 +559,15 @@ fn mutant_stall_ignores_ready_is_caught() {
     expect_caught(
         "stall_ignores_ready",
         "a_pool_with_a_ready_fiber_is_not_stalled",
+        "Deadlock",
+    );
+}
+
+#[test]
+fn mutant_stall_ignores_woken_is_caught() {
+    expect_caught(
+        "stall_ignores_woken",
+        "a_woken_waiter_is_not_taken_for_a_stall",
         "Deadlock",
     );
 }

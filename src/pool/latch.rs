@@ -111,7 +111,7 @@ impl Latch for WorkerLatch<'_> {
         // holds the registry alive until it has seen the latch set.
         match state.swap(SET, Ordering::AcqRel) {
             // The mutant (loom builds only) forgets to wake a sleeping owner.
-            SLEEPING if !crate::sync::mutant("latch_lost_wakeup") => registry.unpark_worker(owner),
+            SLEEPING if !crate::sync::mutant("latch_lost_wakeup") => registry.wake_waiter(owner),
             // The owner's fiber stays suspended (and the latch alive) until made ready.
             // The mutant (loom builds only) forgets to make it ready.
             SUSPENDED if !crate::sync::mutant("fiber_lost_wakeup") => {

@@ -75,7 +75,7 @@ fn run_items(len: usize, f: &(dyn Fn(usize) + Sync)) {
         each_item(0..len, f);
         return;
     }
-    let block = (len / (threads * 32)).max(1);
+    let block = (len / (threads * 256)).max(1);
     let cursor = AtomicUsize::new(0);
     let first_panic: Mutex<Option<(usize, Box<dyn Any + Send>)>> = Mutex::new(None);
     let lane = || loop {

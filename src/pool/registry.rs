@@ -54,9 +54,18 @@ pub(crate) struct Slot {
     pub(crate) parker: Parker,
     /// Fibers of this slot's worker whose wait is over (see `fiber.rs`).
     pub(crate) ready: ReadyFibers,
+    /// Set when a wait of this slot's sleeping worker ended, until the worker is up:
+    /// the pool is not stalled while a woken worker has yet to run.
+    pub(crate) woken: AtomicBool,
     /// Jobs handed to this slot's spare by the worker it stands in for, oldest first.
     handoff: Mutex<Vec<JobRef>>,
     has_handoff: AtomicBool,
+}
+
+/// True while the slot's worker has been woken from its wait and is not up yet.
+fn slot_woken(slot: &Slot) -> bool {
+    // The mutant (loom builds only) forgets such workers.
+    slot.woken.load(Ordering::SeqCst) && !crate::sync::mutant("stall_ignores_woken")
 }
 
 impl Slot {
@@ -174,6 +183,7 @@ impl Registry {
                 stealer: OnceLock::new(),
                 parker: Parker::new(),
                 ready: ReadyFibers::new(),
+                woken: AtomicBool::new(false),
                 handoff: Mutex::new(Vec::new()),
                 has_handoff: AtomicBool::new(false),
             })
@@ -259,6 +269,13 @@ impl Registry {
 
     pub(crate) fn unpark_worker(&self, index: usize) {
         self.slots[index].parker.unpark();
+    }
+
+    /// The wait of worker `owner`, asleep on its own stack, is over: wake it. Until it
+    /// is up, the pool counts it as about to run (see [`Registry::enter_idle`]).
+    pub(crate) fn wake_waiter(&self, owner: usize) {
+        self.slots[owner].woken.store(true, Ordering::SeqCst);
+        self.unpark_worker(owner);
     }
 
     /// The wait of fiber `fiber` of worker `owner` is over: queue it for its worker (a
@@ -418,7 +435,9 @@ impl Registry {
     ///
     /// Exact, with no timer: the counts change under one lock, and a worker counts as
     /// idle only after it found no job, no ready fiber and no set latch. Work can only
-    /// appear through a running thread, a blocked one, or another pool, all excluded.
+    /// appear through a running thread, a blocked one, or another pool, all excluded;
+    /// whatever a running thread made possible before it went idle is visible here (a
+    /// job queued, a fiber made ready, a sleeping waiter marked `woken`).
     pub(crate) fn enter_idle(&self) {
         let mut spares = self.spares.lock();
         spares.idle += 1;
@@ -428,7 +447,10 @@ impl Registry {
             && !self.has_work()
             // The mutant (loom builds only) forgets fibers that are ready to resume.
             && (crate::sync::mutant("stall_ignores_ready")
-                || !self.started_slots().iter().any(|slot| slot.ready.any()));
+                || !self
+                    .started_slots()
+                    .iter()
+                    .any(|slot| slot.ready.any() || slot_woken(slot)));
         drop(spares);
         if stalled {
             let listeners: Vec<_> = self

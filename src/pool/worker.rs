@@ -423,6 +423,10 @@ impl WorkerThread {
 
     /// Sleeps in the idle list until new work arrives (or `latch` is set).
     fn sleep_idle(&self, latch: Option<&WorkerLatch<'_>>) {
+        let woken = &self.registry.slots[self.index].woken;
+        // A wake-up left from an earlier wait is no news now (this wait's latch is
+        // checked again below, after the announcement).
+        woken.store(false, Ordering::SeqCst);
         if let Some(latch) = latch {
             if !latch.prepare_sleep() {
                 return;
@@ -441,6 +445,8 @@ impl WorkerThread {
             self.registry.enter_idle();
             self.registry.slots[self.index].parker.park();
             self.registry.leave_idle();
+            // Up and counted as running again: a wake-up for our wait is no longer news.
+            woken.store(false, Ordering::SeqCst);
             self.start_running();
         }
         sleep.unregister(self.index);
