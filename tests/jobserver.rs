@@ -156,6 +156,109 @@ fn jobserver_probe_child() {
     pool.shutdown();
 }
 
+/// Like `jobserver_probe_child`, with nested `weft::blocking` around every item: the
+/// blocked time is not counted as running, the busy time is.
+#[test]
+#[ignore = "run by nested_blocking_keeps_make_s_limit"]
+fn jobserver_nested_blocking_child() {
+    let Ok(log) = std::env::var("WEFT_PROBE_LOG") else {
+        return;
+    };
+    let pool = ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    let intervals: Vec<(u64, u64)> = pool.install(|| {
+        weft::par_map(&[0u8; 24], |_| {
+            weft::blocking(|| weft::blocking(|| std::thread::sleep(Duration::from_micros(500))));
+            let start = now();
+            busy(1_500);
+            (start, now())
+        })
+    });
+    let stats = pool.stats();
+    let mut file = std::fs::File::create(&log).unwrap();
+    for (start, end) in intervals {
+        writeln!(file, "{start} {end}").unwrap();
+    }
+    pool.shutdown();
+    assert_eq!(stats.blocked, 0, "{stats:?}");
+}
+
+/// Runs `recipes` copies of a child test under `make -jJOBS`; returns the most busy
+/// intervals that overlapped across all of them (each child logs its intervals).
+fn peak_under_make(child: &str, jobs: usize, recipes: usize, per_recipe: usize) -> Option<i32> {
+    if Command::new("make").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: `make` is not installed; the cross-process jobserver test needs it");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("weft-make-{child}-{jobs}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let names: Vec<String> = (0..recipes).map(|i| format!("p{i}")).collect();
+    let makefile = format!(
+        "all: {all}\n{rules}",
+        all = names.join(" "),
+        rules = names
+            .iter()
+            .map(|r| format!(
+                "{r}:\n\t+WEFT_PROBE_LOG={dir}/{r}.log {exe} --exact {child} --include-ignored --quiet >/dev/null\n",
+                dir = dir.display(),
+                exe = exe.display()
+            ))
+            .collect::<String>()
+    );
+    std::fs::write(dir.join("Makefile"), makefile).unwrap();
+    let status = Command::new("make")
+        .args([format!("-j{jobs}"), "-s".to_string(), "-C".to_string()])
+        .arg(&dir)
+        .env_remove("MAKEFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "make -j{jobs} failed (a child failed or was killed)"
+    );
+    let mut events = Vec::new();
+    for r in &names {
+        let log = std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), per_recipe, "{r} ran every item");
+        for line in lines {
+            let (s, e) = line.split_once(' ').unwrap();
+            events.push((s.parse::<u64>().unwrap(), 1i32));
+            events.push((e.parse::<u64>().unwrap(), -1i32));
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    // Ends sort before starts at the same instant.
+    events.sort();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        peak = peak.max(now);
+    }
+    Some(peak)
+}
+
+#[test]
+fn nested_blocking_keeps_make_s_limit() {
+    for jobs in [1usize, 2] {
+        let Some(peak) = peak_under_make("jobserver_nested_blocking_child", jobs, 3, 24) else {
+            return;
+        };
+        assert!(
+            peak as usize <= jobs,
+            "{peak} items ran at once under make -j{jobs}, with nested blocking"
+        );
+    }
+}
+
 #[test]
 fn jobserver_limits_workers_across_make_recipes() {
     if Command::new("make").arg("--version").output().is_err() {

@@ -76,9 +76,28 @@ fn inherited_jobserver() -> Option<jobserver::Client> {
             // SAFETY: `from_env_ext` takes the file descriptors the environment names;
             // with `check_pipe` it verifies they are a pipe or fifo before using them,
             // and we do this once per process, so no descriptor is claimed twice.
-            unsafe { jobserver::Client::from_env_ext(true) }.client.ok()
+            unsafe { jobserver::Client::from_env_ext(true) }
+                .client
+                .ok()
+                // `make -j1` starts no jobserver: it only says `-j1`. Honour it with a
+                // private jobserver that has no token besides the implicit one.
+                .or_else(|| serial_make().then(|| jobserver::Client::new(0).ok()).flatten())
         })
         .clone()
+}
+
+/// True when the environment's make flags ask for one job at a time (`-j1`).
+#[cfg(not(loom))]
+fn serial_make() -> bool {
+    ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"].iter().any(|var| {
+        std::env::var(var).is_ok_and(|flags| {
+            let words: Vec<&str> = flags.split_whitespace().collect();
+            words
+                .iter()
+                .enumerate()
+                .any(|(i, w)| *w == "-j1" || (*w == "-j" && words.get(i + 1) == Some(&"1")))
+        })
+    })
 }
 
 impl ThreadPoolBuilder {
@@ -137,7 +156,8 @@ impl ThreadPoolBuilder {
 
     /// Takes CPU budget from this jobserver: besides the process's implicit token,
     /// every running worker holds one of its tokens. By default a pool uses the
-    /// jobserver inherited from Cargo or make, if the process has one.
+    /// jobserver inherited from Cargo or make, if the process has one (and under
+    /// `make -j1`, which starts none, runs one worker at a time).
     pub fn jobserver(mut self, client: jobserver::Client) -> Self {
         self.jobserver = JobserverChoice::Client(client);
         self
