@@ -261,58 +261,9 @@ fn nested_blocking_keeps_make_s_limit() {
 
 #[test]
 fn jobserver_limits_workers_across_make_recipes() {
-    if Command::new("make").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: `make` is not installed; the cross-process jobserver test needs it");
+    let Some(peak) = peak_under_make("jobserver_probe_child", 3, 6, 48) else {
         return;
-    }
-    let dir = std::env::temp_dir().join(format!("weft-make-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let recipes: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
-    let makefile = format!(
-        "all: {all}\n{rules}",
-        all = recipes.join(" "),
-        rules = recipes
-            .iter()
-            .map(|r| format!(
-                "{r}:\n\t+WEFT_PROBE_LOG={dir}/{r}.log {exe} --exact jobserver_probe_child --include-ignored --quiet >/dev/null\n",
-                dir = dir.display(),
-                exe = exe.display()
-            ))
-            .collect::<String>()
-    );
-    std::fs::write(dir.join("Makefile"), makefile).unwrap();
-    let status = Command::new("make")
-        .args(["-j3", "-s", "-C"])
-        .arg(&dir)
-        .env_remove("MAKEFLAGS")
-        .env_remove("CARGO_MAKEFLAGS")
-        .env_remove("MFLAGS")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "make failed (or deadlocked workers were killed)"
-    );
-    let mut events = Vec::new();
-    for r in &recipes {
-        let log = std::fs::read_to_string(dir.join(format!("{r}.log"))).unwrap();
-        let lines: Vec<&str> = log.lines().collect();
-        assert_eq!(lines.len(), 48, "{r} ran every job");
-        for line in lines {
-            let (s, e) = line.split_once(' ').unwrap();
-            events.push((s.parse::<u64>().unwrap(), 1i32));
-            events.push((e.parse::<u64>().unwrap(), -1i32));
-        }
-    }
-    // Ends sort before starts at the same instant.
-    events.sort();
-    let (mut now, mut peak) = (0i32, 0i32);
-    for (_, delta) in events {
-        now += delta;
-        peak = peak.max(now);
-    }
-    std::fs::remove_dir_all(&dir).ok();
+    };
     assert!(
         peak <= 3,
         "{peak} jobs ran at once across make's recipes with -j3"

@@ -3,31 +3,15 @@
 //! queries with the same key and value types, deep chains, parallel parts that fail,
 //! query types sharing a name, nested runs). Each test runs under a watchdog.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use common::{pool, watchdog};
 use weft::query::{Cx, Engine, Query};
-use weft::{ThreadPool, ThreadPoolBuilder};
-
-fn pool(n: usize) -> ThreadPool {
-    ThreadPoolBuilder::new().num_threads(n).build().unwrap()
-}
-
-/// Runs `f` on its own thread; fails the test if it does not finish in 60 seconds.
-fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(outcome);
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => panic!("{what}: hung for 60 s"),
-    }
-}
 
 /// `f` on the serial engine and on the parallel one at 1, 2 and 4 threads: all equal.
 fn same_everywhere<R: Send + PartialEq + std::fmt::Debug>(f: impl Fn(&Engine) -> R + Sync) -> R {
@@ -90,7 +74,7 @@ impl Query for Chain {
 
 #[test]
 fn a_100k_deep_chain_runs_on_both_engines() {
-    watchdog("deep chain", || {
+    watchdog(60, "deep chain", || {
         let got = same_everywhere(|engine| engine.run(|cx| cx.get::<Chain>(&100_000)));
         assert_eq!(got, Ok(100_000));
     });
@@ -303,7 +287,7 @@ std::thread_local! {
 
 #[test]
 fn a_nested_run_inside_a_query_works_and_sees_its_cycles() {
-    watchdog("nested run", || {
+    watchdog(60, "nested run", || {
         let got = same_everywhere(|engine| {
             // The pool's workers (and the serial engine's thread) read the engine from
             // this thread-local: set it on whatever thread will run the queries.

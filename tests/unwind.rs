@@ -3,32 +3,16 @@
 //! waiter registered on a dead frame, or a job that another thread can still run on a
 //! popped frame. Every test runs under a watchdog, so a hang fails instead of stalling.
 
+mod common;
+
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::{pool, watchdog};
 use weft::query::{Cx, Cycle, Engine, Query, QueryError};
 use weft::{ThreadPool, ThreadPoolBuilder};
-
-fn pool(n: usize) -> ThreadPool {
-    ThreadPoolBuilder::new().num_threads(n).build().unwrap()
-}
-
-/// Runs `f` on its own thread; fails the test if it does not finish in 20 seconds.
-fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(outcome);
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => panic!("{what}: hung for 20 s"),
-    }
-}
 
 /// Each engine to test: the serial one and the parallel one at 1 and 2 threads.
 fn engines() -> Vec<(&'static str, Option<ThreadPool>, Engine)> {
@@ -159,7 +143,7 @@ impl Query for Outer {
 
 #[test]
 fn a_recover_that_requests_a_new_query_gets_a_clear_error_and_releases_its_entry() {
-    let outcomes = watchdog("recover requesting a new query", || {
+    let outcomes = watchdog(20, "recover requesting a new query", || {
         cycle_outcomes(Mode::RequestsNew)
     });
     assert!(
@@ -170,7 +154,7 @@ fn a_recover_that_requests_a_new_query_gets_a_clear_error_and_releases_its_entry
 
 #[test]
 fn a_recover_that_requests_its_own_cycle_gets_a_clear_error() {
-    let outcomes = watchdog("recover requesting a participant", || {
+    let outcomes = watchdog(20, "recover requesting a participant", || {
         cycle_outcomes(Mode::RequestsParticipant)
     });
     assert!(
@@ -182,7 +166,7 @@ fn a_recover_that_requests_its_own_cycle_gets_a_clear_error() {
 
 #[test]
 fn a_panicking_recover_poisons_its_participant_with_the_original_message() {
-    let outcomes = watchdog("panicking recover", || cycle_outcomes(Mode::Panics));
+    let outcomes = watchdog(20, "panicking recover", || cycle_outcomes(Mode::Panics));
     assert!(
         outcomes[0].contains("recover of Panics failed"),
         "{outcomes:?}"
@@ -196,11 +180,11 @@ fn a_panicking_recover_poisons_its_participant_with_the_original_message() {
 
 #[test]
 fn a_recover_may_read_inputs_and_try_other_queries() {
-    let outcomes = watchdog("recover reading an input", || {
+    let outcomes = watchdog(20, "recover reading an input", || {
         cycle_outcomes(Mode::ReadsInput)
     });
     assert_eq!(outcomes[0], "Ok(42)");
-    let outcomes = watchdog("recover trying a query", || {
+    let outcomes = watchdog(20, "recover trying a query", || {
         cycle_outcomes(Mode::TriesAndRecovers)
     });
     assert_eq!(outcomes[0], "Ok(-7)");
@@ -243,7 +227,7 @@ impl Query for UsesFragile {
 
 #[test]
 fn a_value_whose_clone_panics_never_leaves_its_entry_in_progress() {
-    watchdog("panicking Clone", || {
+    watchdog(20, "panicking Clone", || {
         for (name, pool, engine) in engines() {
             CLONE_PANICS.store(true, Ordering::SeqCst);
             let first = run_on(&pool, &engine, |cx| cx.try_get::<UsesFragile>(&3)).unwrap();
@@ -294,7 +278,7 @@ impl Query for ShyPanics {
 
 #[test]
 fn a_key_whose_debug_panics_is_traced_waited_for_and_reported() {
-    watchdog("panicking Debug", || {
+    watchdog(20, "panicking Debug", || {
         // Tracing formats keys for the claim's span and every waiter's span.
         let pool = ThreadPoolBuilder::new()
             .num_threads(2)
@@ -377,7 +361,7 @@ impl Drop for DropBomb {
 
 #[test]
 fn a_spawned_panic_whose_payload_panics_on_drop_does_not_kill_the_worker() {
-    watchdog("payload Drop panicking in spawn", || {
+    watchdog(20, "payload Drop panicking in spawn", || {
         for handler in [false, true] {
             let mut builder = ThreadPoolBuilder::new().num_threads(1);
             if handler {
@@ -395,7 +379,7 @@ fn a_spawned_panic_whose_payload_panics_on_drop_does_not_kill_the_worker() {
 
 #[test]
 fn join_and_scope_survive_losing_payloads_that_panic_on_drop() {
-    watchdog("payload Drop panicking in join/scope", || {
+    watchdog(20, "payload Drop panicking in join/scope", || {
         let pool = pool(2);
         let joined = catch_unwind(AssertUnwindSafe(|| {
             pool.install(|| {
@@ -446,7 +430,7 @@ impl Query for CallsFatal {
 
 #[test]
 fn a_poison_keeps_the_original_payload_and_can_be_re_raised() {
-    watchdog("payload kept", || {
+    watchdog(20, "payload kept", || {
         for (name, pool, engine) in engines() {
             let err = run_on(&pool, &engine, |cx| cx.try_get::<CallsFatal>(&1))
                 .unwrap()

@@ -4,31 +4,15 @@
 //! none of its workers can run anything and nothing outside can help. Every test runs
 //! under a watchdog, so a hang fails instead of stalling.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use common::{pool, watchdog};
 use weft::query::{Cx, Engine, Query, QueryError};
 use weft::{ThreadPool, ThreadPoolBuilder};
-
-/// Runs `f` on its own thread; fails the test if it does not finish in 60 seconds.
-fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(outcome);
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => panic!("{what}: hung for 60 s"),
-    }
-}
-
-fn pool(n: usize) -> ThreadPool {
-    ThreadPoolBuilder::new().num_threads(n).build().unwrap()
-}
 
 /// A pool with no spare thread at all.
 fn tight_pool(n: usize) -> ThreadPool {
@@ -85,7 +69,7 @@ impl Query for Dag {
 
 #[test]
 fn acyclic_graphs_never_deadlock_even_without_spare_threads() {
-    watchdog("acyclic graphs", || {
+    watchdog(60, "acyclic graphs", || {
         let roots: Vec<u32> = (0..80).rev().collect();
         let expected = Engine::serial()
             .run(|cx| cx.par_map(&roots, |cx, k| cx.get::<Dag>(k)))
@@ -126,7 +110,7 @@ impl Query for Slow {
 
 #[test]
 fn ten_thousand_waiters_on_one_key_take_no_extra_threads() {
-    watchdog("10,000 waiters", || {
+    watchdog(60, "10,000 waiters", || {
         let pool = pool(2);
         let engine = Engine::new();
         let items = vec![7u32; 10_000];
@@ -160,7 +144,7 @@ impl Query for WaitsForSpawn {
 
 #[test]
 fn many_queries_blocking_on_spawned_jobs_finish() {
-    watchdog("blocking on spawned jobs", || {
+    watchdog(60, "blocking on spawned jobs", || {
         let pool = pool(2);
         let keys: Vec<u32> = (0..64).collect();
         let got = pool
@@ -187,7 +171,7 @@ impl Query for SlowIo {
 
 #[test]
 fn waiting_on_a_query_inside_blocking_is_no_deadlock() {
-    watchdog("waiters on a blocking owner", || {
+    watchdog(60, "waiters on a blocking owner", || {
         let pool = pool(2);
         let engine = Engine::new();
         let items = vec![1u32; 64];
@@ -231,7 +215,7 @@ static OTHER_POOL: std::sync::OnceLock<ThreadPool> = std::sync::OnceLock::new();
 
 #[test]
 fn waiting_on_an_owner_inside_another_pool_is_no_deadlock() {
-    watchdog("waiters on a cross-pool owner", || {
+    watchdog(60, "waiters on a cross-pool owner", || {
         let pool = tight_pool(2);
         let engine = Engine::new();
         let items = vec![5u32; 32];
@@ -248,7 +232,7 @@ fn waiting_on_an_owner_inside_another_pool_is_no_deadlock() {
 
 #[test]
 fn two_pools_sharing_one_engine_wait_for_each_other() {
-    watchdog("two pools, one engine", || {
+    watchdog(60, "two pools, one engine", || {
         let engine = Arc::new(Engine::new());
         let (a, b) = (tight_pool(1), tight_pool(1));
         let from_a = {
@@ -265,7 +249,7 @@ fn two_pools_sharing_one_engine_wait_for_each_other() {
 
 #[test]
 fn nested_blocking_counts_once() {
-    watchdog("nested blocking", || {
+    watchdog(60, "nested blocking", || {
         let pool = pool(2);
         pool.install(|| {
             weft::par_for_each(&[0u8; 16], |_| {
@@ -287,7 +271,7 @@ fn nested_blocking_counts_once() {
 
 #[test]
 fn nested_blocking_under_a_one_token_jobserver_keeps_the_implicit_token() {
-    watchdog("nested blocking with -j1", || {
+    watchdog(60, "nested blocking with -j1", || {
         let client = jobserver::Client::new(0).unwrap();
         let pool = ThreadPoolBuilder::new()
             .num_threads(2)
@@ -335,7 +319,7 @@ impl Query for PanicsWithGuard {
 
 #[test]
 fn a_wait_inside_a_drop_during_unwinding_completes() {
-    watchdog("wait during unwinding", || {
+    watchdog(60, "wait during unwinding", || {
         let seen = DROP_SEEN.get_or_init(|| Arc::new(Mutex::new(None))).clone();
         let pool = pool(2);
         let engine = Engine::new();
@@ -385,7 +369,7 @@ impl Query for Stuck {
 
 #[test]
 fn a_real_cycle_across_threads_is_reported_not_hung() {
-    watchdog("cycle across threads", || {
+    watchdog(60, "cycle across threads", || {
         let pool = tight_pool(2);
         let engine = Engine::new();
         let (a, b) = pool
@@ -444,7 +428,7 @@ fn a_worker_woken_from_its_wait_is_never_taken_for_a_stall() {
     // A worker asleep on its own stack whose wait just ended is about to run: the last
     // worker going idle must not declare the pool stalled meanwhile (it once did, and
     // blocked requests of this acyclic DAG got `Deadlock`).
-    watchdog("query DAG at 2 threads", || {
+    watchdog(60, "query DAG at 2 threads", || {
         let n = 20_000;
         DAG.get_or_init(|| dag_graph(n));
         let ids: Vec<u32> = (0..n).collect();

@@ -81,7 +81,11 @@ fn inherited_jobserver() -> Option<jobserver::Client> {
                 .ok()
                 // `make -j1` starts no jobserver: it only says `-j1`. Honour it with a
                 // private jobserver that has no token besides the implicit one.
-                .or_else(|| serial_make().then(|| jobserver::Client::new(0).ok()).flatten())
+                .or_else(|| {
+                    serial_make()
+                        .then(|| jobserver::Client::new(0).ok())
+                        .flatten()
+                })
         })
         .clone()
 }
@@ -89,15 +93,17 @@ fn inherited_jobserver() -> Option<jobserver::Client> {
 /// True when the environment's make flags ask for one job at a time (`-j1`).
 #[cfg(not(loom))]
 fn serial_make() -> bool {
-    ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"].iter().any(|var| {
-        std::env::var(var).is_ok_and(|flags| {
-            let words: Vec<&str> = flags.split_whitespace().collect();
-            words
-                .iter()
-                .enumerate()
-                .any(|(i, w)| *w == "-j1" || (*w == "-j" && words.get(i + 1) == Some(&"1")))
+    ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+        .iter()
+        .any(|var| {
+            std::env::var(var).is_ok_and(|flags| {
+                let words: Vec<&str> = flags.split_whitespace().collect();
+                words
+                    .iter()
+                    .enumerate()
+                    .any(|(i, w)| *w == "-j1" || (*w == "-j" && words.get(i + 1) == Some(&"1")))
+            })
         })
-    })
 }
 
 impl ThreadPoolBuilder {
