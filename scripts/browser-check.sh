@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Opens a weft timings page in headless Chromium and checks that it renders: a
-# non-empty screenshot must come out. Without an HTML file argument it makes one first,
-# from the bundled compiler-demo example.
+# Opens a weft timings page in headless Chromium and checks what a person sees there
+# (scripts/timings_page_seen.py): in the rendered DOM, one lane per thread with its bars,
+# the legend, the summary and threads tables and every section heading; in the
+# screenshot, each lane as a band of the page's lane colours, with running (job, query)
+# and background colours covering a real area. Then it breaks copies of the page (no
+# stylesheet, no lanes, no tables) and requires the same checks to fail on each, so a
+# check that passes on anything is caught too. Without an HTML file argument it makes
+# the page first, from the bundled compiler-demo example.
 #
 #   scripts/browser-check.sh [PAGE.html]
 #
-# Exits 0 with "skipped: chromium not installed" where Chromium is missing (Debian's
-# package is `chromium`), so CI can run it unconditionally.
+# Chromium is Debian's package `chromium` (.ci/run installs it). Where it is missing
+# this fails under CI (CI=true), and elsewhere exits 0 saying it skipped.
+# WEFT_SCREENSHOT=FILE.png keeps the screenshot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +24,12 @@ for candidate in chromium chromium-browser google-chrome; do
   fi
 done
 if [ -z "$browser" ]; then
-  echo "skipped: chromium not installed"
+  if [ "${CI:-}" = true ]; then
+    echo "error: chromium not installed, and under CI the timings page must be checked" \
+      "(apt-get install chromium)" >&2
+    exit 1
+  fi
+  echo "skipped: chromium not installed (apt-get install chromium); CI fails here instead"
   exit 0
 fi
 
@@ -34,29 +45,63 @@ fi
 page="$(cd "$(dirname "$page")" && pwd)/$(basename "$page")"
 [ -s "$page" ] || { echo "error: no page at $page" >&2; exit 1; }
 
-shot="$work/timings.png"
+# render PAGE NAME: writes $work/NAME.dom (the DOM after rendering) and $work/NAME.png.
 # --virtual-time-budget lets the page settle; the page needs no network, and the flags
-# keep Chromium from reaching for any.
-timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
-  --disable-background-networking --disable-component-update --disable-sync \
-  --no-first-run --disable-dev-shm-usage --user-data-dir="$work/profile" \
-  --window-size=1400,900 --virtual-time-budget=2000 \
-  --screenshot="$shot" "file://$page" >"$work/chromium.log" 2>&1 || {
-  echo "error: $browser failed on $page" >&2
-  tail -20 "$work/chromium.log" >&2
+# keep Chromium from reaching for any. A fixed window and scale factor keep the
+# screenshot's geometry what timings_page_seen.py expects (one CSS pixel, one pixel).
+render() {
+  local out="$work/$2"
+  rm -rf "$work/profile"
+  timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --no-first-run --disable-dev-shm-usage --user-data-dir="$work/profile" \
+    --window-size=1400,1200 --force-device-scale-factor=1 --hide-scrollbars \
+    --virtual-time-budget=2000 --dump-dom --screenshot="$out.png" "file://$1" \
+    >"$out.dom" 2>"$out.log" || {
+    echo "error: $browser failed on $1" >&2
+    tail -20 "$out.log" >&2
+    return 1
+  }
+  if [ ! -s "$out.png" ] || [ ! -s "$out.dom" ]; then
+    echo "error: $browser wrote no screenshot or no DOM of $1" >&2
+    tail -20 "$out.log" >&2
+    return 1
+  fi
+}
+
+render "$page" page
+python3 scripts/timings_page_seen.py "$work/page.dom" "$work/page.png" || {
+  echo "error: the timings page $page does not show what it should" >&2
+  [ -z "${WEFT_SCREENSHOT:-}" ] || cp "$work/page.png" "$WEFT_SCREENSHOT"
   exit 1
 }
-if [ ! -s "$shot" ]; then
-  echo "error: $browser wrote no screenshot of $page" >&2
-  tail -20 "$work/chromium.log" >&2
-  exit 1
-fi
-# A PNG starts with \x89PNG.
-if [ "$(head -c 4 "$shot" | tail -c 3)" != "PNG" ]; then
-  echo "error: the screenshot of $page is not a PNG" >&2
-  exit 1
-fi
-if [ -n "${WEFT_SCREENSHOT:-}" ]; then
-  cp "$shot" "$WEFT_SCREENSHOT"
-fi
-echo "ok: $browser rendered $page ($(wc -c <"$shot") bytes of screenshot)"
+[ -z "${WEFT_SCREENSHOT:-}" ] || cp "$work/page.png" "$WEFT_SCREENSHOT"
+
+# The same checks on broken copies of the page must fail.
+python3 - "$page" "$work" <<'EOF'
+import re, sys
+page, work = sys.argv[1], sys.argv[2]
+html = open(page, encoding="utf-8").read()
+mutants = {
+    "unstyled": re.sub(r"<style>.*?</style>", "", html, flags=re.S),
+    "no-lanes": re.sub(r'<g class="lane".*?</g>\n', "", html, flags=re.S),
+    "no-tables": re.sub(r"<table.*?</table>\n", "", html, flags=re.S),
+}
+for name, text in mutants.items():
+    assert text != html, f"mutant {name} changed nothing: the page's markup moved"
+    open(f"{work}/{name}.html", "w", encoding="utf-8").write(text)
+EOF
+caught=()
+for mutant in unstyled no-lanes no-tables; do
+  render "$work/$mutant.html" "$mutant"
+  if python3 scripts/timings_page_seen.py "$work/$mutant.dom" "$work/$mutant.png" \
+    >"$work/$mutant.out" 2>&1; then
+    echo "error: the checks pass on the page with $mutant; they prove nothing" >&2
+    cat "$work/$mutant.out" >&2
+    exit 1
+  fi
+  failed="$(sed -n 's/^error: \([A-Za-z]*\):.*/\1/p' "$work/$mutant.out" | paste -sd+)"
+  caught+=("$mutant: ${failed:-?}")
+done
+printf -v caught_list '%s; ' "${caught[@]}"
+echo "ok: $browser rendered $page; its broken copies fail (${caught_list%; })"
