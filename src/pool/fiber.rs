@@ -25,6 +25,7 @@
 //! frames of one stack) never mixes two stacks.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 use super::context::{self, Context};
 use crate::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +35,7 @@ use crate::trace::{SpanKind, Tracer};
 
 /// The fibers of one worker whose waits are over, pushed by any thread.
 pub(crate) struct ReadyFibers {
-    queue: Mutex<Vec<usize>>,
+    queue: Mutex<VecDeque<usize>>,
     /// True while `queue` may be non-empty: lets the owner check without the lock.
     any: AtomicBool,
 }
@@ -42,14 +43,14 @@ pub(crate) struct ReadyFibers {
 impl ReadyFibers {
     pub(crate) fn new() -> Self {
         ReadyFibers {
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(VecDeque::new()),
             any: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn push(&self, fiber: usize) {
         let mut queue = self.queue.lock();
-        queue.push(fiber);
+        queue.push_back(fiber);
         self.any.store(true, Ordering::Release);
     }
 
@@ -65,11 +66,7 @@ impl ReadyFibers {
             return None;
         }
         let mut queue = self.queue.lock();
-        let fiber = if queue.is_empty() {
-            None
-        } else {
-            Some(queue.remove(0))
-        };
+        let fiber = queue.pop_front();
         if queue.is_empty() {
             self.any.store(false, Ordering::Release);
         }

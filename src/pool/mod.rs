@@ -35,7 +35,7 @@ pub use spawn::spawn;
 
 #[cfg(loom)]
 pub use tokens::ModelJobserver;
-pub(crate) use unwind::{catch, drop_payload, panic_text};
+pub(crate) use unwind::{catch, drop_payload, panic_text, FirstPanic};
 pub(crate) use worker::WorkerThread;
 
 use registry::global_registry;

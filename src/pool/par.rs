@@ -18,12 +18,10 @@
 //! schedule (the query engine relies on this to store the same error as the serial
 //! engine).
 
-use std::any::Any;
-
 use super::join::join;
-use super::unwind::{catch, drop_payload};
+use super::unwind::{catch, drop_payload, FirstPanic};
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{Mutex, UnsafeCell};
+use crate::sync::UnsafeCell;
 
 /// The number of threads of the current pool (see [`crate::current_num_threads`]).
 fn threads() -> usize {
@@ -77,7 +75,7 @@ fn run_items(len: usize, f: &(dyn Fn(usize) + Sync)) {
     }
     let block = (len / (threads * 256)).max(1);
     let cursor = AtomicUsize::new(0);
-    let first_panic: Mutex<Option<(usize, Box<dyn Any + Send>)>> = Mutex::new(None);
+    let first_panic = FirstPanic::new();
     let lane = || loop {
         // The other lanes may be `join` halves this worker kept private: let a hungry
         // worker have them (one relaxed load when nobody is).
@@ -88,13 +86,12 @@ fn run_items(len: usize, f: &(dyn Fn(usize) + Sync)) {
         }
         for i in start..(start + block).min(len) {
             if let Err(payload) = catch(|| f(i)) {
-                keep_leftmost(&first_panic, i, payload);
+                first_panic.offer(i, payload);
             }
         }
     };
     spread((threads * 2).min(len.div_ceil(block)), &lane);
-    let first = first_panic.lock().take();
-    if let Some((_, payload)) = first {
+    if let Some(payload) = first_panic.take() {
         std::panic::resume_unwind(payload);
     }
 }
@@ -107,23 +104,6 @@ fn spread(lanes: usize, lane: &(dyn Fn() + Sync)) {
     }
     let half = lanes / 2;
     join(|| spread(lanes - half, lane), || spread(half, lane));
-}
-
-/// Keeps `payload` if item `index` is left of the panic kept so far.
-fn keep_leftmost(
-    first: &Mutex<Option<(usize, Box<dyn Any + Send>)>>,
-    index: usize,
-    payload: Box<dyn Any + Send>,
-) {
-    let mut first = first.lock();
-    let loser = match &*first {
-        Some((kept, _)) if *kept < index => Some(payload),
-        _ => first.replace((index, payload)).map(|(_, p)| p),
-    };
-    drop(first);
-    if let Some(loser) = loser {
-        drop_payload(loser);
-    }
 }
 
 /// Calls `f` on every item even if some panic; re-raises the first panic afterwards.

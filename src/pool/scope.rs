@@ -20,10 +20,10 @@ use super::context::{self, Context};
 use super::job::HeapJob;
 use super::latch::{CountLatch, Latch};
 use super::registry::{current_registry, Registry};
-use super::unwind::{catch, drop_payload};
+use super::unwind::{catch, FirstPanic};
 use super::worker::WorkerThread;
 use crate::sync::atomic::{AtomicU32, Ordering};
-use crate::sync::{Arc, Mutex};
+use crate::sync::Arc;
 
 /// A handle to a scope in which jobs borrowing from the enclosing frame can be spawned.
 ///
@@ -51,11 +51,8 @@ struct ScopeState<'scope> {
     registry: &'scope Arc<Registry>,
     ctx: Context,
     /// The first panic in spawn order so far, with where it happened.
-    first_panic: Mutex<Option<PlacedPanic>>,
+    first_panic: FirstPanic<Vec<u32>>,
 }
-
-/// A panic payload with its place in spawn order (see [`Scope::panic_path`]).
-type PlacedPanic = (Vec<u32>, Box<dyn Any + Send>);
 
 /// A spawned job's place in the tree of spawns: the `index`-th spawn of its parent.
 struct SpawnPos {
@@ -101,7 +98,7 @@ where
             pending: CountLatch::new(registry, worker.index),
             registry,
             ctx: context::current(),
-            first_panic: Mutex::new(None),
+            first_panic: FirstPanic::new(),
         };
         let body = Scope::handle(&state, None);
         let result = match catch(|| op(&body)) {
@@ -114,9 +111,8 @@ where
         // SAFETY: `pending` is live; we keep waiting on it below.
         unsafe { CountLatch::set(&state.pending) };
         worker.wait_until(&state.pending.latch);
-        let first_panic = state.first_panic.lock().take();
-        match (first_panic, result) {
-            (Some((_, payload)), _) => std::panic::resume_unwind(payload),
+        match (state.first_panic.take(), result) {
+            (Some(payload), _) => std::panic::resume_unwind(payload),
             (None, Some(value)) => value,
             (None, None) => unreachable!("a panicking scope body records its panic"),
         }
@@ -176,16 +172,7 @@ impl<'scope> Scope<'scope> {
 
     /// Keeps `payload` if it is the first panic in spawn order so far.
     fn record_panic(&self, payload: Box<dyn Any + Send>) {
-        let here = self.panic_path();
-        let mut first = self.state().first_panic.lock();
-        let replaced = match &*first {
-            Some((path, _)) if path.as_slice() <= here.as_slice() => Some(payload),
-            _ => first.replace((here, payload)).map(|(_, p)| p),
-        };
-        drop(first);
-        if let Some(loser) = replaced {
-            drop_payload(loser);
-        }
+        self.state().first_panic.offer(self.panic_path(), payload);
     }
 
     /// Where a panic of this handle's job sorts: after its spawns made so far, before

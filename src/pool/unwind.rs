@@ -15,6 +15,8 @@
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::sync::Mutex;
+
 /// Runs `f`, turning a panic into an `Err` with its payload.
 #[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
@@ -26,6 +28,38 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> 
 pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     if let Err(second) = catch(move || drop(payload)) {
         std::mem::forget(second);
+    }
+}
+
+/// The first of several panics by an order of the caller's (leftmost item, first in
+/// spawn order): later ones are dropped safely. Shared by threads, so behind a lock.
+pub(crate) struct FirstPanic<K: Ord> {
+    kept: Mutex<Option<(K, Box<dyn Any + Send>)>>,
+}
+
+impl<K: Ord> FirstPanic<K> {
+    pub(crate) fn new() -> Self {
+        FirstPanic {
+            kept: Mutex::new(None),
+        }
+    }
+
+    /// Keeps `payload` if `at` sorts before the panic kept so far.
+    pub(crate) fn offer(&self, at: K, payload: Box<dyn Any + Send>) {
+        let mut kept = self.kept.lock();
+        let loser = match &*kept {
+            Some((first, _)) if *first <= at => Some(payload),
+            _ => kept.replace((at, payload)).map(|(_, p)| p),
+        };
+        drop(kept);
+        if let Some(loser) = loser {
+            drop_payload(loser);
+        }
+    }
+
+    /// The panic kept, if any.
+    pub(crate) fn take(&self) -> Option<Box<dyn Any + Send>> {
+        self.kept.lock().take().map(|(_, p)| p)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `Cx`: what a query (or `Engine::run`'s closure) uses to request queries and to run
 //! work in parallel on behalf of the current query.
 
-use std::any::Any;
+use std::cell::Cell;
 use std::marker::PhantomData;
 
 use super::engine::ParallelEngine;
@@ -10,8 +10,8 @@ use super::job::{key_text, QueryJob};
 use super::table::{pin_frame, FrameGuard};
 use super::unwind::{propagate, request_in_recover};
 use super::Query;
+use crate::pool::FirstPanic;
 use crate::serial::SerialState as SerialEngine;
-use crate::sync::Mutex;
 
 /// The query context: requests go through it, and parallel work started through it
 /// carries the current query into every job, stolen ones included.
@@ -169,7 +169,8 @@ impl<'e> Cx<'e> {
                 let scope = QueryScope {
                     inner: ScopeInner::Serial {
                         inner,
-                        first_panic: Mutex::new(None),
+                        first_panic: FirstPanic::new(),
+                        spawned: Cell::new(0),
                         marker: PhantomData,
                     },
                 };
@@ -177,8 +178,7 @@ impl<'e> Cx<'e> {
                 let ScopeInner::Serial { first_panic, .. } = scope.inner else {
                     unreachable!("built as serial above")
                 };
-                let first_panic = first_panic.lock().take();
-                match (first_panic, result) {
+                match (first_panic.take(), result) {
                     (Some(first), result) => {
                         if let Err(later) = result {
                             crate::pool::drop_payload(later);
@@ -252,7 +252,8 @@ enum ScopeInner<'a, 'scope> {
     Serial {
         inner: Inner<'scope>,
         /// The first failure among the spawns (they run at once, so in spawn order).
-        first_panic: Mutex<Option<Box<dyn Any + Send>>>,
+        first_panic: FirstPanic<u32>,
+        spawned: Cell<u32>,
         marker: PhantomData<&'a ()>,
     },
 }
@@ -269,16 +270,14 @@ impl<'scope> QueryScope<'_, 'scope> {
                 scope.spawn(move |_| body(&Cx::with(Inner::Parallel(par))))
             }
             ScopeInner::Serial {
-                inner, first_panic, ..
+                inner,
+                first_panic,
+                spawned,
+                ..
             } => {
+                let at = spawned.replace(spawned.get() + 1);
                 if let Err(payload) = crate::pool::catch(|| body(&Cx::with(*inner))) {
-                    let mut first = first_panic.lock();
-                    if first.is_none() {
-                        *first = Some(payload);
-                    } else {
-                        drop(first);
-                        crate::pool::drop_payload(payload);
-                    }
+                    first_panic.offer(at, payload);
                 }
             }
         }
