@@ -1,7 +1,7 @@
 //! The serial reference engine: the query semantics with nothing concurrent in them.
 //!
-//! One thread, a stack of the queries in progress, and `RefCell` tables: no pool, no
-//! atomics on the query path. A request for a key that is on the stack closes a cycle
+//! One thread, a stack of the queries in progress, and the parallel engine's memo
+//! tables used from that one thread: no pool, no waits, no wait graph. A request for a key that is on the stack closes a cycle
 //! whose participants are the stack from that key up: exactly the chain the parallel
 //! engine's wait-graph walk finds, so both engines mark the same participants, rotate
 //! the report the same way, and store the same results (through the shared `settle`).
@@ -13,36 +13,38 @@
 //! engine continues on that thread, charged to the enclosing query (a request for a
 //! query on the stack is a cycle, as in the parallel engine).
 //!
-//! A claim is a stack frame plus an `InProgress` slot; [`SerialClaim`] takes both back
-//! (storing a poison) if anything unwinds before the result is stored.
+//! A claim is a stack frame plus a running slot whose state word is the frame's address;
+//! [`SerialClaim`] takes both back (storing a poison) if anything unwinds before the
+//! result is stored.
 
-use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-use rustc_hash::FxBuildHasher;
 
 use crate::query::{
-    canonical_cmp, finish_run, key_text, request_in_recover, settle, unwind_cycle, Cx, Cycle,
-    ErasedKey, PanicPayload, Query, QueryError, Recovering,
+    canonical_cmp, finish_run, hash_key, key_text, request_in_recover, settle, state, unwind_cycle,
+    Claim, Cx, Cycle, ErasedKey, Memo, MemoTable, PanicPayload, Query, QueryError, Recovering,
+    TableMap,
 };
+use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
 
-/// A query in progress on the serial engine's stack.
+/// A query in progress, on the stack of the request that claimed it. Frames form the
+/// stack of queries in progress through `parent`; a running slot's state word is its
+/// frame's address.
 struct Frame {
+    parent: *const Frame,
     name: &'static str,
     type_name: &'static str,
-    key: Box<dyn ErasedKey>,
-    cycle: Option<Cycle>,
+    /// The request's key, which outlives the frame.
+    key: *const dyn ErasedKey,
+    cycle: RefCell<Option<Cycle>>,
 }
 
-enum Slot<V> {
-    InProgress(usize),
-    Done(Result<V, QueryError>),
-    Input(V),
+impl Frame {
+    fn key(&self) -> &dyn ErasedKey {
+        // SAFETY: the key outlives the frame (see the field).
+        unsafe { &*self.key }
+    }
 }
-
-type Table<Q> = HashMap<<Q as Query>::Key, Slot<<Q as Query>::Value>, FxBuildHasher>;
 
 weft_thread_local! {
     /// The serial engine running on this thread (and its state), if any.
@@ -60,8 +62,8 @@ impl SerialEngine {
     pub(crate) fn new() -> Self {
         SerialEngine {
             state: Mutex::new(SerialState {
-                tables: RefCell::new(HashMap::default()),
-                stack: RefCell::new(Vec::new()),
+                tables: TableMap::new(),
+                top: Cell::new(std::ptr::null()),
             }),
         }
     }
@@ -94,143 +96,176 @@ impl SerialEngine {
     }
 
     pub(crate) fn set_input<Q: Query>(&self, key: Q::Key, value: Q::Value) {
-        let state = self.state.lock();
-        state.with_table::<Q, _>(|t| t.insert(key, Slot::Input(value)));
+        let mut state = self.state.lock();
+        state.tables.get_mut::<Q>().set(hash_key(&key), key, value);
     }
 }
 
-/// The tables and the stack of queries in progress.
+/// The memo tables (the parallel engine's, used from one thread) and the innermost
+/// query in progress.
 pub(crate) struct SerialState {
-    tables: RefCell<HashMap<TypeId, Box<dyn Any + Send>, FxBuildHasher>>,
-    stack: RefCell<Vec<Frame>>,
+    tables: TableMap,
+    top: Cell<*const Frame>,
 }
+
+// SAFETY: `top` points into the stack of the thread running the engine and is only
+// used by it; the state moves between threads only behind the engine's mutex, between
+// runs, when `top` is null.
+unsafe impl Send for SerialState {}
 
 impl SerialState {
-    /// The table of query `Q` (keyed by the query's type: two queries with the same key
-    /// and value types must not share one).
-    fn with_table<Q: Query, R>(&self, f: impl FnOnce(&mut Table<Q>) -> R) -> R {
-        let mut tables = self.tables.borrow_mut();
-        let table = tables
-            .entry(TypeId::of::<Q>())
-            .or_insert_with(|| Box::new(Table::<Q>::default()))
-            .downcast_mut::<Table<Q>>()
-            .expect("tables are keyed by their query's TypeId");
-        f(table)
-    }
-
     fn top_in_cycle(&self) -> bool {
-        self.stack
-            .borrow()
-            .last()
-            .is_some_and(|f| f.cycle.is_some())
+        // SAFETY: `top` is null or a live frame of the current request stack.
+        unsafe { self.top.get().as_ref() }.is_some_and(|f| f.cycle.borrow().is_some())
     }
 
-    pub(crate) fn fetch<Q: Query>(
-        &self,
+    pub(crate) fn fetch<'e, Q: Query>(
+        &'e self,
         cx: &Cx<'_>,
         recovering: Recovering<'_>,
         key: &Q::Key,
-    ) -> Result<Q::Value, QueryError> {
+    ) -> Result<&'e Q::Value, QueryError> {
+        let table = self.tables.get::<Q>();
+        let hash = hash_key(key);
+        let found = table.find(hash, key);
+        if recovering.is_none() {
+            if let Some(value) = found.and_then(|slot| table.done_value(slot)) {
+                return Ok(value);
+            }
+        }
+        self.fetch_cold(cx, recovering, table, hash, key, found)
+    }
+
+    /// Everything but a plain hit: a read from `recover`, a failed or running entry
+    /// (a cycle), or a claim.
+    #[cold]
+    #[inline(never)]
+    fn fetch_cold<'e, Q: Query>(
+        &'e self,
+        cx: &Cx<'_>,
+        recovering: Recovering<'_>,
+        table: &'e MemoTable<Q>,
+        hash: u64,
+        key: &Q::Key,
+        found: Option<&'e crate::query::Slot<Q>>,
+    ) -> Result<&'e Q::Value, QueryError> {
         if let Some(participant) = recovering {
-            let input = self.with_table::<Q, _>(|t| match t.get(key) {
-                Some(Slot::Input(value)) => Some(value.clone()),
-                _ => None,
-            });
-            return input
+            return found
+                .filter(|slot| MemoTable::is_input(slot))
+                .and_then(|slot| match table.read(slot) {
+                    Memo::Ready(Ok(value)) => Some(value),
+                    _ => None,
+                })
                 .ok_or_else(|| request_in_recover(participant.clone(), (Q::NAME, key_text(key))));
         }
-        let found = self.with_table::<Q, _>(|t| match t.get(key) {
-            Some(Slot::Done(result)) => Some(Ok(result.clone())),
-            Some(Slot::Input(value)) => Some(Ok(Ok(value.clone()))),
-            Some(Slot::InProgress(index)) => Some(Err(*index)),
-            None => None,
-        });
-        match found {
-            Some(Ok(result)) => return result,
-            Some(Err(index)) => {
-                self.mark_cycle(index);
-                unwind_cycle();
+        if let Some(slot) = found {
+            match table.read(slot) {
+                Memo::Ready(result) => return result,
+                Memo::Running(owner) => {
+                    self.mark_cycle(state::owner(owner) as *const Frame);
+                    unwind_cycle();
+                }
             }
-            None => {}
         }
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        self.execute::<Q>(cx, key)
+        self.execute::<Q>(cx, table, hash, key)
     }
 
-    #[cold]
-    fn execute<Q: Query>(&self, cx: &Cx<'_>, key: &Q::Key) -> Result<Q::Value, QueryError> {
-        let frame_key: Box<dyn ErasedKey> = Box::new(key.clone());
-        let depth = self.stack.borrow().len();
-        self.with_table::<Q, _>(|t| t.insert(key.clone(), Slot::InProgress(depth)));
-        self.stack.borrow_mut().push(Frame {
+    fn execute<'e, Q: Query>(
+        &'e self,
+        cx: &Cx<'_>,
+        table: &'e MemoTable<Q>,
+        hash: u64,
+        key: &Q::Key,
+    ) -> Result<&'e Q::Value, QueryError> {
+        let erased: *const (dyn ErasedKey + '_) = key;
+        let frame = Frame {
+            parent: self.top.get(),
             name: Q::NAME,
             type_name: std::any::type_name::<Q>(),
-            key: frame_key,
-            cycle: None,
-        });
+            // SAFETY: only the lifetime is erased; the key outlives the frame.
+            key: unsafe {
+                std::mem::transmute::<*const (dyn ErasedKey + '_), *const dyn ErasedKey>(erased)
+            },
+            cycle: RefCell::new(None),
+        };
+        let Claim::Claimed(slot) = table.claim(hash, key, &frame as *const Frame as usize) else {
+            unreachable!("one thread: the key was absent just above")
+        };
+        self.top.set(&frame);
         let claim = SerialClaim::<Q> {
             state: self,
-            key,
-            depth,
+            table,
+            slot,
+            frame: &frame,
         };
         let computed = crate::pool::catch(|| Q::compute(cx, key));
-        let frame = self
-            .stack
-            .borrow_mut()
-            .pop()
-            .expect("the frame pushed above");
+        self.top.set(frame.parent);
         let stored = match computed {
-            Ok(value) if frame.cycle.is_none() => Ok(value),
+            Ok(value) if frame.cycle.borrow().is_none() => Ok(value),
             computed => {
-                let participant = (frame.name, frame.key.debug_text());
-                settle::<Q>(&cx.recovering(&participant), key, frame.cycle, computed)
+                let participant = (frame.name, frame.key().debug_text());
+                let cycle = frame.cycle.borrow_mut().take();
+                settle::<Q>(&cx.recovering(&participant), key, cycle, computed)
             }
         };
         claim.complete(stored);
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        self.with_table::<Q, _>(|t| match t.get(key) {
-            Some(Slot::Done(result)) => result.clone(),
-            _ => unreachable!("the slot was just completed"),
-        })
+        match table.read(slot) {
+            Memo::Ready(result) => result,
+            Memo::Running(_) => unreachable!("the slot was just completed"),
+        }
     }
 
-    /// Marks the frames from `from` to the top as the participants of one cycle.
-    fn mark_cycle(&self, from: usize) {
-        let mut stack = self.stack.borrow_mut();
-        let frames = &stack[from..];
+    /// Marks the frames from `owner` to the top as the participants of one cycle.
+    fn mark_cycle(&self, owner: *const Frame) {
+        let mut frames: Vec<&Frame> = Vec::new();
+        let mut cursor = self.top.get();
+        // SAFETY: the stack's frames are alive (each lives in a request below us), and
+        // `owner` is one of them (its slot is running, so its request has not returned).
+        while let Some(frame) = unsafe { cursor.as_ref() } {
+            frames.push(frame);
+            if std::ptr::eq(cursor, owner) {
+                break;
+            }
+            cursor = frame.parent;
+        }
+        frames.reverse();
         let least = (0..frames.len())
             .min_by(|&a, &b| {
                 canonical_cmp(
-                    (frames[a].name, frames[a].type_name, &*frames[a].key),
-                    (frames[b].name, frames[b].type_name, &*frames[b].key),
+                    (frames[a].name, frames[a].type_name, frames[a].key()),
+                    (frames[b].name, frames[b].type_name, frames[b].key()),
                 )
             })
             .unwrap_or(0);
         let cycle = Cycle::new(
             frames
                 .iter()
-                .map(|f| (f.name, f.key.debug_text()))
+                .map(|f| (f.name, f.key().debug_text()))
                 .collect(),
             least,
         );
-        for frame in &mut stack[from..] {
-            frame.cycle = Some(cycle.clone());
+        for frame in frames {
+            *frame.cycle.borrow_mut() = Some(cycle.clone());
         }
     }
 }
 
-/// A claim on the serial engine: a frame at `depth` and an `InProgress` slot for `key`.
-struct SerialClaim<'a, Q: Query> {
+/// A claim on the serial engine: a frame on the stack and a running slot, both taken
+/// back (the slot poisoned) if anything unwinds before the result is stored.
+struct SerialClaim<'a, 'e, Q: Query> {
     state: &'a SerialState,
-    key: &'a Q::Key,
-    depth: usize,
+    table: &'e MemoTable<Q>,
+    slot: &'e crate::query::Slot<Q>,
+    frame: &'a Frame,
 }
 
-impl<Q: Query> SerialClaim<'_, Q> {
+impl<Q: Query> SerialClaim<'_, '_, Q> {
     /// Stores the result (the frame is already popped).
     fn complete(self, result: Result<Q::Value, QueryError>) {
         self.store(result);
@@ -238,22 +273,21 @@ impl<Q: Query> SerialClaim<'_, Q> {
     }
 
     fn store(&self, result: Result<Q::Value, QueryError>) {
-        self.state.with_table::<Q, _>(|t| {
-            if let Some(slot) = t.get_mut(self.key) {
-                *slot = Slot::Done(result);
-            }
-        });
+        // SAFETY: this claim owns the running slot and stores once (`complete` forgets
+        // the guard; `Drop` runs only without it).
+        let done = unsafe { self.table.store(self.slot, result) };
+        self.slot.state.store(done, Ordering::Release);
     }
 }
 
-impl<Q: Query> Drop for SerialClaim<'_, Q> {
-    /// Runs only if the claim unwinds before storing: drop its frame, store a poison.
+impl<Q: Query> Drop for SerialClaim<'_, '_, Q> {
+    /// Runs only if the claim unwinds before storing: pop its frame, store a poison.
     fn drop(&mut self) {
-        self.state.stack.borrow_mut().truncate(self.depth);
+        self.state.top.set(self.frame.parent);
         let message = "the query unwound before its result was stored";
         self.store(Err(QueryError::Panicked {
             query: Q::NAME,
-            key: key_text(self.key),
+            key: key_text(self.slot.key()),
             message: message.to_string(),
             payload: PanicPayload::new(Box::new(message)),
         }));

@@ -17,7 +17,7 @@ pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) mod atomic {
     pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
 }
 #[cfg(loom)]
@@ -25,7 +25,7 @@ pub(crate) use loom::sync::Arc;
 #[cfg(loom)]
 pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{
-        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
 }
 
@@ -210,6 +210,35 @@ impl<T> UnsafeCell<T> {
     /// The contents (ownership proves no other access).
     pub(crate) fn into_inner(self) -> T {
         self.inner.into_inner()
+    }
+}
+
+/// A boxed slice of `len` values that all equal `make()`, where `make()` is all-zero
+/// bytes: normal builds get the memory from the allocator already zeroed (large tables
+/// then cost no memory until touched), loom builds construct each value (loom's
+/// atomics and cells are not plain memory).
+///
+/// # Safety
+/// An all-zero `T` must be a valid value equal to `make()`; `T` must not be zero-sized
+/// and `len` must be non-zero.
+pub(crate) unsafe fn zeroed_slice<T>(len: usize, make: impl Fn() -> T) -> Box<[T]> {
+    #[cfg(not(loom))]
+    {
+        let _ = make;
+        assert!(len > 0 && std::mem::size_of::<T>() > 0);
+        let layout = std::alloc::Layout::array::<T>(len).expect("a table that fits in memory");
+        // SAFETY: the layout has a non-zero size (checked above).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `len` zeroed `T`s, which the caller guarantees are valid values, in an
+        // allocation made with the layout `Box<[T]>` frees with.
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
+    }
+    #[cfg(loom)]
+    {
+        (0..len).map(|_| make()).collect()
     }
 }
 

@@ -537,6 +537,17 @@ fn mutant_implicit_twice_is_caught() {
 }
 
 #[test]
+fn mutant_publish_before_key_is_caught() {
+    // A memo slot reachable before its key is written: the waiter's key comparison
+    // races with the claimer's write.
+    expect_caught(
+        "publish_before_key",
+        "query_claim_complete_wait_two_threads",
+        "Causality violation",
+    );
+}
+
+#[test]
 fn mutant_claim_unguarded_is_caught() {
     expect_caught(
         "claim_unguarded",

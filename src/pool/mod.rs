@@ -54,14 +54,7 @@ pub fn current_num_threads() -> usize {
 pub(crate) fn expose_if_hungry() {
     // SAFETY: null or this thread's live WorkerThread.
     if let Some(worker) = unsafe { WorkerThread::current().as_ref() } {
-        if worker
-            .registry
-            .hungry
-            .load(crate::sync::atomic::Ordering::Relaxed)
-            > 0
-        {
-            worker.expose_hidden();
-        }
+        worker.expose_if_hungry();
     }
 }
 

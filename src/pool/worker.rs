@@ -199,6 +199,14 @@ impl WorkerThread {
         true
     }
 
+    /// Exposes this worker's private `join` halves if some worker looks for work.
+    #[inline]
+    pub(crate) fn expose_if_hungry(&self) {
+        if self.registry.hungry.load(Ordering::Relaxed) > 0 {
+            self.expose_hidden();
+        }
+    }
+
     /// Pushes every hidden job onto the deque, oldest (largest) first.
     pub(crate) fn expose_hidden(&self) {
         let mut node = self.hidden.replace(ptr::null());

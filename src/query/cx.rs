@@ -7,7 +7,6 @@ use std::marker::PhantomData;
 use super::engine::ParallelEngine;
 use super::error::QueryError;
 use super::job::{key_text, QueryJob};
-use super::table::{pin_frame, FrameGuard};
 use super::unwind::{propagate, request_in_recover};
 use super::Query;
 use crate::pool::FirstPanic;
@@ -17,8 +16,6 @@ use crate::serial::SerialState as SerialEngine;
 /// carries the current query into every job, stolen ones included.
 pub struct Cx<'e> {
     inner: Inner<'e>,
-    /// Query frames of the parallel engine only: see `FrameGuard`.
-    _frame: Option<FrameGuard>,
 }
 
 #[derive(Clone, Copy)]
@@ -53,14 +50,11 @@ unsafe impl Sync for JobPtr {}
 
 impl<'e> Cx<'e> {
     pub(crate) fn parallel(engine: &'e ParallelEngine, job: Option<&QueryJob>) -> Self {
-        Cx {
-            inner: Inner::Parallel(ParallelCx {
-                engine,
-                job: JobPtr(job.map_or(std::ptr::null(), |j| j as *const _)),
-                recovering: None,
-            }),
-            _frame: Some(pin_frame()),
-        }
+        Cx::with(Inner::Parallel(ParallelCx {
+            engine,
+            job: JobPtr(job.map_or(std::ptr::null(), |j| j as *const _)),
+            recovering: None,
+        }))
     }
 
     pub(crate) fn serial(engine: &'e SerialEngine) -> Self {
@@ -101,6 +95,45 @@ impl<'e> Cx<'e> {
     /// The value of `(Q, key)`, or why it has none.
     #[inline]
     pub fn try_get<Q: Query>(&self, key: &Q::Key) -> Result<Q::Value, QueryError> {
+        self.try_get_ref::<Q>(key).cloned()
+    }
+
+    /// A reference to the value of `(Q, key)`, computing it if no one has: like
+    /// [`Cx::get`] without the clone, for large values and `Arc`s (a hit then writes
+    /// no shared memory at all). The value lives as long as the engine.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use weft::query::{Cx, Engine, Query};
+    ///
+    /// struct Lines;
+    /// impl Query for Lines {
+    ///     type Key = u32;
+    ///     type Value = Arc<Vec<String>>;
+    ///     const NAME: &'static str = "lines";
+    ///     fn compute(_: &Cx<'_>, n: &u32) -> Arc<Vec<String>> {
+    ///         Arc::new((0..*n).map(|i| format!("line {i}")).collect())
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::new();
+    /// let total = engine.run(|cx| {
+    ///     let lines: &Arc<Vec<String>> = cx.get_ref::<Lines>(&3);
+    ///     lines.len()
+    /// });
+    /// assert_eq!(total, Ok(3));
+    /// ```
+    #[inline]
+    pub fn get_ref<Q: Query>(&self, key: &Q::Key) -> &'e Q::Value {
+        match self.try_get_ref::<Q>(key) {
+            Ok(value) => value,
+            Err(error) => propagate(error),
+        }
+    }
+
+    /// A reference to the value of `(Q, key)`, or why it has none (see [`Cx::get_ref`]).
+    #[inline]
+    pub fn try_get_ref<Q: Query>(&self, key: &Q::Key) -> Result<&'e Q::Value, QueryError> {
         match self.inner {
             Inner::Parallel(ParallelCx {
                 engine,
@@ -114,12 +147,9 @@ impl<'e> Cx<'e> {
                 engine,
                 recovering: Some(participant),
                 ..
-            }) => engine.fetch_input::<Q>(key).unwrap_or_else(|| {
-                Err(request_in_recover(
-                    participant.clone(),
-                    (Q::NAME, key_text(key)),
-                ))
-            }),
+            }) => engine
+                .fetch_input::<Q>(key)
+                .ok_or_else(|| request_in_recover(participant.clone(), (Q::NAME, key_text(key)))),
             Inner::Serial { engine, recovering } => engine.fetch::<Q>(self, recovering, key),
         }
     }
@@ -228,14 +258,9 @@ impl<'e> Cx<'e> {
         }
     }
 
-    /// A `Cx` for parallel work of the current query. It does not pin: on the query's
-    /// own thread its hits nest under the query's guard; in a stolen job each hit pins.
-    /// (Pinning here measured 3x slower per `par_for_each` item: `benches/query.rs`.)
+    /// A `Cx` over `inner` (for a query, or for parallel work of the current query).
     fn with(inner: Inner<'e>) -> Self {
-        Cx {
-            inner,
-            _frame: None,
-        }
+        Cx { inner }
     }
 }
 

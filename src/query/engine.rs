@@ -1,18 +1,14 @@
 //! `Engine`: the memo tables of every query type, and `run`.
 
-use std::any::TypeId;
-use std::hash::{Hash, Hasher};
-
 use super::error::QueryError;
 use super::graph::WaitGraph;
 use super::job::QueryJob;
 use super::table::{hash_key, MemoTable};
+use super::tables::TableMap;
 use super::unwind::finish_run;
 use super::{Cx, Query};
 use crate::pool::registry::{current_registry, StallListener};
 use crate::serial::SerialEngine;
-use crate::sync::atomic::{AtomicPtr, Ordering};
-use crate::sync::Mutex;
 
 /// A demand-driven query engine: memoizes each `(query, key)` and computes it at most
 /// once, in parallel on a weft pool ([`Engine::new`]) or serially ([`Engine::serial`]).
@@ -175,139 +171,3 @@ impl ParallelEngine {
         self.tables.get::<Q>()
     }
 }
-
-/// Memo tables by query type: an open-addressing array keyed by `TypeId`, read without
-/// locks (slots are written once, under `insert`, and never cleared before drop).
-struct TableMap {
-    slots: Box<[AtomicPtr<TableSlot>]>,
-    insert: Mutex<()>,
-}
-
-/// The most query types one engine can hold.
-const MAX_QUERY_TYPES: usize = if cfg!(loom) { 16 } else { 4096 };
-
-struct TableSlot {
-    type_id: TypeId,
-    table: *mut (),
-    drop_table: unsafe fn(*mut ()),
-}
-
-/// Captures the bits a `TypeId` hashes to (it is already a hash).
-#[derive(Default)]
-struct TypeIdBits(u64);
-
-impl Hasher for TypeIdBits {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-}
-
-fn type_slot(type_id: TypeId) -> usize {
-    let mut bits = TypeIdBits::default();
-    type_id.hash(&mut bits);
-    bits.finish() as usize % MAX_QUERY_TYPES
-}
-
-impl TableMap {
-    fn new() -> Self {
-        TableMap {
-            slots: (0..MAX_QUERY_TYPES)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-            insert: Mutex::new(()),
-        }
-    }
-
-    #[inline]
-    fn get<Q: Query>(&self) -> &MemoTable<Q> {
-        // SAFETY: tables live as long as the map; shared access is all `&self` gives.
-        unsafe { &*self.find::<Q>() }
-    }
-
-    fn get_mut<Q: Query>(&mut self) -> &mut MemoTable<Q> {
-        // SAFETY: `&mut self` guarantees no other reference into the map is live, and
-        // the pointer came from `Box::into_raw`.
-        unsafe { &mut *self.find::<Q>() }
-    }
-
-    /// The table of `Q`, made on first use.
-    #[inline]
-    fn find<Q: Query>(&self) -> *mut MemoTable<Q> {
-        let type_id = TypeId::of::<MemoTable<Q>>();
-        let mut index = type_slot(type_id);
-        loop {
-            let ptr = self.slots[index].load(Ordering::Acquire);
-            // SAFETY: slots are written once with a live boxed `TableSlot` that lives as
-            // long as the map.
-            match unsafe { ptr.as_ref() } {
-                // The slot's table was made as a `MemoTable<Q>`: same TypeId.
-                Some(slot) if slot.type_id == type_id => return slot.table as *mut MemoTable<Q>,
-                Some(_) => index = (index + 1) % MAX_QUERY_TYPES,
-                None => return self.insert::<Q>(),
-            }
-        }
-    }
-
-    #[cold]
-    fn insert<Q: Query>(&self) -> *mut MemoTable<Q> {
-        let _lock = self.insert.lock();
-        let type_id = TypeId::of::<MemoTable<Q>>();
-        let mut index = type_slot(type_id);
-        for _ in 0..MAX_QUERY_TYPES {
-            let ptr = self.slots[index].load(Ordering::Acquire);
-            // SAFETY: as in `get`.
-            match unsafe { ptr.as_ref() } {
-                Some(slot) if slot.type_id == type_id => return slot.table as *mut MemoTable<Q>,
-                Some(_) => index = (index + 1) % MAX_QUERY_TYPES,
-                None => {
-                    unsafe fn drop_table<Q: Query>(table: *mut ()) {
-                        // SAFETY: made by `Box::into_raw` below, dropped once.
-                        drop(unsafe { Box::from_raw(table as *mut MemoTable<Q>) });
-                    }
-                    let table = Box::into_raw(Box::new(MemoTable::<Q>::new()));
-                    let slot = Box::new(TableSlot {
-                        type_id,
-                        table: table as *mut (),
-                        drop_table: drop_table::<Q>,
-                    });
-                    self.slots[index].store(Box::into_raw(slot), Ordering::Release);
-                    return table;
-                }
-            }
-        }
-        panic!("weft: more than {MAX_QUERY_TYPES} query types in one engine");
-    }
-}
-
-impl Drop for TableMap {
-    fn drop(&mut self) {
-        for slot in self.slots.iter() {
-            let ptr = slot.load(Ordering::Relaxed);
-            if !ptr.is_null() {
-                // SAFETY: `&mut self`: nobody else uses the tables; each slot was made by
-                // `Box::into_raw` and is freed once.
-                unsafe {
-                    let slot = Box::from_raw(ptr);
-                    (slot.drop_table)(slot.table);
-                }
-            }
-        }
-    }
-}
-
-// SAFETY: the raw pointers own `MemoTable`s and `TableSlot`s, whose contents are `Send`
-// and `Sync` (keys and values are, by the `Query` bounds; entries synchronise
-// themselves).
-unsafe impl Send for TableMap {}
-// SAFETY: as above.
-unsafe impl Sync for TableMap {}

@@ -1,15 +1,15 @@
 //! The parallel engine's request path: hit -> claim -> execute -> complete, or wait.
 //!
-//! 1. **Hit**: the entry exists and is done: clone the value. No lock, no shared write.
-//! 2. **Claim**: no entry: insert one owned by a new [`QueryJob`] (shard lock only).
+//! 1. **Hit**: the entry exists and is done: borrow the value. No lock, no shared write.
+//! 2. **Claim**: no entry: publish a slot owned by a new [`QueryJob`] (shard lock only).
 //!    From here on other threads may wait on the entry, so a [`ClaimGuard`] on the
 //!    claiming frame owns the obligation to complete it: if anything unwinds before
 //!    the entry is complete, the guard stores a poison and completes it, waking every
 //!    waiter (salsa's `ClaimGuard`, rustc's `JobOwner`).
 //! 3. **Execute**: run `compute` in the job's context, catching any unwind; [`settle`]
 //!    what to store (running `recover` for a cycle participant); store it; complete the
-//!    entry (waking waiters if any). Only then is the value cloned out for the caller:
-//!    a `Clone` that panics hurts the caller, never the entry.
+//!    entry (waking waiters if any). Only then does the caller clone the value (if it
+//!    asked for a clone): a `Clone` that panics hurts the caller, never the entry.
 //! 4. **Wait**: the entry is in progress elsewhere: go through the wait graph, which
 //!    either finds a cycle (unwind) or parks this worker as blocked (a spare keeps the
 //!    pool's parallelism), until the owner completes. A [`Registration`] guard takes the
@@ -22,7 +22,7 @@ use super::engine::ParallelEngine;
 use super::error::{PanicPayload, QueryError};
 use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
-use super::table::{hash_key, Claim, Entry};
+use super::table::{hash_key, Claim, Memo, MemoTable, Slot};
 use super::unwind::{settle, unwind_cycle};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
@@ -37,100 +37,126 @@ impl ParallelEngine {
         &self,
         requester: Option<&QueryJob>,
         key: &Q::Key,
-    ) -> Result<Q::Value, QueryError> {
+    ) -> Result<&Q::Value, QueryError> {
         let table = self.table::<Q>();
         let hash = hash_key(key);
-        if let Some(entry) = table.get(hash, key) {
-            if let Some(result) = entry.result() {
-                crate::trace::memo_hit(&self.trace);
-                return result.clone();
-            }
-            return self.wait(requester, entry);
+        match table.find(hash, key) {
+            Some(slot) => match table.done_value(slot) {
+                Some(value) => {
+                    crate::trace::memo_hit(&self.trace);
+                    Ok(value)
+                }
+                None => self.not_done(requester, table, slot),
+            },
+            None => self.claim::<Q>(requester, table, hash, key),
         }
-        self.claim::<Q>(requester, hash, key)
+    }
+
+    /// A found entry that is not a plain hit: failed, or in progress (wait for it).
+    #[cold]
+    #[inline(never)]
+    fn not_done<'e, Q: Query>(
+        &'e self,
+        requester: Option<&QueryJob>,
+        table: &'e MemoTable<Q>,
+        slot: &'e Slot<Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
+        match table.read(slot) {
+            Memo::Ready(result) => {
+                crate::trace::memo_hit(&self.trace);
+                result
+            }
+            Memo::Running(_) => self.wait(requester, table, slot),
+        }
     }
 
     /// `(Q, key)` if it is an input (set with `Engine::set_input`), else `None`: all a
     /// `recover` may read.
     #[cold]
-    pub(crate) fn fetch_input<Q: Query>(
-        &self,
-        key: &Q::Key,
-    ) -> Option<Result<Q::Value, QueryError>> {
-        let entry = self.table::<Q>().get(hash_key(key), key)?;
-        if !entry.sync.is_input() {
+    pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
+        let table = self.table::<Q>();
+        let slot = table.find(hash_key(key), key)?;
+        if !MemoTable::is_input(slot) {
             return None;
         }
-        entry.result().cloned()
+        match table.read(slot) {
+            Memo::Ready(Ok(value)) => Some(value),
+            _ => None,
+        }
     }
 
     #[cold]
-    fn claim<Q: Query>(
-        &self,
+    #[inline(never)]
+    fn claim<'e, Q: Query>(
+        &'e self,
         requester: Option<&QueryJob>,
+        table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
-    ) -> Result<Q::Value, QueryError> {
+    ) -> Result<&'e Q::Value, QueryError> {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
+        let worker = current_worker();
         // Starting a computation is a moment to let idle workers have what this worker
         // kept private (a query may run long without another `join`).
-        crate::pool::expose_if_hungry();
+        worker.expose_if_hungry();
         let job = QueryJob::new(
             ContextNode::tagged_child_of(context::current(), self.tag()),
             requester,
             (Q::NAME, std::any::type_name::<Q>()),
             key,
-            &current_worker().registry,
+            &worker.registry,
         );
-        match self.table::<Q>().get_or_claim(hash, key, &job) {
-            Claim::Existing(entry) => match entry.result() {
-                Some(result) => result.clone(),
-                None => self.wait(requester, entry),
+        match table.claim(hash, key, &job as *const QueryJob as usize) {
+            Claim::Existing(slot) => match table.read(slot) {
+                Memo::Ready(result) => result,
+                Memo::Running(_) => self.wait(requester, table, slot),
             },
-            Claim::Claimed(entry) => {
+            Claim::Claimed(slot) => {
                 let claim = ClaimGuard {
                     engine: self,
+                    table,
                     job: &job,
-                    entry,
+                    slot,
                 };
                 self.execute(requester, claim)
             }
         }
     }
 
-    fn execute<Q: Query>(
-        &self,
+    fn execute<'e, Q: Query>(
+        &'e self,
         requester: Option<&QueryJob>,
-        claim: ClaimGuard<'_, Q>,
-    ) -> Result<Q::Value, QueryError> {
-        let (job, entry) = (claim.job, claim.entry);
+        claim: ClaimGuard<'_, 'e, Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
+        let (job, table, slot) = (claim.job, claim.table, claim.slot);
         if crate::sync::fault("owner_unwinds_after_claim") {
             // Loom models only: an unwind nothing catches, for the claim guard to handle.
             std::panic::resume_unwind(Box::new("injected fault after a claim"));
         }
+        let key = slot.key();
         let computed = context::enter(Context::of(&job.ctx), || {
             crate::pool::catch(|| {
                 let _span = trace::query_span(&self.trace, || SpanKind::Query {
                     name: Q::NAME,
-                    key: key_text(&entry.key),
+                    key: key_text(key),
                 });
-                Q::compute(&Cx::parallel(self, Some(job)), &entry.key)
+                Q::compute(&Cx::parallel(self, Some(job)), key)
             })
         });
         let stored = match computed {
             Ok(value) if !job.in_cycle() => Ok(value),
-            computed => self.settle_cold::<Q>(job, &entry.key, computed),
+            computed => self.settle_cold::<Q>(job, key, computed),
         };
         claim.complete(stored);
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        entry
-            .result()
-            .expect("the entry was just completed")
-            .clone()
+        match table.read(slot) {
+            Memo::Ready(result) => result,
+            Memo::Running(_) => unreachable!("the entry was just completed"),
+        }
     }
 
     /// What a query that failed or was found in a cycle stores.
@@ -148,36 +174,37 @@ impl ParallelEngine {
     }
 
     #[cold]
-    fn wait<Q: Query>(
-        &self,
+    fn wait<'e, Q: Query>(
+        &'e self,
         requester: Option<&QueryJob>,
-        entry: &Entry<Q>,
-    ) -> Result<Q::Value, QueryError> {
+        table: &'e MemoTable<Q>,
+        slot: &'e Slot<Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
         let worker = current_worker();
-        match (self.graph).block_on(requester, &entry.sync, &worker.registry, worker.index) {
+        match (self.graph).block_on(requester, &slot.state, &worker.registry, worker.index) {
             BlockOn::Done => {}
             BlockOn::Cycle => {
                 trace::cycle_found(&self.trace, || requester.map(|r| self.graph.cycle_of(r)));
                 unwind_cycle()
             }
-            BlockOn::Wait(slot) => {
+            BlockOn::Wait(wait) => {
                 let registration = Registration {
                     engine: self,
-                    slot: &slot,
+                    slot: &wait,
                 };
                 worker.registry.listen_for_stalls(&self.stall_listener());
                 {
                     let _span = trace::query_span(&self.trace, || {
                         SpanKind::Blocked(BlockedOn::Query {
                             query: Q::NAME,
-                            key: key_text(&entry.key),
+                            key: key_text(slot.key()),
                             waiter: requester.map(QueryJob::describe),
                         })
                     });
-                    worker.wait_until(&slot.latch);
+                    worker.wait_until(&wait.latch);
                 }
                 registration.released();
-                if let WaitOutcome::Deadlock(report) = slot.outcome() {
+                if let WaitOutcome::Deadlock(report) = wait.outcome() {
                     return Err(QueryError::Deadlock(report));
                 }
             }
@@ -185,10 +212,10 @@ impl ParallelEngine {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        entry
-            .result()
-            .expect("a waiter is released only once the entry is done")
-            .clone()
+        match table.read(slot) {
+            Memo::Ready(result) => result,
+            Memo::Running(_) => unreachable!("a waiter is released only once the entry is done"),
+        }
     }
 
     /// The tag of this engine's query jobs in the context chain (its address).
@@ -206,24 +233,30 @@ fn current_worker<'a>() -> &'a WorkerThread {
 }
 
 /// The claiming frame's obligation to complete its entry (module docs, step 2).
-struct ClaimGuard<'a, Q: Query> {
-    engine: &'a ParallelEngine,
+struct ClaimGuard<'a, 'e, Q: Query> {
+    engine: &'e ParallelEngine,
+    table: &'e MemoTable<Q>,
     job: &'a QueryJob,
-    entry: &'a Entry<Q>,
+    slot: &'e Slot<Q>,
 }
 
-impl<Q: Query> ClaimGuard<'_, Q> {
+impl<Q: Query> ClaimGuard<'_, '_, Q> {
     /// Stores `result` and completes the entry, waking its waiters.
     fn complete(self, result: Result<Q::Value, QueryError>) {
-        // SAFETY: this guard's job owns the entry and stores its result once (the guard
-        // is consumed here, so its `Drop` does not store again).
-        unsafe { self.entry.store(result) };
-        self.engine.graph.complete(&self.entry.sync, self.job);
+        self.publish(result);
         std::mem::forget(self);
+    }
+
+    fn publish(&self, result: Result<Q::Value, QueryError>) {
+        // SAFETY: this guard's job owns the slot and stores its result once: `complete`
+        // consumes the guard (so its `Drop` does not store again), and `Drop` runs only
+        // if `complete` did not.
+        let done = unsafe { self.table.store(self.slot, result) };
+        self.engine.graph.complete(&self.slot.state, done, self.job);
     }
 }
 
-impl<Q: Query> Drop for ClaimGuard<'_, Q> {
+impl<Q: Query> Drop for ClaimGuard<'_, '_, Q> {
     /// Runs only if the claiming frame unwinds before completing: poison the entry.
     fn drop(&mut self) {
         if crate::sync::mutant("claim_unguarded") {
@@ -231,15 +264,12 @@ impl<Q: Query> Drop for ClaimGuard<'_, Q> {
             return;
         }
         let message = "the query unwound before its result was stored";
-        let poison = QueryError::Panicked {
+        self.publish(Err(QueryError::Panicked {
             query: Q::NAME,
-            key: key_text(&self.entry.key),
+            key: key_text(self.slot.key()),
             message: message.to_string(),
             payload: PanicPayload::new(Box::new(message)),
-        };
-        // SAFETY: as in `complete`: the owner stores once, and `complete` did not run.
-        unsafe { self.entry.store(Err(poison)) };
-        self.engine.graph.complete(&self.entry.sync, self.job);
+        }));
     }
 }
 

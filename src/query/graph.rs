@@ -10,10 +10,12 @@
 //! and the requester unwinds instead of blocking. Otherwise the waiter is registered
 //! under the same lock, then parks. The mutex is never taken on a hit or a claim.
 //!
-//! **Completing.** An entry's state goes `RUNNING -> WAITED` (a waiter registered, under
-//! the lock) `-> DONE` (an atomic swap by the owner). Only an owner that swaps out
-//! `WAITED` takes the lock, to wake its waiters and unlink them, so an uncontended
-//! completion takes no lock, and a registering waiter can never be missed.
+//! **Completing.** A slot's state word (see `table.rs`) goes from the owner's address to
+//! the same with the `WAITED` bit (a waiter registered, under the lock) to a final state
+//! (an atomic swap by the owner). Only an owner that swaps out `WAITED` takes the lock,
+//! to wake its waiters and unlink them, so an uncontended completion takes no lock, and
+//! a registering waiter can never be missed. Waiters are listed in the owner's job, so
+//! waiting costs nothing until it happens.
 //!
 //! **Waiting.** A registered waiter waits on its slot's [`WorkerLatch`], as for a join
 //! half: its fiber suspends (or the worker's own stack runs other work on fibers), so
@@ -29,54 +31,11 @@ use std::collections::HashSet;
 
 use super::error::{Cycle, WaitEdge, WaitGraphReport};
 use super::job::QueryJob;
+use super::table::state;
 use crate::pool::registry::{Registry, StallListener};
 use crate::pool::{Latch, WorkerLatch};
-use crate::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
-use crate::sync::{Arc, Mutex, UnsafeCell};
-
-const RUNNING: u8 = 0;
-const WAITED: u8 = 1;
-const DONE: u8 = 2;
-
-/// The synchronisation part of a memo entry.
-pub(crate) struct EntrySync {
-    state: AtomicU8,
-    /// The job computing the entry; valid while the state is not `DONE`.
-    owner: AtomicPtr<QueryJob>,
-    /// *graph*: waiters to wake on completion.
-    waiters: UnsafeCell<Vec<Arc<WaitSlot>>>,
-}
-
-impl EntrySync {
-    /// An entry claimed by `owner`.
-    pub(crate) fn running(owner: *const QueryJob) -> Self {
-        EntrySync {
-            state: AtomicU8::new(RUNNING),
-            owner: AtomicPtr::new(owner as *mut QueryJob),
-            waiters: UnsafeCell::new(Vec::new()),
-        }
-    }
-
-    /// An entry that starts complete (an input).
-    pub(crate) fn done() -> Self {
-        EntrySync {
-            state: AtomicU8::new(DONE),
-            owner: AtomicPtr::new(std::ptr::null_mut()),
-            waiters: UnsafeCell::new(Vec::new()),
-        }
-    }
-
-    /// True for an input's entry (set with `Engine::set_input`): it never had an owner.
-    pub(crate) fn is_input(&self) -> bool {
-        self.owner.load(Ordering::Relaxed).is_null()
-    }
-
-    /// True once the value is stored (acquire: the value may then be read).
-    #[inline]
-    pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
-    }
-}
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex};
 
 /// How a parked waiter was released.
 #[derive(Clone)]
@@ -92,7 +51,6 @@ pub(crate) struct WaitSlot {
     outcome: Mutex<Option<WaitOutcome>>,
     requester: *const QueryJob,
     owner: *const QueryJob,
-    entry: *const EntrySync,
     /// The waiter's pool, if its owner computes on another pool (a cross-pool wait).
     cross_pool: Option<*const Registry>,
 }
@@ -155,31 +113,33 @@ impl WaitGraph {
     }
 
     /// A request in the context of `requester` (none for a root request), made by a
-    /// worker of `registry` (index `waiter`), found `entry` in progress: detect a cycle
-    /// or register a waiter.
+    /// worker of `registry` (index `waiter`), found the slot whose state word is
+    /// `entry` in progress: detect a cycle or register a waiter.
     pub(crate) fn block_on(
         &self,
         requester: Option<&QueryJob>,
-        entry: &EntrySync,
+        entry: &AtomicUsize,
         registry: &Registry,
         waiter: usize,
     ) -> BlockOn {
         let mut blocked = self.lock.lock();
         // Announce the waiter; from now on the owner's completion takes this lock.
-        let mut state = entry.state.load(Ordering::Acquire);
-        while state == RUNNING {
-            match entry
-                .state
-                .compare_exchange(RUNNING, WAITED, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => state = WAITED,
-                Err(now) => state = now,
+        let mut now = entry.load(Ordering::Acquire);
+        while state::is_running(now) && now & state::WAITED == 0 {
+            match entry.compare_exchange(
+                now,
+                now | state::WAITED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => now |= state::WAITED,
+                Err(changed) => now = changed,
             }
         }
-        if state == DONE {
+        if !state::is_running(now) {
             return BlockOn::Done;
         }
-        let owner = entry.owner.load(Ordering::Acquire) as *const QueryJob;
+        let owner = state::owner(now) as *const QueryJob;
         // The mutant (loom builds only) never looks for a cycle.
         if let Some(requester) = requester.filter(|_| !crate::sync::mutant("no_cycle_check")) {
             if let Some(path) = find_path(requester, owner) {
@@ -202,13 +162,12 @@ impl WaitGraph {
             outcome: Mutex::new(None),
             requester: requester.map_or(std::ptr::null(), |r| r as *const _),
             owner,
-            entry,
             cross_pool,
         });
-        // SAFETY: we hold the graph mutex; the entry lives as long as the engine, and the
-        // owner cannot be freed before its completion takes this mutex (state WAITED).
+        // SAFETY: we hold the graph mutex; the owner cannot be freed before its
+        // completion takes this mutex (the state has `WAITED`).
         unsafe {
-            entry.waiters.with_mut(|w| (*w).push(slot.clone()));
+            (*owner).waiters.with_mut(|w| (*w).push(slot.clone()));
             if let Some(requester) = requester {
                 (*owner)
                     .waited_by
@@ -228,16 +187,17 @@ impl WaitGraph {
             .expect("a job marked in_cycle has its cycle stored")
     }
 
-    /// Marks `entry` complete (its value is stored) and wakes its waiters.
-    pub(crate) fn complete(&self, entry: &EntrySync, owner: &QueryJob) {
-        if entry.state.swap(DONE, Ordering::AcqRel) != WAITED {
+    /// Publishes `done` (a final state; the result is stored) in the state word `entry`
+    /// of the slot `owner` computed, and wakes its waiters.
+    pub(crate) fn complete(&self, entry: &AtomicUsize, done: usize, owner: &QueryJob) {
+        if entry.swap(done, Ordering::AcqRel) & state::WAITED == 0 {
             return;
         }
         let mut blocked = self.lock.lock();
         // SAFETY: we hold the graph mutex, which guards both lists.
         let waiters = unsafe {
             owner.waited_by.with_mut(|w| (*w).clear());
-            entry.waiters.with_mut(|w| std::mem::take(&mut *w))
+            owner.waiters.with_mut(|w| std::mem::take(&mut *w))
         };
         blocked.retain(|b| !waiters.iter().any(|w| Arc::ptr_eq(b, w)));
         drop(blocked);
@@ -284,7 +244,7 @@ impl WaitGraph {
         }
     }
 
-    /// Removes `slot` from its entry's waiters and its requester from the owner's
+    /// Removes `slot` from its owner's waiters and its requester from the owner's
     /// `waited_by`.
     ///
     /// # Safety
@@ -292,7 +252,7 @@ impl WaitGraph {
     unsafe fn unlink(slot: &Arc<WaitSlot>) {
         // SAFETY: forwarded from the caller: the targets are alive while registered.
         unsafe {
-            (*slot.entry)
+            (*slot.owner)
                 .waiters
                 .with_mut(|w| (*w).retain(|s| !Arc::ptr_eq(s, slot)));
             if !slot.requester.is_null() {

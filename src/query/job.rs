@@ -11,11 +11,12 @@ use std::cmp::Ordering as CmpOrdering;
 use std::fmt::Debug;
 
 use super::error::Cycle;
+use super::graph::WaitSlot;
 use crate::pool::context::ContextNode;
 use crate::pool::registry::Registry;
 use crate::pool::{catch, drop_payload};
 use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::UnsafeCell;
+use crate::sync::{Arc, UnsafeCell};
 
 /// A key with its type erased: enough to print it and to order it against keys of the
 /// same query.
@@ -53,10 +54,12 @@ pub(crate) struct QueryJob {
     /// The pool whose worker claimed the query (its waiters on other pools wait on
     /// another pool: see `graph.rs`).
     pub(crate) registry: *const Registry,
-    /// The key, inside the memo entry (which lives as long as the engine).
+    /// The key (the request's, which outlives the job).
     pub(crate) key: *const dyn ErasedKey,
     /// *graph*: jobs blocked on this job's entry.
     pub(crate) waited_by: UnsafeCell<Vec<*const QueryJob>>,
+    /// *graph*: waits to release when the entry completes.
+    pub(crate) waiters: UnsafeCell<Vec<Arc<WaitSlot>>>,
     /// *graph*: the cycle this job was found in.
     pub(crate) cycle: UnsafeCell<Option<Cycle>>,
     /// Set (with `cycle`) when the job is found in a cycle; readable without the lock.
@@ -78,8 +81,8 @@ impl QueryJob {
         key: &dyn ErasedKey,
         registry: &Registry,
     ) -> Self {
-        // SAFETY (of the later dereferences): keys live in memo entries, which live as
-        // long as the engine; the lifetime is erased here only.
+        // SAFETY (of the later dereferences): the key is the request's, which outlives
+        // the job (it lives in the frame that claimed); the lifetime is erased here only.
         let key: *const (dyn ErasedKey + '_) = key;
         let key: *const dyn ErasedKey = unsafe { std::mem::transmute(key) };
         QueryJob {
@@ -90,13 +93,14 @@ impl QueryJob {
             registry,
             key,
             waited_by: UnsafeCell::new(Vec::new()),
+            waiters: UnsafeCell::new(Vec::new()),
             cycle: UnsafeCell::new(None),
             in_cycle: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn key(&self) -> &dyn ErasedKey {
-        // SAFETY: the key lives in a memo entry, which outlives every job (see `new`).
+        // SAFETY: the key outlives the job (see `new`).
         unsafe { &*self.key }
     }
 

@@ -10,7 +10,8 @@
 //! # Semantics
 //!
 //! - Each `(Q, key)` is computed at most once per [`Engine`]; a hit on a finished entry
-//!   takes no lock and writes no shared cache line.
+//!   takes no lock and writes no shared cache line ([`Cx::get_ref`] borrows the value;
+//!   [`Cx::get`] clones it).
 //! - A request for a key in progress elsewhere suspends its fiber (see the pool's
 //!   `fiber.rs`) until the owner completes: it holds no thread, and nothing runs on top
 //!   of the waiting frame, so no false dependency is ever created.
@@ -32,7 +33,9 @@ mod error;
 mod fetch;
 mod graph;
 mod job;
+mod pages;
 mod table;
+mod tables;
 mod unwind;
 
 pub use cx::{Cx, QueryScope};
@@ -41,13 +44,16 @@ pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
 
 pub(crate) use cx::Recovering;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
+pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Slot};
+pub(crate) use tables::TableMap;
 pub(crate) use unwind::{finish_run, request_in_recover, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.
 pub trait Query: 'static {
     /// What the query is computed for.
     type Key: Clone + Eq + Hash + Ord + Debug + Send + Sync;
-    /// What it computes (cloned out of the memo on every request: make it cheap).
+    /// What it computes (cloned out of the memo by [`Cx::get`]: make it cheap, or read
+    /// it with [`Cx::get_ref`]).
     type Value: Clone + Send + Sync;
     /// The name used in reports, e.g. `type_of`.
     const NAME: &'static str;

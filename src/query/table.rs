@@ -1,351 +1,504 @@
-//! The memo table of one query type: key -> entry, with a lock-free hit path.
+//! The memo table of one query type: key -> dense id -> slot, with a lock-free hit path.
 //!
-//! The table is split in shards by the key's hash. A shard is an open-addressing array
-//! of entry pointers. Readers take no lock and write nothing shared: they pin the
-//! epoch (a thread-local write), load the shard's current array and probe it. Writers
-//! (a claim of a new key) take the shard's mutex, probe again, and insert; when the
-//! array is half full they copy it to one twice the size, publish that, and retire the
-//! old array through `crossbeam-epoch`, which frees it once no reader can hold it.
+//! **Slots** live in never-moving [`Pages`] indexed by a dense `u32` id, so no entry is
+//! boxed, a `&Slot` stays valid while the table grows, and a caller can borrow a value
+//! for the engine's lifetime (`Cx::get_ref`). A slot holds the key, the value and one
+//! state word (see [`state`]). Errors are rare and large, so they live in a side map.
 //!
-//! Entries are boxed and never move or die before the table: a `&Entry` handed out
-//! stays valid for the table's lifetime, which is what lets a waiter keep pointing at
-//! an entry while it blocks.
+//! **The index** is split in shards by the key's hash. A shard is an open-addressing
+//! array of `u64` buckets, each the address of a slot with 8 bits of the key's hash in
+//! the top byte (0: empty). Readers take no lock and write nothing shared: load the
+//! shard's current array (one word holds its address and size), probe, compare the key
+//! in the slot the bucket points to. A hit is four dependent loads: the query type's
+//! entry, the shard's word, the bucket, the slot. Writers (the claim of a new key) take
+//! the shard's mutex, probe again, write the slot, then publish its bucket. An array
+//! three-quarters full is copied into one twice its size (each slot keeps its hash, so
+//! no key is hashed or compared) and published; the old array is kept until the table
+//! drops, because a reader may still be probing it. The old arrays together are smaller
+//! than the current one, so this bounds the waste without any epoch or reader
+//! registration.
 //!
-//! Under `cfg(loom)` the same interface is served by a locked map (crossbeam-epoch does
-//! not run under loom); the models check the entry protocol, not the hash table.
+//! Ids are allocated per shard (`local * SHARDS + shard`) under the shard's mutex, so a
+//! claim writes no line shared with claims in other shards.
 
 use std::hash::{BuildHasher, Hash};
+use std::mem::MaybeUninit;
+
+use rustc_hash::FxHashMap;
 
 use super::error::QueryError;
-use super::graph::EntrySync;
-use super::job::QueryJob;
+use super::pages::Pages;
 use super::Query;
-use crate::sync::UnsafeCell;
+use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
+
+/// The values of a slot's state word.
+///
+/// `VACANT` until the slot is claimed; then the owner's address (a query job, or a
+/// serial engine frame, both aligned to 8) while it computes, with [`state::WAITED`]
+/// set once a waiter registered (see `graph.rs`); then `DONE`, `FAILED` (the error is
+/// in the table's side map) or `INPUT`, for good.
+pub(crate) mod state {
+    pub(crate) const VACANT: usize = 0;
+    pub(crate) const DONE: usize = 1;
+    pub(crate) const FAILED: usize = 2;
+    pub(crate) const INPUT: usize = 3;
+    /// Low bit of a running state: a waiter is registered, the owner's completion must
+    /// take the wait-graph lock to wake it.
+    pub(crate) const WAITED: usize = 1;
+
+    /// True while an owner computes the slot.
+    #[inline]
+    pub(crate) fn is_running(state: usize) -> bool {
+        state > INPUT
+    }
+
+    /// The owner's address in a running state.
+    #[inline]
+    pub(crate) fn owner(state: usize) -> usize {
+        state & !WAITED
+    }
+}
 
 /// One memoized `(Q, key)`.
-pub(crate) struct Entry<Q: Query> {
-    #[cfg_attr(loom, allow(dead_code))]
-    hash: u64,
-    pub(crate) key: Q::Key,
-    pub(crate) sync: EntrySync,
-    /// Written once by the owner before `sync` turns `DONE`; read only after that.
-    value: UnsafeCell<Option<Result<Q::Value, QueryError>>>,
+pub(crate) struct Slot<Q: Query> {
+    pub(crate) state: AtomicUsize,
+    /// The key's hash (low 32 bits: where its bucket goes when the index grows).
+    hash: AtomicU32,
+    /// Written once under the shard lock before the slot is published.
+    key: UnsafeCell<MaybeUninit<Q::Key>>,
+    /// Written once by the owner before the state turns `DONE` (or, with `&mut` access,
+    /// by `set`); read only after that.
+    value: UnsafeCell<MaybeUninit<Q::Value>>,
 }
 
-impl<Q: Query> Entry<Q> {
-    fn new(
-        hash: u64,
-        key: Q::Key,
-        sync: EntrySync,
-        value: Option<Result<Q::Value, QueryError>>,
-    ) -> Self {
-        Entry {
-            hash,
-            key,
-            sync,
-            value: UnsafeCell::new(value),
+impl<Q: Query> Slot<Q> {
+    fn vacant() -> Self {
+        Slot {
+            state: AtomicUsize::new(state::VACANT),
+            hash: AtomicU32::new(0),
+            key: UnsafeCell::new(MaybeUninit::uninit()),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
-    /// The stored result, if the entry is complete.
+    /// The key of a published slot (it never changes until the table drops).
     #[inline]
-    pub(crate) fn result(&self) -> Option<&Result<Q::Value, QueryError>> {
-        if !self.sync.is_done() {
-            return None;
-        }
-        // SAFETY: `is_done` (acquire) saw the owner's release after its write; nobody
-        // writes the value again.
-        self.value.with(|v| unsafe { (*v).as_ref() })
-    }
-
-    /// Stores the result; the owner then completes the entry through the wait graph.
-    ///
-    /// # Safety
-    /// Only the owning job calls this, once, before completing the entry.
-    pub(crate) unsafe fn store(&self, result: Result<Q::Value, QueryError>) {
-        // SAFETY: the caller is the only writer, and readers wait for `DONE`.
-        self.value.with_mut(|v| unsafe { *v = Some(result) });
+    pub(crate) fn key(&self) -> &Q::Key {
+        // SAFETY: slots are reached only through published buckets (or by the claimer),
+        // which come after the key's write; nobody writes it again.
+        self.key.with(|k| unsafe { (*k).assume_init_ref() })
     }
 }
 
-/// The outcome of [`MemoTable::get_or_claim`].
+// SAFETY: the cells are written only as the state protocol allows (module docs): the
+// key before publication, the value by its one owner before the final state.
+unsafe impl<Q: Query> Sync for Slot<Q> {}
+// SAFETY: a slot owns a key and a value, which are `Send`.
+unsafe impl<Q: Query> Send for Slot<Q> {}
+
+/// What a request found.
+pub(crate) enum Memo<'t, V> {
+    /// The value (or, for a failed query, the error).
+    Ready(Result<&'t V, QueryError>),
+    /// An owner is computing it; the state word as loaded.
+    Running(usize),
+}
+
+/// The outcome of [`MemoTable::claim`].
 pub(crate) enum Claim<'t, Q: Query> {
-    /// The entry existed (complete or in progress).
-    Existing(&'t Entry<Q>),
-    /// A new entry, now owned by the caller's job.
-    Claimed(&'t Entry<Q>),
+    /// The key was there (complete or in progress).
+    Existing(&'t Slot<Q>),
+    /// A new slot, now owned by the caller (its state is the `owner` word given).
+    Claimed(&'t Slot<Q>),
 }
 
 /// Hash used for keys: fast, and good enough with the final mix below.
+#[inline]
 pub(crate) fn hash_key<K: Hash>(key: &K) -> u64 {
     let h = rustc_hash::FxBuildHasher.hash_one(key);
-    // Fold high bits down so that both shard and bucket indices see all of them.
+    // Fold high bits down so that the bucket index (low bits) sees all of them.
     h ^ (h >> 29) ^ (h >> 47)
 }
 
-/// Keeps this thread pinned in the epoch while a query frame (a `Cx`) is alive, so the
-/// pin inside each hit is nested: a thread-local increment, not a fence. It delays the
-/// freeing of retired bucket arrays (only) until the frame ends.
-#[cfg(not(loom))]
-pub(crate) type FrameGuard = crossbeam_epoch::Guard;
-#[cfg(loom)]
-pub(crate) type FrameGuard = ();
+const SHARDS: usize = if cfg!(loom) { 2 } else { 64 };
+const INITIAL_BUCKETS: usize = if cfg!(loom) { 4 } else { 16 };
 
-#[cfg(not(loom))]
-pub(crate) fn pin_frame() -> FrameGuard {
-    crossbeam_epoch::pin()
+/// The memo table of query `Q`.
+pub(crate) struct MemoTable<Q: Query> {
+    shards: [Shard; SHARDS],
+    slots: Pages<Slot<Q>>,
+    /// Errors of failed slots, by slot address.
+    errors: Mutex<FxHashMap<usize, QueryError>>,
 }
-#[cfg(loom)]
-pub(crate) fn pin_frame() -> FrameGuard {}
 
-#[cfg(not(loom))]
-pub(crate) use lock_free::MemoTable;
-#[cfg(loom)]
-pub(crate) use locked::MemoTable;
+/// One shard of the index, on its own cache line.
+#[repr(align(64))]
+struct Shard {
+    /// The current bucket array (0 until the first claim): its address, with the log2
+    /// of its capacity in the top byte (one load gives both, consistently).
+    buckets: AtomicU64,
+    insert: Mutex<ShardState>,
+}
 
-#[cfg(not(loom))]
-mod lock_free {
-    use crossbeam_epoch::{self as epoch, Atomic, Owned};
+/// Bits of a bucket word (and of a shard's array word) that hold an address: the rest
+/// is the top byte. Addresses above 2^56 do not exist on the platforms we run on;
+/// [`tagged`] checks.
+const ADDRESS_BITS: u64 = (1 << 56) - 1;
 
-    use super::*;
-    use crate::sync::atomic::{AtomicPtr, Ordering};
-    use crate::sync::Mutex;
+/// `address` with `top` in its top byte.
+#[inline]
+fn tagged(address: usize, top: u64) -> u64 {
+    let address = address as u64;
+    assert!(
+        address & !ADDRESS_BITS == 0,
+        "weft: an address above 2^56, which the memo table cannot tag"
+    );
+    address | top << 56
+}
 
-    const SHARDS: usize = 64;
-    const INITIAL_BUCKETS: usize = 16;
+/// A shard's writer state.
+struct ShardState {
+    len: u32,
+    /// Ids handed out: the next one is `next * SHARDS + shard index`.
+    next: u32,
+    /// Arrays replaced by larger ones, freed when the table drops.
+    retired: Vec<Buckets>,
+}
 
-    pub(crate) struct MemoTable<Q: Query> {
-        shards: Box<[Shard<Q>]>,
+/// An owned bucket array (a power-of-two number of buckets).
+struct Buckets(*mut AtomicU64, usize);
+
+// SAFETY: a bucket array is plain atomics, owned by its shard.
+unsafe impl Send for Buckets {}
+
+impl Buckets {
+    fn new(capacity: usize) -> Self {
+        // SAFETY: a zero `AtomicU64` is `AtomicU64::new(0)`; the length is non-zero.
+        let array = unsafe { crate::sync::zeroed_slice(capacity, || AtomicU64::new(0)) };
+        Buckets(Box::into_raw(array) as *mut AtomicU64, capacity)
     }
 
-    struct Shard<Q: Query> {
-        /// Number of entries; held while inserting.
-        insert: Mutex<usize>,
-        buckets: Atomic<Buckets<Q>>,
+    /// The shard word that publishes this array.
+    fn word(&self) -> u64 {
+        tagged(self.0 as usize, u64::from(self.1.trailing_zeros()))
     }
 
-    struct Buckets<Q: Query> {
-        slots: Box<[AtomicPtr<Entry<Q>>]>,
-    }
-
-    impl<Q: Query> Buckets<Q> {
-        fn with_capacity(capacity: usize) -> Self {
-            Buckets {
-                slots: (0..capacity)
-                    .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                    .collect(),
-            }
+    /// The buckets of the array a shard word names (none for 0).
+    ///
+    /// # Safety
+    /// `word` was loaded from a shard, so it is 0 or names a live array.
+    #[inline]
+    unsafe fn of_word<'a>(word: u64) -> &'a [AtomicU64] {
+        if word == 0 {
+            return &[];
         }
+        let capacity = 1usize << (word >> 56);
+        // SAFETY: the caller's precondition; arrays live until the table drops.
+        unsafe { std::slice::from_raw_parts((word & ADDRESS_BITS) as *const AtomicU64, capacity) }
+    }
+}
 
-        /// The entry for `key`, or the index of the empty slot where it would go.
-        /// Entries live as long as the table, not just the array: hence a raw pointer.
-        #[inline]
-        fn probe(&self, hash: u64, key: &Q::Key) -> Result<*const Entry<Q>, usize> {
-            let mask = self.slots.len() - 1;
-            let mut index = hash as usize & mask;
-            loop {
-                let ptr = self.slots[index].load(Ordering::Acquire);
-                // SAFETY: non-null slots point to boxed entries that live as long as the
-                // table; the acquire load saw their initialisation.
-                match unsafe { ptr.as_ref() } {
-                    None => return Err(index),
-                    Some(entry) if entry.hash == hash && entry.key == *key => return Ok(ptr),
-                    Some(_) => index = (index + 1) & mask,
+impl Drop for Buckets {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` of a slice of this length, freed once (the
+        // owner drops it only when no reader can hold it: with the table).
+        unsafe {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.0, self.1,
+            )))
+        };
+    }
+}
+
+/// The bucket word of `slot`, whose key hashes to `hash`.
+#[inline]
+fn bucket_of<T>(slot: &T, hash: u64) -> u64 {
+    tagged(slot as *const T as usize, (hash >> 32) & 0xff)
+}
+
+impl<Q: Query> MemoTable<Q> {
+    pub(crate) fn new() -> Self {
+        MemoTable {
+            shards: std::array::from_fn(|_| Shard {
+                buckets: AtomicU64::new(0),
+                insert: Mutex::new(ShardState {
+                    len: 0,
+                    next: 0,
+                    retired: Vec::new(),
+                }),
+            }),
+            // SAFETY: a zeroed slot is `Slot::vacant()` (state 0, uninitialised cells),
+            // and a slot is not zero-sized.
+            slots: unsafe { Pages::new(Slot::vacant) },
+            errors: Mutex::new(FxHashMap::default()),
+        }
+    }
+
+    #[inline]
+    fn shard_index(hash: u64) -> usize {
+        (hash >> 58) as usize % SHARDS
+    }
+
+    /// The slot of `key`, if it was ever claimed. Takes no lock and writes no shared
+    /// memory.
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<&Slot<Q>> {
+        let word = self.shards[Self::shard_index(hash)]
+            .buckets
+            .load(Ordering::Acquire);
+        if word == 0 {
+            return None;
+        }
+        // SAFETY: loaded from the shard; published arrays live until the table drops.
+        Self::probe(unsafe { Buckets::of_word(word) }, hash, key).ok()
+    }
+
+    /// The slot of `key` in `buckets`, or the index of the empty bucket that ends its
+    /// probe sequence.
+    #[inline]
+    fn probe<'t>(buckets: &[AtomicU64], hash: u64, key: &Q::Key) -> Result<&'t Slot<Q>, usize> {
+        let mask = buckets.len() - 1;
+        let tag = (hash >> 32) & 0xff;
+        let mut index = hash as usize & mask;
+        loop {
+            let bucket = buckets[index].load(Ordering::Acquire);
+            if bucket == 0 {
+                return Err(index);
+            }
+            if bucket >> 56 == tag {
+                // SAFETY: a bucket names a slot of this table, which lives as long as the
+                // table; the acquire load above saw the slot's initialisation.
+                let slot = unsafe { &*((bucket & ADDRESS_BITS) as *const Slot<Q>) };
+                if slot.key() == key {
+                    return Ok(slot);
                 }
             }
+            index = (index + 1) & mask;
         }
     }
 
-    impl<Q: Query> MemoTable<Q> {
-        pub(crate) fn new() -> Self {
-            MemoTable {
-                shards: (0..SHARDS)
-                    .map(|_| Shard {
-                        insert: Mutex::new(0),
-                        buckets: Atomic::new(Buckets::with_capacity(INITIAL_BUCKETS)),
-                    })
-                    .collect(),
+    /// What `slot` (found or claimed in this table) holds now.
+    #[inline]
+    pub(crate) fn read<'t>(&'t self, slot: &'t Slot<Q>) -> Memo<'t, Q::Value> {
+        let state = slot.state.load(Ordering::Acquire);
+        match state {
+            // SAFETY: the acquire load saw the write that preceded the final state.
+            state::DONE | state::INPUT => Memo::Ready(Ok(unsafe { self.value_of(slot) })),
+            state::FAILED => Memo::Ready(Err(self.error_of(slot))),
+            running => Memo::Running(running),
+        }
+    }
+
+    /// The value of `slot` if it is complete and did not fail: the hit path.
+    #[inline]
+    pub(crate) fn done_value<'t>(&'t self, slot: &'t Slot<Q>) -> Option<&'t Q::Value> {
+        let state = slot.state.load(Ordering::Acquire);
+        // SAFETY: the acquire load saw the write that preceded the final state.
+        (state == state::DONE || state == state::INPUT).then(|| unsafe { self.value_of(slot) })
+    }
+
+    /// The value of a slot whose state is `DONE` or `INPUT`.
+    ///
+    /// # Safety
+    /// The caller saw that state with acquire ordering (or has exclusive access).
+    #[inline]
+    unsafe fn value_of<'t>(&'t self, slot: &'t Slot<Q>) -> &'t Q::Value {
+        // SAFETY: forwarded: the value was written before the final state was published
+        // and is never written again while shared.
+        slot.value.with(|v| unsafe { (*v).assume_init_ref() })
+    }
+
+    #[cold]
+    fn error_of(&self, slot: &Slot<Q>) -> QueryError {
+        self.errors
+            .lock()
+            .get(&(slot as *const Slot<Q> as usize))
+            .cloned()
+            .expect("a failed slot has its error stored")
+    }
+
+    /// True if `slot` holds an input (set with `Engine::set_input`).
+    pub(crate) fn is_input(slot: &Slot<Q>) -> bool {
+        slot.state.load(Ordering::Acquire) == state::INPUT
+    }
+
+    /// The slot of `key`, or a new one whose key is a clone of `key` and whose state is
+    /// `owner` (the claimer's address, or `INPUT` for [`MemoTable::set`]).
+    ///
+    /// User code runs here (`Eq` while probing, `Clone`); if it panics the shard's lock
+    /// is released by its guard and nothing has changed.
+    pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize) -> Claim<'_, Q> {
+        let shard_index = Self::shard_index(hash);
+        let shard = &self.shards[shard_index];
+        let mut writer = shard.insert.lock();
+        // Only this thread (holding the lock) replaces the array.
+        let word = shard.buckets.load(Ordering::Relaxed);
+        // SAFETY: loaded from the shard.
+        let buckets = unsafe { Buckets::of_word(word) };
+        let mut free = None;
+        if !buckets.is_empty() {
+            match Self::probe(buckets, hash, key) {
+                Ok(slot) => return Claim::Existing(slot),
+                Err(index) => free = Some(index),
             }
         }
-
-        #[inline]
-        fn shard(&self, hash: u64) -> &Shard<Q> {
-            &self.shards[(hash >> 58) as usize % SHARDS]
+        let key = key.clone();
+        let id = (writer.next as usize)
+            .checked_mul(SHARDS)
+            .map(|id| id + shard_index)
+            .filter(|&id| id < u32::MAX as usize)
+            .expect("weft: more than 4 billion keys in one query's memo table")
+            as u32;
+        let slot = self.slots.ensure(id);
+        let (buckets, free) = match free {
+            Some(free) if (writer.len as usize + 1) * 4 <= buckets.len() * 3 => (buckets, free),
+            _ => Self::grow(shard, &mut writer, buckets, hash),
+        };
+        let bucket = &buckets[free];
+        // Deliberately broken (loom builds only): the slot is reachable before its key
+        // is written.
+        let early = crate::sync::mutant("publish_before_key");
+        if early {
+            bucket.store(bucket_of(slot, hash), Ordering::Release);
         }
-
-        /// The entry for `key`, if any. Takes no lock and writes no shared memory.
-        #[inline]
-        pub(crate) fn get(&self, hash: u64, key: &Q::Key) -> Option<&Entry<Q>> {
-            let guard = epoch::pin();
-            let buckets = self.shard(hash).buckets.load(Ordering::Acquire, &guard);
-            // SAFETY: the array is retired only through the epoch, and we are pinned.
-            let buckets = unsafe { buckets.deref() };
-            // SAFETY: entries live as long as the table, beyond the guard.
-            buckets.probe(hash, key).ok().map(|e| unsafe { &*e })
+        // SAFETY: a fresh slot (ids are never reused) that no one else can reach before
+        // its bucket is published below.
+        slot.key.with_mut(|k| unsafe { (*k).write(key) });
+        slot.hash.store(hash as u32, Ordering::Relaxed);
+        slot.state.store(owner, Ordering::Relaxed);
+        if !early {
+            bucket.store(bucket_of(slot, hash), Ordering::Release);
         }
+        writer.len += 1;
+        writer.next += 1;
+        Claim::Claimed(slot)
+    }
 
-        /// The entry for `key`, or a new one claimed by `owner`.
-        pub(crate) fn get_or_claim(
-            &self,
-            hash: u64,
-            key: &Q::Key,
-            owner: &QueryJob,
-        ) -> Claim<'_, Q> {
-            self.insert_with(hash, key, || EntrySync::running(owner), None)
+    /// Replaces the shard's array by one twice as large (or the first one), keeping the
+    /// old one alive for readers; returns the new array and the free bucket for `hash`
+    /// in it.
+    #[cold]
+    fn grow<'s>(
+        shard: &'s Shard,
+        writer: &mut ShardState,
+        current: &[AtomicU64],
+        hash: u64,
+    ) -> (&'s [AtomicU64], usize) {
+        let grown = Buckets::new((current.len() * 2).max(INITIAL_BUCKETS));
+        let word = grown.word();
+        // SAFETY: the word of a live array (kept in `retired` or published below).
+        let new_buckets = unsafe { Buckets::of_word(word) };
+        let mask = new_buckets.len() - 1;
+        let free_index = |hash_bits: usize| {
+            let mut index = hash_bits & mask;
+            while new_buckets[index].load(Ordering::Relaxed) != 0 {
+                index = (index + 1) & mask;
+            }
+            index
+        };
+        for bucket in current {
+            let bucket = bucket.load(Ordering::Relaxed);
+            if bucket != 0 {
+                // SAFETY: buckets name live slots of this table, published by this shard
+                // (under the lock we hold), so their hash was written before.
+                let slot = unsafe { &*((bucket & ADDRESS_BITS) as *const Slot<Q>) };
+                let index = free_index(slot.hash.load(Ordering::Relaxed) as usize);
+                new_buckets[index].store(bucket, Ordering::Relaxed);
+            }
         }
+        let free = free_index(hash as usize);
+        let old = shard.buckets.swap(word, Ordering::Release);
+        if old != 0 {
+            writer.retired.push(Buckets(
+                (old & ADDRESS_BITS) as *mut AtomicU64,
+                current.len(),
+            ));
+        }
+        std::mem::forget(grown);
+        (new_buckets, free)
+    }
 
-        /// Stores a finished value for `key` (an input), replacing any earlier one.
-        pub(crate) fn set(&mut self, hash: u64, key: Q::Key, value: Q::Value) {
-            let guard = epoch::pin();
-            let buckets = self.shard(hash).buckets.load(Ordering::Acquire, &guard);
-            // SAFETY: pinned, as in `get`.
-            let buckets = unsafe { buckets.deref() };
-            if let Ok(entry) = buckets.probe(hash, &key) {
-                let ptr = entry as *mut Entry<Q>;
-                // SAFETY: `&mut self` means no other reference to any entry is in use.
-                unsafe { *ptr = Entry::new(hash, key, EntrySync::done(), Some(Ok(value))) };
+    /// Stores the result of `slot`, which the caller owns, and returns the final state
+    /// the caller then publishes (the parallel engine through the wait graph).
+    ///
+    /// # Safety
+    /// The caller owns the running slot and stores its result once.
+    pub(crate) unsafe fn store(
+        &self,
+        slot: &Slot<Q>,
+        result: Result<Q::Value, QueryError>,
+    ) -> usize {
+        match result {
+            Ok(value) => {
+                // SAFETY: the owner is the only writer; readers wait for the final state.
+                slot.value.with_mut(|v| unsafe { (*v).write(value) });
+                state::DONE
+            }
+            Err(error) => {
+                self.errors
+                    .lock()
+                    .insert(slot as *const Slot<Q> as usize, error);
+                state::FAILED
+            }
+        }
+    }
+
+    /// Sets `key`'s value as an input, replacing whatever the slot held.
+    pub(crate) fn set(&mut self, hash: u64, key: Q::Key, value: Q::Value) {
+        let (slot, old_value) = match self.claim(hash, &key, state::INPUT) {
+            Claim::Claimed(slot) => (slot, false),
+            Claim::Existing(slot) => {
+                let old = slot.state.load(Ordering::Relaxed);
+                assert!(
+                    !state::is_running(old),
+                    "weft: an input was set while its query was in progress"
+                );
+                if old == state::FAILED {
+                    self.errors
+                        .lock()
+                        .remove(&(slot as *const Slot<Q> as usize));
+                }
+                (slot, old == state::DONE || old == state::INPUT)
+            }
+        };
+        // SAFETY: `&mut self`: no one else can reach the slot. The old value (if any) is
+        // moved out before the new one goes in, and dropped once the slot is whole
+        // again, so a panicking `Drop` leaves nothing half-done.
+        let old = slot.value.with_mut(|v| unsafe {
+            let old = old_value.then(|| (*v).assume_init_read());
+            (*v).write(value);
+            old
+        });
+        slot.state.store(state::INPUT, Ordering::Release);
+        drop(old);
+    }
+}
+
+impl<Q: Query> Drop for MemoTable<Q> {
+    fn drop(&mut self) {
+        self.slots.for_each_mut(|slot| {
+            let state = slot.state.load(Ordering::Relaxed);
+            if state == state::VACANT {
                 return;
             }
-            drop(guard);
-            let claim = self.insert_with(hash, &key, EntrySync::done, Some(Ok(value)));
-            debug_assert!(matches!(claim, Claim::Claimed(_)));
-        }
-
-        fn insert_with(
-            &self,
-            hash: u64,
-            key: &Q::Key,
-            sync: impl FnOnce() -> EntrySync,
-            value: Option<Result<Q::Value, QueryError>>,
-        ) -> Claim<'_, Q> {
-            let shard = self.shard(hash);
-            let mut len = shard.insert.lock();
-            let guard = epoch::pin();
-            let current = shard.buckets.load(Ordering::Acquire, &guard);
-            // SAFETY: pinned; only this thread (holding the lock) replaces the array.
-            let mut buckets = unsafe { current.deref() };
-            let slot = match buckets.probe(hash, key) {
-                // SAFETY: entries live as long as the table.
-                Ok(entry) => return Claim::Existing(unsafe { &*entry }),
-                Err(slot) => slot,
-            };
-            let entry = Box::into_raw(Box::new(Entry::new(hash, key.clone(), sync(), value)));
-            let mut slot = slot;
-            if (*len + 1) * 2 > buckets.slots.len() {
-                let grown = Buckets::with_capacity(buckets.slots.len() * 2);
-                for old in buckets.slots.iter() {
-                    let ptr = old.load(Ordering::Relaxed);
-                    // SAFETY: entries live as long as the table.
-                    if let Some(e) = unsafe { ptr.as_ref() } {
-                        let Err(free) = grown.probe(e.hash, &e.key) else {
-                            unreachable!("keys are unique");
-                        };
-                        grown.slots[free].store(ptr, Ordering::Relaxed);
-                    }
-                }
-                let grown = Owned::new(grown).into_shared(&guard);
-                shard.buckets.store(grown, Ordering::Release);
-                // SAFETY: the old array is unreachable for new readers; the epoch frees
-                // it after every reader pinned before this point has unpinned.
-                unsafe { guard.defer_destroy(current) };
-                // SAFETY: just published, and pinned.
-                buckets = unsafe { grown.deref() };
-                // SAFETY: as above, the entry is live.
-                let Err(free) = buckets.probe(hash, unsafe { &(*entry).key }) else {
-                    unreachable!("the key is new");
-                };
-                slot = free;
-            }
-            buckets.slots[slot].store(entry, Ordering::Release);
-            *len += 1;
-            // SAFETY: the entry was just boxed and lives as long as the table.
-            Claim::Claimed(unsafe { &*entry })
-        }
-    }
-
-    impl<Q: Query> Drop for MemoTable<Q> {
-        fn drop(&mut self) {
-            for shard in self.shards.iter() {
-                // SAFETY: `&mut self`: no reader can be pinned on this table any more.
-                let guard = unsafe { epoch::unprotected() };
-                let buckets = shard
-                    .buckets
-                    .swap(epoch::Shared::null(), Ordering::Relaxed, guard);
-                // SAFETY: as above; we own the array and every entry in it.
-                unsafe {
-                    for slot in buckets.deref().slots.iter() {
-                        let ptr = slot.load(Ordering::Relaxed);
-                        if !ptr.is_null() {
-                            drop(Box::from_raw(ptr));
-                        }
-                    }
-                    drop(buckets.into_owned());
+            // SAFETY: `&mut self`: exclusive. A claimed slot has its key; a `DONE` or
+            // `INPUT` one its value. Each is dropped once, here.
+            unsafe {
+                slot.key.with_mut(|k| (*k).assume_init_drop());
+                if state == state::DONE || state == state::INPUT {
+                    slot.value.with_mut(|v| (*v).assume_init_drop());
                 }
             }
-        }
-    }
-}
-
-#[cfg(loom)]
-mod locked {
-    use super::*;
-    use crate::sync::Mutex;
-
-    /// Loom builds: a locked list of boxed entries (tiny tables in models).
-    pub(crate) struct MemoTable<Q: Query> {
-        entries: Mutex<Vec<Box<Entry<Q>>>>,
-    }
-
-    impl<Q: Query> MemoTable<Q> {
-        pub(crate) fn new() -> Self {
-            MemoTable {
-                entries: Mutex::new(Vec::new()),
+        });
+        for shard in self.shards.iter() {
+            let word = shard.buckets.load(Ordering::Relaxed);
+            if word != 0 {
+                drop(Buckets(
+                    (word & ADDRESS_BITS) as *mut AtomicU64,
+                    1 << (word >> 56),
+                ));
             }
-        }
-
-        fn find(entries: &[Box<Entry<Q>>], key: &Q::Key) -> Option<*const Entry<Q>> {
-            entries
-                .iter()
-                .find(|e| e.key == *key)
-                .map(|e| &**e as *const _)
-        }
-
-        pub(crate) fn get(&self, _hash: u64, key: &Q::Key) -> Option<&Entry<Q>> {
-            // SAFETY: boxed entries never move or die before the table.
-            Self::find(&self.entries.lock(), key).map(|e| unsafe { &*e })
-        }
-
-        pub(crate) fn get_or_claim(
-            &self,
-            hash: u64,
-            key: &Q::Key,
-            owner: &QueryJob,
-        ) -> Claim<'_, Q> {
-            let mut entries = self.entries.lock();
-            if let Some(e) = Self::find(&entries, key) {
-                // SAFETY: as in `get`.
-                return Claim::Existing(unsafe { &*e });
-            }
-            entries.push(Box::new(Entry::new(
-                hash,
-                key.clone(),
-                EntrySync::running(owner),
-                None,
-            )));
-            let e: *const Entry<Q> = &**entries.last().expect("just pushed");
-            // SAFETY: as in `get`.
-            Claim::Claimed(unsafe { &*e })
-        }
-
-        pub(crate) fn set(&mut self, hash: u64, key: Q::Key, value: Q::Value) {
-            let mut entries = self.entries.lock();
-            entries.retain(|e| e.key != key);
-            entries.push(Box::new(Entry::new(
-                hash,
-                key,
-                EntrySync::done(),
-                Some(Ok(value)),
-            )));
         }
     }
 }

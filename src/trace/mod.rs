@@ -58,7 +58,7 @@ mod record;
 pub(crate) use record::{cycle_found, memo_hit, query_span, TraceFlag, Tracer};
 
 /// What a thread was doing during a [`Span`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SpanKind {
     /// Running a job taken from a deque or the injector.
@@ -82,7 +82,7 @@ pub enum SpanKind {
 }
 
 /// Why a worker was blocked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockedOn {
     /// A query requested an entry that another thread was computing.
@@ -414,20 +414,44 @@ impl Trace {
     }
 
     /// Blocked time per kind of wait (per query waited for), most first.
+    ///
+    /// A wait on a query whose fiber suspends shows on its lane as several pieces (the
+    /// thread runs other work in between); it counts here from its start to its end,
+    /// as the waiting query saw it. (All the pieces of one thread waiting on one key
+    /// belong to waits that overlap in time: once the key is done, later requests hit.)
     pub fn blocked_by_query(&self) -> Vec<BlockedTime> {
         let mut by_kind: HashMap<String, (Duration, usize)> = HashMap::new();
-        for span in self.threads.iter().flat_map(|t| &t.spans) {
-            let SpanKind::Blocked(on) = &span.kind else {
-                continue;
-            };
-            let kind = match on {
-                BlockedOn::Query { query, .. } => query.to_string(),
-                BlockedOn::RestrictedWait => "(wait on the thread)".to_string(),
-                BlockedOn::Blocking => "(weft::blocking)".to_string(),
-            };
-            let entry = by_kind.entry(kind).or_default();
-            entry.0 += span.duration();
-            entry.1 += 1;
+        for thread in &self.threads {
+            // Per awaited key on this thread: (first start, last end).
+            let mut query_waits: HashMap<&SpanKind, (Duration, Duration)> = HashMap::new();
+            for span in &thread.spans {
+                let SpanKind::Blocked(on) = &span.kind else {
+                    continue;
+                };
+                let kind = match on {
+                    BlockedOn::Query { .. } => {
+                        let wait = query_waits
+                            .entry(&span.kind)
+                            .or_insert((span.start, span.end));
+                        wait.0 = wait.0.min(span.start);
+                        wait.1 = wait.1.max(span.end);
+                        continue;
+                    }
+                    BlockedOn::RestrictedWait => "(wait on the thread)".to_string(),
+                    BlockedOn::Blocking => "(weft::blocking)".to_string(),
+                };
+                let entry = by_kind.entry(kind).or_default();
+                entry.0 += span.duration();
+                entry.1 += 1;
+            }
+            for (kind, (start, end)) in query_waits {
+                let SpanKind::Blocked(BlockedOn::Query { query, .. }) = kind else {
+                    unreachable!("only query waits are collected")
+                };
+                let entry = by_kind.entry(query.to_string()).or_default();
+                entry.0 += end.saturating_sub(start);
+                entry.1 += 1;
+            }
         }
         let mut rows: Vec<BlockedTime> = by_kind
             .into_iter()

@@ -1,0 +1,137 @@
+//! A vector indexed by dense `u32` ids whose elements never move: memo slots live here,
+//! so a `&Slot` (and a `&Value` handed to a caller) stays valid while the table grows.
+//!
+//! Page `p` holds `FIRST << p` elements, so 27 pages cover every `u32` id and finding
+//! an element is a `leading_zeros`, a load and an index (salsa's `Table` and the
+//! `boxcar` crate work the same way). The memo table's index points at elements
+//! directly, so lookups never come here; claims do. A page is allocated, zeroed, by whoever first needs it; the loser
+//! of a race to allocate it frees its copy. Zeroed memory is untouched memory, so the
+//! unused tail of the newest page costs address space, not resident memory.
+
+use crate::sync::atomic::{AtomicPtr, Ordering};
+
+/// Elements in page 0 (small, so that a query type with few keys costs little).
+const FIRST_BITS: u32 = if cfg!(loom) { 1 } else { 6 };
+const FIRST: u64 = 1 << FIRST_BITS;
+/// Enough pages for every `u32` id.
+const PAGES: usize = 33 - FIRST_BITS as usize;
+
+/// Elements of type `T`, valid when all-zero (see [`Pages::new`]).
+pub(crate) struct Pages<T> {
+    pages: [AtomicPtr<T>; PAGES],
+    make: fn() -> T,
+}
+
+/// Where element `id` lives: (page, offset in the page, page length).
+#[inline]
+fn locate(id: u32) -> (usize, usize, usize) {
+    let x = u64::from(id) + FIRST;
+    let page = (63 - x.leading_zeros() - FIRST_BITS) as usize;
+    let len = FIRST << page;
+    (page, (x - len) as usize, len as usize)
+}
+
+impl<T> Pages<T> {
+    /// An empty vector whose elements start as `make()`.
+    ///
+    /// # Safety
+    /// `make()` must be all-zero bytes, and `T` not zero-sized (see
+    /// [`crate::sync::zeroed_slice`]).
+    pub(crate) unsafe fn new(make: fn() -> T) -> Self {
+        Pages {
+            pages: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            make,
+        }
+    }
+
+    /// Element `id`, allocating its page if needed.
+    pub(crate) fn ensure(&self, id: u32) -> &T {
+        let (page, offset, len) = locate(id);
+        let mut base = self.pages[page].load(Ordering::Acquire);
+        if base.is_null() {
+            base = self.allocate(page, len);
+        }
+        // SAFETY: the page holds `len > offset` elements, which live as long as `self`.
+        unsafe { &*base.add(offset) }
+    }
+
+    #[cold]
+    fn allocate(&self, page: usize, len: usize) -> *mut T {
+        // SAFETY: `new`'s contract: zero is `make()` and `T` is not zero-sized.
+        let fresh = unsafe { crate::sync::zeroed_slice(len, self.make) };
+        let fresh = Box::into_raw(fresh) as *mut T;
+        match self.pages[page].compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: ours was never published; it came from `Box::into_raw`.
+                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, len)) });
+                winner
+            }
+        }
+    }
+
+    /// Every element of every allocated page, for the owner's `Drop` (exclusive access).
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
+        for (page, ptr) in self.pages.iter().enumerate() {
+            let base = ptr.load(Ordering::Relaxed);
+            if base.is_null() {
+                continue;
+            }
+            let len = (FIRST << page) as usize;
+            // SAFETY: an allocated page of `len` elements, and `&mut self` is exclusive.
+            let elements = unsafe { std::slice::from_raw_parts_mut(base, len) };
+            elements.iter_mut().for_each(&mut f);
+        }
+    }
+}
+
+impl<T> Drop for Pages<T> {
+    fn drop(&mut self) {
+        for (page, ptr) in self.pages.iter().enumerate() {
+            let base = ptr.load(Ordering::Relaxed);
+            if !base.is_null() {
+                let len = (FIRST << page) as usize;
+                // SAFETY: made by `Box::into_raw` of a `len`-element slice, freed once.
+                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(base, len)) });
+            }
+        }
+    }
+}
+
+// SAFETY: `Pages` owns its elements; sharing it shares `&T`s.
+unsafe impl<T: Send> Send for Pages<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for Pages<T> {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_map_to_distinct_stable_elements_across_pages() {
+        assert_eq!(locate(0), (0, 0, FIRST as usize));
+        assert_eq!(
+            locate(FIRST as u32 - 1),
+            (0, FIRST as usize - 1, FIRST as usize)
+        );
+        assert_eq!(locate(FIRST as u32), (1, 0, 2 * FIRST as usize));
+        assert_eq!(locate(u32::MAX).0, PAGES - 1);
+        // SAFETY: zero is `0u64`.
+        let pages = unsafe { Pages::<u64>::new(|| 0) };
+        let ids = [0, 1, 63, 64, 191, 192, 100_000];
+        let addrs: Vec<*const u64> = ids.iter().map(|&id| pages.ensure(id) as *const _).collect();
+        for (id, addr) in ids.iter().zip(&addrs) {
+            assert_eq!(pages.ensure(*id) as *const u64, *addr);
+            assert_eq!(*pages.ensure(*id), 0);
+        }
+        let mut sorted = addrs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
+    }
+}

@@ -1,0 +1,181 @@
+//! The memo tables of an engine, one per query type, found by `TypeId` without a lock.
+
+use std::any::TypeId;
+use std::hash::{Hash, Hasher};
+use std::mem::MaybeUninit;
+
+use super::table::MemoTable;
+use super::Query;
+use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
+
+/// Memo tables by query type: an open-addressing array keyed by `TypeId`, read without
+/// locks (entries are written once, under `insert`, and never cleared before drop).
+pub(crate) struct TableMap {
+    entries: Box<[TypeEntry]>,
+    insert: Mutex<()>,
+}
+
+/// The most query types one engine can hold.
+const MAX_QUERY_TYPES: usize = if cfg!(loom) { 16 } else { 4096 };
+
+/// One query type's table. `type_id` and `drop_table` are written before `table` is
+/// published (release) and never again, so a reader that saw `table` non-null (acquire)
+/// may read them: the lookup is one load and a compare on one cache line.
+struct TypeEntry {
+    table: AtomicPtr<()>,
+    type_id: UnsafeCell<MaybeUninit<TypeId>>,
+    drop_table: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
+}
+
+impl TypeEntry {
+    fn vacant() -> Self {
+        TypeEntry {
+            table: AtomicPtr::new(std::ptr::null_mut()),
+            type_id: UnsafeCell::new(MaybeUninit::uninit()),
+            drop_table: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// The entry's table if it holds `type_id`'s; `Err(true)` if the entry is free.
+    #[inline]
+    fn table_of(&self, type_id: TypeId) -> Result<*mut (), bool> {
+        let table = self.table.load(Ordering::Acquire);
+        if table.is_null() {
+            return Err(true);
+        }
+        // SAFETY: written before `table` was published, which we saw; never rewritten.
+        let same = self
+            .type_id
+            .with(|t| unsafe { (*t).assume_init() == type_id });
+        if same {
+            Ok(table)
+        } else {
+            Err(false)
+        }
+    }
+}
+
+/// Captures the bits a `TypeId` hashes to (it is already a hash).
+#[derive(Default)]
+struct TypeIdBits(u64);
+
+impl Hasher for TypeIdBits {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+#[inline]
+fn type_slot(type_id: TypeId) -> usize {
+    let mut bits = TypeIdBits::default();
+    type_id.hash(&mut bits);
+    bits.finish() as usize % MAX_QUERY_TYPES
+}
+
+impl TableMap {
+    pub(crate) fn new() -> Self {
+        TableMap {
+            // SAFETY: a zeroed entry is a vacant one (null pointer, uninitialised cells);
+            // the length is non-zero.
+            entries: unsafe { crate::sync::zeroed_slice(MAX_QUERY_TYPES, TypeEntry::vacant) },
+            insert: Mutex::new(()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get<Q: Query>(&self) -> &MemoTable<Q> {
+        // SAFETY: tables live as long as the map; shared access is all `&self` gives.
+        unsafe { &*self.find::<Q>() }
+    }
+
+    pub(crate) fn get_mut<Q: Query>(&mut self) -> &mut MemoTable<Q> {
+        // SAFETY: `&mut self` guarantees no other reference into the map is live, and
+        // the pointer came from `Box::into_raw`.
+        unsafe { &mut *self.find::<Q>() }
+    }
+
+    /// The table of `Q`, made on first use.
+    #[inline]
+    fn find<Q: Query>(&self) -> *mut MemoTable<Q> {
+        let type_id = TypeId::of::<MemoTable<Q>>();
+        let mut index = type_slot(type_id);
+        loop {
+            match self.entries[index].table_of(type_id) {
+                // The entry's table was made as a `MemoTable<Q>`: same TypeId.
+                Ok(table) => return table as *mut MemoTable<Q>,
+                Err(false) => index = (index + 1) % MAX_QUERY_TYPES,
+                Err(true) => return self.insert::<Q>(),
+            }
+        }
+    }
+
+    #[cold]
+    fn insert<Q: Query>(&self) -> *mut MemoTable<Q> {
+        let _lock = self.insert.lock();
+        let type_id = TypeId::of::<MemoTable<Q>>();
+        let mut index = type_slot(type_id);
+        for _ in 0..MAX_QUERY_TYPES {
+            let entry = &self.entries[index];
+            match entry.table_of(type_id) {
+                Ok(table) => return table as *mut MemoTable<Q>,
+                Err(false) => index = (index + 1) % MAX_QUERY_TYPES,
+                Err(true) => {
+                    unsafe fn drop_table<Q: Query>(table: *mut ()) {
+                        // SAFETY: made by `Box::into_raw` below, dropped once.
+                        drop(unsafe { Box::from_raw(table as *mut MemoTable<Q>) });
+                    }
+                    let table = Box::into_raw(Box::new(MemoTable::<Q>::new()));
+                    // SAFETY: a vacant entry, and we hold the insert lock: no other
+                    // writer, and readers look at the cells only after `table` is set.
+                    unsafe {
+                        entry.type_id.with_mut(|t| (*t).write(type_id));
+                        entry
+                            .drop_table
+                            .with_mut(|d| (*d).write(drop_table::<Q> as unsafe fn(*mut ())));
+                    }
+                    entry.table.store(table as *mut (), Ordering::Release);
+                    return table;
+                }
+            }
+        }
+        panic!("weft: more than {MAX_QUERY_TYPES} query types in one engine");
+    }
+}
+
+impl Drop for TableMap {
+    fn drop(&mut self) {
+        for entry in self.entries.iter() {
+            let table = entry.table.load(Ordering::Relaxed);
+            if !table.is_null() {
+                // SAFETY: `&mut self`: nobody else uses the tables; a published entry has
+                // its drop function, and each table was made by `Box::into_raw` and is
+                // freed once.
+                unsafe {
+                    let drop_table = entry.drop_table.with(|d| (*d).assume_init());
+                    drop_table(table);
+                }
+            }
+        }
+    }
+}
+
+// SAFETY: the raw pointers own `MemoTable`s, whose contents are `Send` and `Sync` (keys
+// and values are, by the `Query` bounds; slots synchronise themselves); the cells are
+// written once before publication.
+unsafe impl Send for TableMap {}
+// SAFETY: as above.
+unsafe impl Sync for TableMap {}
