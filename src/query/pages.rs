@@ -3,8 +3,7 @@
 //!
 //! Page `p` holds `FIRST << p` elements, so 27 pages cover every `u32` id and finding
 //! an element is a `leading_zeros`, a load and an index (salsa's `Table` and the
-//! `boxcar` crate work the same way). The memo table's index points at elements
-//! directly, so lookups never come here; claims do. A page is allocated, zeroed, by whoever first needs it; the loser
+//! `boxcar` crate work the same way). A page is allocated, zeroed, by whoever first needs it; the loser
 //! of a race to allocate it frees its copy. Zeroed memory is untouched memory, so the
 //! unused tail of the newest page costs address space, not resident memory.
 
@@ -42,6 +41,18 @@ impl<T> Pages<T> {
             pages: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             make,
         }
+    }
+
+    /// Element `id`, which must have been made reachable by [`Pages::ensure`] on a path
+    /// that happens-before this call (a slot is published after its page).
+    #[inline]
+    pub(crate) fn get(&self, id: u32) -> &T {
+        let (page, offset, _) = locate(id);
+        let base = self.pages[page].load(Ordering::Acquire);
+        debug_assert!(!base.is_null(), "page of id {id} is allocated");
+        // SAFETY: the page exists (caller's precondition) and holds `len > offset`
+        // elements, which live as long as `self`.
+        unsafe { &*base.add(offset) }
     }
 
     /// Element `id`, allocating its page if needed.
@@ -126,8 +137,8 @@ mod tests {
         let ids = [0, 1, 63, 64, 191, 192, 100_000];
         let addrs: Vec<*const u64> = ids.iter().map(|&id| pages.ensure(id) as *const _).collect();
         for (id, addr) in ids.iter().zip(&addrs) {
-            assert_eq!(pages.ensure(*id) as *const u64, *addr);
-            assert_eq!(*pages.ensure(*id), 0);
+            assert_eq!(pages.get(*id) as *const u64, *addr);
+            assert_eq!(*pages.get(*id), 0);
         }
         let mut sorted = addrs.clone();
         sorted.sort();

@@ -6,15 +6,16 @@
 //! state word (see [`state`]). Errors are rare and large, so they live in a side map.
 //!
 //! **The index** is split in shards by the key's hash. A shard is an open-addressing
-//! array of `u64` buckets, each the address of a slot with 8 bits of the key's hash in
-//! the top byte (0: empty). Readers take no lock and write nothing shared: load the
-//! shard's current array (one word holds its address and size), probe, compare the key
-//! in the slot the bucket points to. A hit is four dependent loads: the query type's
-//! entry, the shard's word, the bucket, the slot. Writers (the claim of a new key) take
-//! the shard's mutex, probe again, write the slot, then publish its bucket. An array
-//! three-quarters full is copied into one twice its size (each slot keeps its hash, so
-//! no key is hashed or compared) and published; the old array is kept until the table
-//! drops, because a reader may still be probing it. The old arrays together are smaller
+//! array of `u64` buckets, each `(id + 1) << 32 | low 32 bits of the hash` (0: empty).
+//! Readers take no lock and write nothing shared: load the shard's current array (one
+//! word holds its address and size), probe, compare the key in the slot the bucket
+//! names. A hit is four dependent loads from cold lines: the query type's entry, the
+//! shard's word, the bucket, the slot (the page table in between is hot). Writers (the
+//! claim of a new key) take the shard's mutex, probe again, write the slot, then
+//! publish its bucket. An array three-quarters full is copied into one twice its size
+//! (the buckets' hash bits say where each goes, so no key or slot is touched) and
+//! published; the old array is kept until the table drops, because a reader may still
+//! be probing it. The old arrays together are smaller
 //! than the current one, so this bounds the waste without any epoch or reader
 //! registration.
 //!
@@ -29,7 +30,7 @@ use rustc_hash::FxHashMap;
 use super::error::QueryError;
 use super::pages::Pages;
 use super::Query;
-use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 
 /// The values of a slot's state word.
@@ -63,8 +64,6 @@ pub(crate) mod state {
 /// One memoized `(Q, key)`.
 pub(crate) struct Slot<Q: Query> {
     pub(crate) state: AtomicUsize,
-    /// The key's hash (low 32 bits: where its bucket goes when the index grows).
-    hash: AtomicU32,
     /// Written once under the shard lock before the slot is published.
     key: UnsafeCell<MaybeUninit<Q::Key>>,
     /// Written once by the owner before the state turns `DONE` (or, with `&mut` access,
@@ -76,7 +75,6 @@ impl<Q: Query> Slot<Q> {
     fn vacant() -> Self {
         Slot {
             state: AtomicUsize::new(state::VACANT),
-            hash: AtomicU32::new(0),
             key: UnsafeCell::new(MaybeUninit::uninit()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
@@ -141,8 +139,7 @@ struct Shard {
     insert: Mutex<ShardState>,
 }
 
-/// Bits of a bucket word (and of a shard's array word) that hold an address: the rest
-/// is the top byte. Addresses above 2^56 do not exist on the platforms we run on;
+/// Bits of a shard's array word that hold an address: the rest is the top byte. Addresses above 2^56 do not exist on the platforms we run on;
 /// [`tagged`] checks.
 const ADDRESS_BITS: u64 = (1 << 56) - 1;
 
@@ -211,10 +208,10 @@ impl Drop for Buckets {
     }
 }
 
-/// The bucket word of `slot`, whose key hashes to `hash`.
+/// The bucket word of slot `id`, whose key hashes to `hash`.
 #[inline]
-fn bucket_of<T>(slot: &T, hash: u64) -> u64 {
-    tagged(slot as *const T as usize, (hash >> 32) & 0xff)
+fn bucket_of(id: u32, hash: u64) -> u64 {
+    (u64::from(id) + 1) << 32 | (hash & 0xffff_ffff)
 }
 
 impl<Q: Query> MemoTable<Q> {
@@ -251,25 +248,24 @@ impl<Q: Query> MemoTable<Q> {
             return None;
         }
         // SAFETY: loaded from the shard; published arrays live until the table drops.
-        Self::probe(unsafe { Buckets::of_word(word) }, hash, key).ok()
+        self.probe(unsafe { Buckets::of_word(word) }, hash, key)
+            .ok()
     }
 
     /// The slot of `key` in `buckets`, or the index of the empty bucket that ends its
     /// probe sequence.
     #[inline]
-    fn probe<'t>(buckets: &[AtomicU64], hash: u64, key: &Q::Key) -> Result<&'t Slot<Q>, usize> {
+    fn probe(&self, buckets: &[AtomicU64], hash: u64, key: &Q::Key) -> Result<&Slot<Q>, usize> {
         let mask = buckets.len() - 1;
-        let tag = (hash >> 32) & 0xff;
         let mut index = hash as usize & mask;
         loop {
             let bucket = buckets[index].load(Ordering::Acquire);
             if bucket == 0 {
                 return Err(index);
             }
-            if bucket >> 56 == tag {
-                // SAFETY: a bucket names a slot of this table, which lives as long as the
-                // table; the acquire load above saw the slot's initialisation.
-                let slot = unsafe { &*((bucket & ADDRESS_BITS) as *const Slot<Q>) };
+            if bucket as u32 == hash as u32 {
+                // The acquire load above saw the slot's publication (after its page's).
+                let slot = self.slots.get((bucket >> 32) as u32 - 1);
                 if slot.key() == key {
                     return Ok(slot);
                 }
@@ -338,7 +334,7 @@ impl<Q: Query> MemoTable<Q> {
         let buckets = unsafe { Buckets::of_word(word) };
         let mut free = None;
         if !buckets.is_empty() {
-            match Self::probe(buckets, hash, key) {
+            match self.probe(buckets, hash, key) {
                 Ok(slot) => return Claim::Existing(slot),
                 Err(index) => free = Some(index),
             }
@@ -360,15 +356,14 @@ impl<Q: Query> MemoTable<Q> {
         // is written.
         let early = crate::sync::mutant("publish_before_key");
         if early {
-            bucket.store(bucket_of(slot, hash), Ordering::Release);
+            bucket.store(bucket_of(id, hash), Ordering::Release);
         }
         // SAFETY: a fresh slot (ids are never reused) that no one else can reach before
         // its bucket is published below.
         slot.key.with_mut(|k| unsafe { (*k).write(key) });
-        slot.hash.store(hash as u32, Ordering::Relaxed);
         slot.state.store(owner, Ordering::Relaxed);
         if !early {
-            bucket.store(bucket_of(slot, hash), Ordering::Release);
+            bucket.store(bucket_of(id, hash), Ordering::Release);
         }
         writer.len += 1;
         writer.next += 1;
@@ -400,11 +395,7 @@ impl<Q: Query> MemoTable<Q> {
         for bucket in current {
             let bucket = bucket.load(Ordering::Relaxed);
             if bucket != 0 {
-                // SAFETY: buckets name live slots of this table, published by this shard
-                // (under the lock we hold), so their hash was written before.
-                let slot = unsafe { &*((bucket & ADDRESS_BITS) as *const Slot<Q>) };
-                let index = free_index(slot.hash.load(Ordering::Relaxed) as usize);
-                new_buckets[index].store(bucket, Ordering::Relaxed);
+                new_buckets[free_index(bucket as usize)].store(bucket, Ordering::Relaxed);
             }
         }
         let free = free_index(hash as usize);
