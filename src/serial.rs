@@ -203,17 +203,24 @@ impl SerialState {
         };
         let computed = crate::pool::catch(|| Q::compute(cx, key));
         self.top.set(frame.parent);
-        let stored = match computed {
-            Ok(value) if frame.cycle.borrow().is_none() => Ok(value),
+        match computed {
+            Ok(value) if frame.cycle.borrow().is_none() => claim.complete_value(value),
             computed => {
                 let participant = (frame.name, frame.key().debug_text());
                 let cycle = frame.cycle.borrow_mut().take();
-                settle::<Q>(&cx.recovering(&participant), key, cycle, computed)
+                claim.complete(settle::<Q>(
+                    &cx.recovering(&participant),
+                    key,
+                    cycle,
+                    computed,
+                ))
             }
-        };
-        claim.complete(stored);
+        }
         if self.top_in_cycle() {
             unwind_cycle();
+        }
+        if let Some(value) = table.done_value(slot) {
+            return Ok(value);
         }
         match table.read(slot) {
             Memo::Ready(result) => result,
@@ -269,6 +276,14 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
     /// Stores the result (the frame is already popped).
     fn complete(self, result: Result<Q::Value, QueryError>) {
         self.store(result);
+        std::mem::forget(self);
+    }
+
+    /// [`SerialClaim::complete`] with a value.
+    fn complete_value(self, value: Q::Value) {
+        // SAFETY: as in `store`.
+        let done = unsafe { MemoTable::store_value(self.slot, value) };
+        self.slot.state.store(done, Ordering::Release);
         std::mem::forget(self);
     }
 

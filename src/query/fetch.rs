@@ -145,13 +145,15 @@ impl ParallelEngine {
                 Q::compute(&Cx::parallel(self, Some(job)), key)
             })
         });
-        let stored = match computed {
-            Ok(value) if !job.in_cycle() => Ok(value),
-            computed => self.settle_cold::<Q>(job, key, computed),
-        };
-        claim.complete(stored);
+        match computed {
+            Ok(value) if !job.in_cycle() => claim.complete_value(value),
+            computed => claim.complete(self.settle_cold::<Q>(job, key, computed)),
+        }
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
+        }
+        if let Some(value) = table.done_value(slot) {
+            return Ok(value);
         }
         match table.read(slot) {
             Memo::Ready(result) => result,
@@ -244,6 +246,14 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
     /// Stores `result` and completes the entry, waking its waiters.
     fn complete(self, result: Result<Q::Value, QueryError>) {
         self.publish(result);
+        std::mem::forget(self);
+    }
+
+    /// [`ClaimGuard::complete`] with a value.
+    fn complete_value(self, value: Q::Value) {
+        // SAFETY: as in `publish`.
+        let done = unsafe { MemoTable::store_value(self.slot, value) };
+        self.engine.graph.complete(&self.slot.state, done, self.job);
         std::mem::forget(self);
     }
 

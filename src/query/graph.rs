@@ -167,11 +167,10 @@ impl WaitGraph {
         // SAFETY: we hold the graph mutex; the owner cannot be freed before its
         // completion takes this mutex (the state has `WAITED`).
         unsafe {
-            (*owner).waiters.with_mut(|w| (*w).push(slot.clone()));
+            let waits = (*owner).waits_mut();
+            waits.waiters.push(slot.clone());
             if let Some(requester) = requester {
-                (*owner)
-                    .waited_by
-                    .with_mut(|w| (*w).push(requester as *const _));
+                waits.waited_by.push(requester as *const _);
             }
         }
         blocked.push(slot.clone());
@@ -182,8 +181,8 @@ impl WaitGraph {
     pub(crate) fn cycle_of(&self, job: &QueryJob) -> Cycle {
         let _lock = self.lock.lock();
         // SAFETY: we hold the graph mutex, which guards `cycle`.
-        job.cycle
-            .with(|c| unsafe { (*c).clone() })
+        unsafe { job.waits() }
+            .and_then(|w| w.cycle.clone())
             .expect("a job marked in_cycle has its cycle stored")
     }
 
@@ -196,8 +195,9 @@ impl WaitGraph {
         let mut blocked = self.lock.lock();
         // SAFETY: we hold the graph mutex, which guards both lists.
         let waiters = unsafe {
-            owner.waited_by.with_mut(|w| (*w).clear());
-            owner.waiters.with_mut(|w| std::mem::take(&mut *w))
+            let waits = owner.waits_mut();
+            waits.waited_by.clear();
+            std::mem::take(&mut waits.waiters)
         };
         blocked.retain(|b| !waiters.iter().any(|w| Arc::ptr_eq(b, w)));
         drop(blocked);
@@ -252,15 +252,12 @@ impl WaitGraph {
     unsafe fn unlink(slot: &Arc<WaitSlot>) {
         // SAFETY: forwarded from the caller: the targets are alive while registered.
         unsafe {
-            (*slot.owner)
-                .waiters
-                .with_mut(|w| (*w).retain(|s| !Arc::ptr_eq(s, slot)));
+            let waits = (*slot.owner).waits_mut();
+            waits.waiters.retain(|s| !Arc::ptr_eq(s, slot));
             if !slot.requester.is_null() {
-                (*slot.owner).waited_by.with_mut(|w| {
-                    if let Some(pos) = (*w).iter().position(|&r| r == slot.requester) {
-                        (*w).swap_remove(pos);
-                    }
-                });
+                if let Some(pos) = waits.waited_by.iter().position(|&r| r == slot.requester) {
+                    waits.waited_by.swap_remove(pos);
+                }
             }
         }
     }
@@ -311,9 +308,9 @@ fn find_path(from: &QueryJob, target: *const QueryJob) -> Option<Vec<*const Quer
             waiting_for_job.push(job_ref.parent);
         }
         // SAFETY: we hold the graph mutex, which guards `waited_by`.
-        job_ref
-            .waited_by
-            .with(|w| waiting_for_job.extend(unsafe { (*w).iter().copied() }));
+        if let Some(waits) = unsafe { job_ref.waits() } {
+            waiting_for_job.extend(waits.waited_by.iter().copied());
+        }
         for next in waiting_for_job {
             if next == target {
                 path.push(next);

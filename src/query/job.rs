@@ -56,14 +56,22 @@ pub(crate) struct QueryJob {
     pub(crate) registry: *const Registry,
     /// The key (the request's, which outlives the job).
     pub(crate) key: *const dyn ErasedKey,
-    /// *graph*: jobs blocked on this job's entry.
-    pub(crate) waited_by: UnsafeCell<Vec<*const QueryJob>>,
-    /// *graph*: waits to release when the entry completes.
-    pub(crate) waiters: UnsafeCell<Vec<Arc<WaitSlot>>>,
-    /// *graph*: the cycle this job was found in.
-    pub(crate) cycle: UnsafeCell<Option<Cycle>>,
+    /// *graph*: who waits for this job, made on the first wait (most jobs never have
+    /// one, so a claim neither builds nor drops these lists).
+    graph: UnsafeCell<Option<Box<JobWaits>>>,
     /// Set (with `cycle`) when the job is found in a cycle; readable without the lock.
     in_cycle: AtomicBool,
+}
+
+/// Who waits for a job (*graph* fields, under the wait-graph mutex).
+#[derive(Default)]
+pub(crate) struct JobWaits {
+    /// Jobs blocked on this job's entry.
+    pub(crate) waited_by: Vec<*const QueryJob>,
+    /// Waits to release when the entry completes.
+    pub(crate) waiters: Vec<Arc<WaitSlot>>,
+    /// The cycle this job was found in.
+    pub(crate) cycle: Option<Cycle>,
 }
 
 // SAFETY: the raw pointers name jobs and keys that the wait-graph protocol keeps alive
@@ -92,9 +100,7 @@ impl QueryJob {
             type_name,
             registry,
             key,
-            waited_by: UnsafeCell::new(Vec::new()),
-            waiters: UnsafeCell::new(Vec::new()),
-            cycle: UnsafeCell::new(None),
+            graph: UnsafeCell::new(None),
             in_cycle: AtomicBool::new(false),
         }
     }
@@ -116,9 +122,31 @@ impl QueryJob {
 
     /// Marks the job as a participant of `cycle`. Caller holds the graph mutex.
     pub(crate) fn mark_in_cycle(&self, cycle: &Cycle) {
-        // SAFETY: the caller holds the graph mutex, which guards `cycle`.
-        self.cycle.with_mut(|c| unsafe { *c = Some(cycle.clone()) });
+        // SAFETY: the caller holds the graph mutex.
+        unsafe { self.waits_mut().cycle = Some(cycle.clone()) };
         self.in_cycle.store(true, Ordering::Release);
+    }
+
+    /// The job's wait lists, if any wait ever touched it.
+    ///
+    /// # Safety
+    /// The caller holds the engine's wait-graph mutex, and drops the reference before
+    /// releasing it.
+    pub(crate) unsafe fn waits(&self) -> Option<&JobWaits> {
+        // SAFETY: forwarded: the graph mutex guards the field.
+        self.graph.with(|g| unsafe { (*g).as_deref() })
+    }
+
+    /// The job's wait lists, made if needed.
+    ///
+    /// # Safety
+    /// As for [`QueryJob::waits`].
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn waits_mut(&self) -> &mut JobWaits {
+        // SAFETY: forwarded: the graph mutex guards the field, and the caller holds no
+        // other reference into it.
+        self.graph
+            .with_mut(|g| unsafe { (*g).get_or_insert_with(Box::default).as_mut() })
     }
 
     /// Canonical order between participants (see [`canonical_cmp`]).

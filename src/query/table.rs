@@ -421,11 +421,8 @@ impl<Q: Query> MemoTable<Q> {
         result: Result<Q::Value, QueryError>,
     ) -> usize {
         match result {
-            Ok(value) => {
-                // SAFETY: the owner is the only writer; readers wait for the final state.
-                slot.value.with_mut(|v| unsafe { (*v).write(value) });
-                state::DONE
-            }
+            // SAFETY: forwarded.
+            Ok(value) => unsafe { Self::store_value(slot, value) },
             Err(error) => {
                 self.errors
                     .lock()
@@ -433,6 +430,17 @@ impl<Q: Query> MemoTable<Q> {
                 state::FAILED
             }
         }
+    }
+
+    /// [`MemoTable::store`] for a value: the common case, with nothing to match.
+    ///
+    /// # Safety
+    /// As for [`MemoTable::store`].
+    #[inline]
+    pub(crate) unsafe fn store_value(slot: &Slot<Q>, value: Q::Value) -> usize {
+        // SAFETY: the owner is the only writer; readers wait for the final state.
+        slot.value.with_mut(|v| unsafe { (*v).write(value) });
+        state::DONE
     }
 
     /// Sets `key`'s value as an input, replacing whatever the slot held.

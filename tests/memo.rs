@@ -1,0 +1,306 @@
+//! The memo table as users see it: values borrowed for the engine's lifetime, hits that
+//! write nothing shared, growth under concurrent claims, every key and value dropped
+//! exactly once, inputs replaced, and keys whose `Clone` panics.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{pool, watchdog};
+use weft::query::{Cx, Engine, Query, QueryError};
+
+/// Both engines, each with the pool to run it on (none for the serial one).
+fn engines() -> Vec<(&'static str, Option<weft::ThreadPool>, Engine)> {
+    vec![
+        ("serial", None, Engine::serial()),
+        ("1 thread", Some(pool(1)), Engine::new()),
+        ("2 threads", Some(pool(2)), Engine::new()),
+        ("8 threads", Some(pool(8)), Engine::new()),
+    ]
+}
+
+fn run_on<R: Send>(
+    pool: &Option<weft::ThreadPool>,
+    engine: &Engine,
+    f: impl FnOnce(&Cx<'_>) -> R + Send,
+) -> Result<R, QueryError> {
+    match pool {
+        Some(pool) => pool.install(|| engine.run(f)),
+        None => engine.run(f),
+    }
+}
+
+struct Shared;
+impl Query for Shared {
+    type Key = u32;
+    type Value = Arc<Vec<u64>>;
+    const NAME: &'static str = "shared";
+    fn compute(_: &Cx<'_>, k: &u32) -> Arc<Vec<u64>> {
+        Arc::new((0..u64::from(*k)).collect())
+    }
+}
+
+#[test]
+fn get_ref_borrows_the_stored_value_and_a_hit_takes_no_reference_count() {
+    for (name, pool, engine) in engines() {
+        let (first, counts) = run_on(&pool, &engine, |cx| {
+            let first: *const Vec<u64> = &**cx.get_ref::<Shared>(&100);
+            let keys: Vec<u32> = (0..64).map(|_| 100).collect();
+            // Hits from every worker, in parallel: none of them clones the `Arc`.
+            let counts = cx.par_map(&keys, |cx, k| {
+                let value = cx.get_ref::<Shared>(k);
+                assert_eq!(value.len(), 100);
+                Arc::strong_count(value)
+            });
+            (first as usize, counts)
+        })
+        .unwrap();
+        assert!(counts.iter().all(|&c| c == 1), "{name}: {counts:?}");
+        // Later runs see the very same value (it never moved).
+        let again = run_on(&pool, &engine, |cx| {
+            &**cx.get_ref::<Shared>(&100) as *const Vec<u64> as usize
+        })
+        .unwrap();
+        assert_eq!(first, again, "{name}");
+        // `get` still clones, and both agree.
+        let cloned = run_on(&pool, &engine, |cx| cx.get::<Shared>(&100)).unwrap();
+        assert_eq!(Arc::strong_count(&cloned), 2, "{name}");
+    }
+}
+
+static SQUARES_COMPUTED: AtomicUsize = AtomicUsize::new(0);
+
+struct Square;
+impl Query for Square {
+    type Key = u64;
+    type Value = u64;
+    const NAME: &'static str = "square";
+    fn compute(_: &Cx<'_>, k: &u64) -> u64 {
+        SQUARES_COMPUTED.fetch_add(1, Ordering::Relaxed);
+        k.wrapping_mul(*k)
+    }
+}
+
+#[test]
+fn a_table_growing_under_concurrent_claims_and_hits_loses_nothing() {
+    watchdog(120, "concurrent growth", || {
+        let pool = pool(8);
+        let engine = Engine::new();
+        const KEYS: u64 = 200_000;
+        // Every key requested by several lanes at once, in different orders, so claims,
+        // hits and waits race with the index growing.
+        let lanes: Vec<u64> = (0..16).collect();
+        let sums = pool
+            .install(|| {
+                engine.run(|cx| {
+                    cx.par_map(&lanes, |cx, &lane| {
+                        let mut sum = 0u64;
+                        for i in 0..KEYS {
+                            let k = if lane % 2 == 0 { i } else { KEYS - 1 - i };
+                            // A multiplier coprime to KEYS: a permutation of the keys.
+                            let k = k * [1, 3, 7, 9, 11, 13, 17, 19][lane as usize / 2] % KEYS;
+                            sum = sum.wrapping_add(cx.get::<Square>(&k));
+                        }
+                        sum
+                    })
+                })
+            })
+            .unwrap();
+        let expected = (0..KEYS).fold(0u64, |a, k| a.wrapping_add(k.wrapping_mul(k)));
+        assert!(sums.iter().all(|&s| s == expected), "{sums:?}");
+        assert_eq!(SQUARES_COMPUTED.load(Ordering::Relaxed), KEYS as usize);
+    });
+}
+
+/// Counts live instances, so a test can see every key and value dropped once.
+struct Counted {
+    id: u32,
+    live: Arc<Mutex<HashSet<(char, u32)>>>,
+    kind: char,
+}
+
+impl Counted {
+    fn new(kind: char, id: u32, live: &Arc<Mutex<HashSet<(char, u32)>>>) -> Self {
+        assert!(
+            live.lock().unwrap().insert((kind, id)),
+            "{kind}{id} made twice"
+        );
+        Counted {
+            id,
+            live: live.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        assert!(
+            self.live.lock().unwrap().remove(&(self.kind, self.id)),
+            "{}{} dropped twice",
+            self.kind,
+            self.id
+        );
+    }
+}
+
+static LIVE: std::sync::OnceLock<Arc<Mutex<HashSet<(char, u32)>>>> = std::sync::OnceLock::new();
+fn live() -> &'static Arc<Mutex<HashSet<(char, u32)>>> {
+    LIVE.get_or_init(Default::default)
+}
+
+/// A key whose clones are tracked (clones get ids above 1,000,000 per generation).
+struct TrackedKey(u32, Counted);
+static CLONES: AtomicUsize = AtomicUsize::new(0);
+impl Clone for TrackedKey {
+    fn clone(&self) -> Self {
+        let n = CLONES.fetch_add(1, Ordering::Relaxed) as u32;
+        TrackedKey(self.0, Counted::new('c', n, live()))
+    }
+}
+impl PartialEq for TrackedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for TrackedKey {}
+impl std::hash::Hash for TrackedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+impl PartialOrd for TrackedKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TrackedKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+impl std::fmt::Debug for TrackedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+struct Tracked;
+impl Query for Tracked {
+    type Key = TrackedKey;
+    type Value = Arc<Counted>;
+    const NAME: &'static str = "tracked";
+    fn compute(_: &Cx<'_>, k: &TrackedKey) -> Arc<Counted> {
+        Arc::new(Counted::new('v', k.0, live()))
+    }
+}
+
+#[test]
+fn dropping_an_engine_drops_every_key_and_value_once() {
+    for (name, pool, mut engine) in engines() {
+        let keys: Vec<u32> = (0..5_000).collect();
+        let probe: Vec<TrackedKey> = keys
+            .iter()
+            .map(|&k| {
+                TrackedKey(
+                    k,
+                    Counted::new('p', k + 1_000_000 * name.len() as u32, live()),
+                )
+            })
+            .collect();
+        run_on(&pool, &engine, |cx| {
+            cx.par_for_each(&probe, |cx, k| {
+                assert_eq!(cx.get_ref::<Tracked>(k).id, k.0);
+            })
+        })
+        .unwrap();
+        // An input replacing a computed value drops the old value.
+        let key = TrackedKey(7, Counted::new('q', 7, live()));
+        engine.set_input::<Tracked>(key, Arc::new(Counted::new('w', 7, live())));
+        assert!(!live().lock().unwrap().contains(&('v', 7)), "{name}");
+        drop(probe);
+        drop(engine);
+        let left: Vec<(char, u32)> = live().lock().unwrap().iter().copied().collect();
+        assert!(left.is_empty(), "{name}: still alive after drop: {left:?}");
+    }
+}
+
+/// A key whose `Clone` panics for one value: the claim fails before anything is
+/// published, and the engine stays usable.
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+struct Brittle(u32);
+impl Clone for Brittle {
+    fn clone(&self) -> Self {
+        if self.0 == 13 {
+            panic!("clone of 13");
+        }
+        Brittle(self.0)
+    }
+}
+
+struct OnBrittle;
+impl Query for OnBrittle {
+    type Key = Brittle;
+    type Value = u32;
+    const NAME: &'static str = "on_brittle";
+    fn compute(_: &Cx<'_>, k: &Brittle) -> u32 {
+        k.0 * 2
+    }
+}
+
+#[test]
+fn a_key_whose_clone_panics_leaves_the_table_usable() {
+    for (name, pool, engine) in engines() {
+        watchdog(30, name, move || {
+            for _ in 0..2 {
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_on(&pool, &engine, |cx| cx.get::<OnBrittle>(&Brittle(13)))
+                }));
+                // The panic surfaces (as a panic of the run, or as an error of the
+                // request): either way, not a hang and not a wrong value.
+                match got {
+                    Err(_) | Ok(Err(QueryError::Panicked { .. })) => {}
+                    other => panic!("{name}: {other:?}"),
+                }
+                let ok = run_on(&pool, &engine, |cx| {
+                    (0..100)
+                        .filter(|&k| k != 13)
+                        .map(|k| cx.get::<OnBrittle>(&Brittle(k)))
+                        .sum::<u32>()
+                });
+                assert_eq!(ok, Ok((0..100).filter(|&k| k != 13).map(|k| k * 2).sum()));
+            }
+        });
+    }
+}
+
+struct Fails;
+impl Query for Fails {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "fails";
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        if *k % 2 == 1 {
+            panic!("odd key {k}");
+        }
+        *k
+    }
+}
+
+#[test]
+fn an_input_replaces_a_poisoned_entry() {
+    for (name, pool, mut engine) in engines() {
+        let first = run_on(&pool, &engine, |cx| cx.try_get::<Fails>(&3)).unwrap();
+        assert!(
+            matches!(&first, Err(QueryError::Panicked { message, .. }) if message == "odd key 3"),
+            "{name}: {first:?}"
+        );
+        engine.set_input::<Fails>(3, 33);
+        let after = run_on(&pool, &engine, |cx| {
+            (cx.get::<Fails>(&3), *cx.get_ref::<Fails>(&3))
+        });
+        assert_eq!(after, Ok((33, 33)), "{name}");
+    }
+}
