@@ -114,15 +114,18 @@ fn a_table_growing_under_concurrent_claims_and_hits_loses_nothing() {
     });
 }
 
+/// The live `Counted` instances, by (kind, id).
+type Live = Arc<Mutex<HashSet<(char, u32)>>>;
+
 /// Counts live instances, so a test can see every key and value dropped once.
 struct Counted {
     id: u32,
-    live: Arc<Mutex<HashSet<(char, u32)>>>,
+    live: Live,
     kind: char,
 }
 
 impl Counted {
-    fn new(kind: char, id: u32, live: &Arc<Mutex<HashSet<(char, u32)>>>) -> Self {
+    fn new(kind: char, id: u32, live: &Live) -> Self {
         assert!(
             live.lock().unwrap().insert((kind, id)),
             "{kind}{id} made twice"
@@ -146,13 +149,13 @@ impl Drop for Counted {
     }
 }
 
-static LIVE: std::sync::OnceLock<Arc<Mutex<HashSet<(char, u32)>>>> = std::sync::OnceLock::new();
-fn live() -> &'static Arc<Mutex<HashSet<(char, u32)>>> {
+static LIVE: std::sync::OnceLock<Live> = std::sync::OnceLock::new();
+fn live() -> &'static Live {
     LIVE.get_or_init(Default::default)
 }
 
-/// A key whose clones are tracked (clones get ids above 1,000,000 per generation).
-struct TrackedKey(u32, Counted);
+/// A key whose clones are tracked too (the `Counted` is there to be dropped).
+struct TrackedKey(u32, #[allow(dead_code)] Counted);
 static CLONES: AtomicUsize = AtomicUsize::new(0);
 impl Clone for TrackedKey {
     fn clone(&self) -> Self {
