@@ -191,7 +191,10 @@ impl SerialState {
             },
             cycle: RefCell::new(None),
         };
-        let Claim::Claimed(slot) = table.claim(hash, key, &frame as *const Frame as usize) else {
+        // SAFETY: the serial engine's tables are used by the one thread running it (the
+        // state is behind the engine's mutex for the whole run).
+        let claimed = unsafe { table.claim_exclusive(hash, key, &frame as *const Frame as usize) };
+        let Claim::Claimed(slot) = claimed else {
             unreachable!("one thread: the key was absent just above")
         };
         self.top.set(&frame);

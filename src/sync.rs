@@ -104,6 +104,19 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// Runs `f` on the data without taking the lock (a loom build takes it).
+    ///
+    /// # Safety
+    /// No other thread may use this mutex until `f` returns.
+    #[inline]
+    pub(crate) unsafe fn with_exclusive<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        #[cfg(not(loom))]
+        // SAFETY: the caller guarantees exclusive use of the mutex meanwhile.
+        return f(unsafe { &mut *self.inner.data_ptr() });
+        #[cfg(loom)]
+        return f(&mut self.lock());
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(not(loom))]
         return self.inner.lock();

@@ -326,8 +326,39 @@ impl<Q: Query> MemoTable<Q> {
     /// is released by its guard and nothing has changed.
     pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize) -> Claim<'_, Q> {
         let shard_index = Self::shard_index(hash);
+        let mut writer = self.shards[shard_index].insert.lock();
+        self.claim_locked(shard_index, &mut writer, hash, key, owner)
+    }
+
+    /// [`MemoTable::claim`] without the shard lock: the serial engine's claim.
+    ///
+    /// # Safety
+    /// No other thread uses the table until this returns.
+    pub(crate) unsafe fn claim_exclusive(
+        &self,
+        hash: u64,
+        key: &Q::Key,
+        owner: usize,
+    ) -> Claim<'_, Q> {
+        let shard_index = Self::shard_index(hash);
+        // SAFETY: forwarded: no other thread uses the table, so none its shard locks.
+        unsafe {
+            self.shards[shard_index]
+                .insert
+                .with_exclusive(|writer| self.claim_locked(shard_index, writer, hash, key, owner))
+        }
+    }
+
+    /// The claim, with the shard's writer state held.
+    fn claim_locked(
+        &self,
+        shard_index: usize,
+        writer: &mut ShardState,
+        hash: u64,
+        key: &Q::Key,
+        owner: usize,
+    ) -> Claim<'_, Q> {
         let shard = &self.shards[shard_index];
-        let mut writer = shard.insert.lock();
         // Only this thread (holding the lock) replaces the array.
         let word = shard.buckets.load(Ordering::Relaxed);
         // SAFETY: loaded from the shard.
@@ -349,7 +380,7 @@ impl<Q: Query> MemoTable<Q> {
         let slot = self.slots.ensure(id);
         let (buckets, free) = match free {
             Some(free) if (writer.len as usize + 1) * 4 <= buckets.len() * 3 => (buckets, free),
-            _ => Self::grow(shard, &mut writer, buckets, hash),
+            _ => Self::grow(shard, writer, buckets, hash),
         };
         let bucket = &buckets[free];
         // Deliberately broken (loom builds only): the slot is reachable before its key

@@ -17,7 +17,7 @@ pub(crate) struct TableMap {
 }
 
 /// The most query types one engine can hold.
-const MAX_QUERY_TYPES: usize = if cfg!(loom) { 16 } else { 4096 };
+const MAX_QUERY_TYPES: usize = if cfg!(loom) { 8 } else { 4096 };
 
 /// One query type's table. `type_id` and `drop_table` are written before `table` is
 /// published (release) and never again, so a reader that saw `table` non-null (acquire)
