@@ -465,7 +465,8 @@ fn a_woken_waiter_is_not_taken_for_a_stall() {
 }
 
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
-/// model to fail (a loom deadlock aborts its process, hence the separate process).
+/// model to fail (a loom deadlock aborts its process, hence the separate process) with
+/// `expected_failure` in its output (alternatives separated by ` | `).
 fn expect_caught(mutant: &str, model_test: &str, expected_failure: &str) {
     if std::env::var_os("WEFT_LOOM_MUTANT").is_some() {
         return;
@@ -483,7 +484,7 @@ fn expect_caught(mutant: &str, model_test: &str, expected_failure: &str) {
     );
     assert!(log.contains("running 1 test"), "the model ran:\n{log}");
     assert!(
-        log.contains(expected_failure),
+        expected_failure.split(" | ").any(|e| log.contains(e)),
         "model `{model_test}` failed under mutant `{mutant}`, but not with \
          `{expected_failure}`:\n{log}"
     );
@@ -549,10 +550,14 @@ fn mutant_publish_before_key_is_caught() {
 
 #[test]
 fn mutant_claim_unguarded_is_caught() {
+    // The unreleased entry still names the owner's job, which its unwinding frame has
+    // freed: a waiter either sleeps forever or touches the freed job's loom objects,
+    // which loom's object store rejects (the exact message depends on what the freed
+    // memory holds by then).
     expect_caught(
         "claim_unguarded",
         "an_owner_unwinding_after_its_claim_releases_every_waiter",
-        DEADLOCK,
+        "deadlock | src/rt/object.rs",
     );
 }
 

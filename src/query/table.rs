@@ -124,20 +124,20 @@ const INITIAL_BUCKETS: usize = if cfg!(loom) { 4 } else { 16 };
 
 /// The memo table of query `Q`.
 pub(crate) struct MemoTable<Q: Query> {
-    shards: [Shard; SHARDS],
+    /// Each shard's current bucket array (0 until the first claim): its address, with
+    /// the log2 of its capacity in the top byte (one load gives both, consistently).
+    /// Every lookup reads these and only growth writes them, so they sit together,
+    /// away from the locks that every claim writes.
+    arrays: [AtomicU64; SHARDS],
+    writers: [Writer; SHARDS],
     slots: Pages<Slot<Q>>,
     /// Errors of failed slots, by slot address.
     errors: Mutex<FxHashMap<usize, QueryError>>,
 }
 
-/// One shard of the index, on its own cache line.
+/// The lock of one shard's writers, on its own cache line.
 #[repr(align(64))]
-struct Shard {
-    /// The current bucket array (0 until the first claim): its address, with the log2
-    /// of its capacity in the top byte (one load gives both, consistently).
-    buckets: AtomicU64,
-    insert: Mutex<ShardState>,
-}
+struct Writer(Mutex<ShardState>);
 
 /// Bits of a shard's array word that hold an address: the rest is the top byte. Addresses above 2^56 do not exist on the platforms we run on;
 /// [`tagged`] checks.
@@ -217,13 +217,13 @@ fn bucket_of(id: u32, hash: u64) -> u64 {
 impl<Q: Query> MemoTable<Q> {
     pub(crate) fn new() -> Self {
         MemoTable {
-            shards: std::array::from_fn(|_| Shard {
-                buckets: AtomicU64::new(0),
-                insert: Mutex::new(ShardState {
+            arrays: std::array::from_fn(|_| AtomicU64::new(0)),
+            writers: std::array::from_fn(|_| {
+                Writer(Mutex::new(ShardState {
                     len: 0,
                     next: 0,
                     retired: Vec::new(),
-                }),
+                }))
             }),
             // SAFETY: a zeroed slot is `Slot::vacant()` (state 0, uninitialised cells),
             // and a slot is not zero-sized.
@@ -241,9 +241,7 @@ impl<Q: Query> MemoTable<Q> {
     /// memory.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<&Slot<Q>> {
-        let word = self.shards[Self::shard_index(hash)]
-            .buckets
-            .load(Ordering::Acquire);
+        let word = self.arrays[Self::shard_index(hash)].load(Ordering::Acquire);
         if word == 0 {
             return None;
         }
@@ -326,7 +324,7 @@ impl<Q: Query> MemoTable<Q> {
     /// is released by its guard and nothing has changed.
     pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize) -> Claim<'_, Q> {
         let shard_index = Self::shard_index(hash);
-        let mut writer = self.shards[shard_index].insert.lock();
+        let mut writer = self.writers[shard_index].0.lock();
         self.claim_locked(shard_index, &mut writer, hash, key, owner)
     }
 
@@ -343,8 +341,8 @@ impl<Q: Query> MemoTable<Q> {
         let shard_index = Self::shard_index(hash);
         // SAFETY: forwarded: no other thread uses the table, so none its shard locks.
         unsafe {
-            self.shards[shard_index]
-                .insert
+            self.writers[shard_index]
+                .0
                 .with_exclusive(|writer| self.claim_locked(shard_index, writer, hash, key, owner))
         }
     }
@@ -358,9 +356,9 @@ impl<Q: Query> MemoTable<Q> {
         key: &Q::Key,
         owner: usize,
     ) -> Claim<'_, Q> {
-        let shard = &self.shards[shard_index];
+        let array = &self.arrays[shard_index];
         // Only this thread (holding the lock) replaces the array.
-        let word = shard.buckets.load(Ordering::Relaxed);
+        let word = array.load(Ordering::Relaxed);
         // SAFETY: loaded from the shard.
         let buckets = unsafe { Buckets::of_word(word) };
         let mut free = None;
@@ -380,7 +378,7 @@ impl<Q: Query> MemoTable<Q> {
         let slot = self.slots.ensure(id);
         let (buckets, free) = match free {
             Some(free) if (writer.len as usize + 1) * 4 <= buckets.len() * 3 => (buckets, free),
-            _ => Self::grow(shard, writer, buckets, hash),
+            _ => Self::grow(array, writer, buckets, hash),
         };
         let bucket = &buckets[free];
         // Deliberately broken (loom builds only): the slot is reachable before its key
@@ -406,7 +404,7 @@ impl<Q: Query> MemoTable<Q> {
     /// in it.
     #[cold]
     fn grow<'s>(
-        shard: &'s Shard,
+        array: &'s AtomicU64,
         writer: &mut ShardState,
         current: &[AtomicU64],
         hash: u64,
@@ -430,7 +428,7 @@ impl<Q: Query> MemoTable<Q> {
             }
         }
         let free = free_index(hash as usize);
-        let old = shard.buckets.swap(word, Ordering::Release);
+        let old = array.swap(word, Ordering::Release);
         if old != 0 {
             writer.retired.push(Buckets(
                 (old & ADDRESS_BITS) as *mut AtomicU64,
@@ -521,8 +519,8 @@ impl<Q: Query> Drop for MemoTable<Q> {
                 }
             }
         });
-        for shard in self.shards.iter() {
-            let word = shard.buckets.load(Ordering::Relaxed);
+        for array in self.arrays.iter() {
+            let word = array.load(Ordering::Relaxed);
             if word != 0 {
                 drop(Buckets(
                     (word & ADDRESS_BITS) as *mut AtomicU64,
