@@ -464,6 +464,33 @@ fn a_woken_waiter_is_not_taken_for_a_stall() {
     });
 }
 
+// 11. Published halves: a join's second half that its owner keeps private (no worker
+//     was looking for work when it was hidden) is claimed by the other worker while the
+//     first half waits for it without calling into weft, and never runs twice.
+#[test]
+fn an_idle_worker_claims_a_half_its_owner_never_exposes() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (first, second) = (ran.clone(), ran.clone());
+        pool.install(move || {
+            weft::join(
+                move || {
+                    // Waits for the second half behind weft's back (a raw spin).
+                    while first.load(Ordering::Acquire) == 0 {
+                        loom::thread::yield_now();
+                    }
+                },
+                move || {
+                    second.fetch_add(1, Ordering::Release);
+                },
+            )
+        });
+        assert_eq!(ran.load(Ordering::Acquire), 1);
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process) with
 /// `expected_failure` in its output (alternatives separated by ` | `).
@@ -545,6 +572,27 @@ fn mutant_publish_before_key_is_caught() {
         "publish_before_key",
         "query_claim_complete_wait_two_threads",
         "Causality violation",
+    );
+}
+
+#[test]
+fn mutant_hidden_unpublished_is_caught() {
+    // Nothing publishes the private half: the first half spins forever.
+    expect_caught(
+        "hidden_unpublished",
+        "an_idle_worker_claims_a_half_its_owner_never_exposes",
+        "Model exceeded maximum number of branches",
+    );
+}
+
+#[test]
+fn mutant_publish_unannounced_is_caught() {
+    // Published without the sleep handshake: the other worker can fall asleep without
+    // seeing it, and the first half spins forever.
+    expect_caught(
+        "publish_unannounced",
+        "an_idle_worker_claims_a_half_its_owner_never_exposes",
+        "Model exceeded maximum number of branches",
     );
 }
 

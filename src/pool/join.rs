@@ -11,10 +11,13 @@
 //! because this worker started looking for work or blocked. A busy pool's `join` then
 //! costs little more than two calls, and no fence.
 //!
-//! The limit: a first half that blocks *without telling weft* (a raw `Barrier` or
-//! channel) until the second half runs can wait forever if that half is still private.
-//! Block through [`crate::blocking`] (or a query wait), which exposes it first. rayon
-//! likewise only promises that `join` *may* run its halves in parallel.
+//! A private half is not out of idle workers' reach: each worker also publishes its
+//! oldest private half in its slot, where a worker that finds nothing else to do claims
+//! it with one CAS (the owner, coming back, finds it gone and waits for it). So a first
+//! half that computes for seconds, or blocks on a raw `Barrier` or channel until the
+//! second half runs, does not keep the second from an idle worker. Younger private
+//! halves of the same worker wait for its next call into weft (a `join`, a wait, a
+//! request).
 
 use super::context;
 use super::job::JobRef;

@@ -24,8 +24,8 @@ use super::latch::{LockLatch, WorkerLatch};
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
-use super::worker::{self, WorkerThread};
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use super::worker::{self, HiddenJob, WorkerThread};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
 use crate::sync::{thread, Arc, Condvar, Mutex, OnceLock};
 use crate::trace::{MarkKind, Tracer};
@@ -60,6 +60,9 @@ pub(crate) struct Slot {
     /// Jobs handed to this slot's spare by the worker it stands in for, oldest first.
     handoff: Mutex<Vec<JobRef>>,
     has_handoff: AtomicBool,
+    /// A `join` half the slot's worker keeps private, for an idle worker to claim (see
+    /// `HiddenJob`); null if none.
+    pub(crate) published: AtomicPtr<HiddenJob>,
 }
 
 /// True while the slot's worker has been woken from its wait and is not up yet.
@@ -69,6 +72,24 @@ fn slot_woken(slot: &Slot) -> bool {
 }
 
 impl Slot {
+    /// Claims the half published in this slot, if any: the caller runs it.
+    pub(crate) fn claim_published(&self) -> Option<JobRef> {
+        let node = self.published.load(Ordering::Acquire);
+        if node.is_null() {
+            return None;
+        }
+        self.published
+            .compare_exchange(
+                node,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .ok()
+            // SAFETY: our CAS took the published node out of the slot.
+            .map(|node| unsafe { HiddenJob::claimed_job(node) })
+    }
+
     fn give_handoff(&self, jobs: Vec<JobRef>) {
         if jobs.is_empty() {
             return;
@@ -186,6 +207,7 @@ impl Registry {
                 woken: AtomicBool::new(false),
                 handoff: Mutex::new(Vec::new()),
                 has_handoff: AtomicBool::new(false),
+                published: AtomicPtr::new(std::ptr::null_mut()),
             })
             .collect();
         let registry = Arc::new(Registry {
@@ -294,10 +316,10 @@ impl Registry {
     /// True if some deque or the injector holds a job.
     pub(crate) fn has_work(&self) -> bool {
         !self.injector.is_empty()
-            || self
-                .started_slots()
-                .iter()
-                .any(|s| s.stealer.get().is_some_and(|st| !st.is_empty()))
+            || self.started_slots().iter().any(|s| {
+                s.stealer.get().is_some_and(|st| !st.is_empty())
+                    || !s.published.load(Ordering::SeqCst).is_null()
+            })
     }
 
     pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {

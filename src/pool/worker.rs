@@ -73,10 +73,19 @@ pub(crate) struct WorkerThread {
 /// sees a hungry worker, when this worker starts looking for work, and when it blocks,
 /// so a thief can still take them; a join whose second half is still hidden when its
 /// first half returns runs it inline, like a one-thread pool.
+///
+/// One hidden job per worker is also *published* in its slot (`Slot::published`): the
+/// oldest one hidden while the slot was free. An idle worker that finds no other work
+/// claims it there with one CAS, and its owner, coming back for it, finds it gone and
+/// waits for it like a stolen job. So a hidden half never depends on its owner's next
+/// call into weft to reach an idle worker: a first half that computes for seconds, or
+/// waits on a barrier for the second, does not keep the second from running.
 pub(crate) struct HiddenJob {
     job: JobRef,
     below: Cell<*const HiddenJob>,
     exposed: Cell<bool>,
+    /// Whether the owner published this node (it may have been claimed since).
+    published: Cell<bool>,
 }
 
 impl HiddenJob {
@@ -85,7 +94,18 @@ impl HiddenJob {
             job,
             below: Cell::new(ptr::null()),
             exposed: Cell::new(false),
+            published: Cell::new(false),
         }
+    }
+
+    /// The job of a node this thread claimed from a slot.
+    ///
+    /// # Safety
+    /// `node` was published and the caller's CAS took it out of the slot: its owner then
+    /// waits for the job's latch before the node's frame ends.
+    pub(crate) unsafe fn claimed_job(node: *const HiddenJob) -> JobRef {
+        // SAFETY: forwarded; `job` was written before the node was published.
+        unsafe { (*node).job }
     }
 }
 
@@ -180,15 +200,59 @@ impl WorkerThread {
         unsafe { job.execute() }
     }
 
-    /// Keeps `node` private to this worker (see [`HiddenJob`]). The caller must call
+    /// Keeps `node` private to this worker (see [`HiddenJob`]), and publishes it for
+    /// idle workers if this worker's slot has none. The caller must call
     /// [`WorkerThread::unhide`] before `node` goes out of scope.
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
         node.below.set(self.hidden.replace(node));
+        if self.registry.slots[self.index]
+            .published
+            .load(Ordering::Relaxed)
+            .is_null()
+        {
+            self.publish(node);
+        }
+    }
+
+    #[cold]
+    fn publish(&self, node: &HiddenJob) {
+        if crate::sync::mutant("hidden_unpublished") {
+            // Deliberately broken (loom builds only): idle workers never see the node.
+            return;
+        }
+        node.published.set(true);
+        self.registry.slots[self.index].published.store(
+            node as *const HiddenJob as *mut HiddenJob,
+            Ordering::Release,
+        );
+        // A worker may be on its way to sleep: the sleep handshake (`sleep.rs`) makes
+        // sure it either sees the node or is woken.
+        if !crate::sync::mutant("publish_unannounced") {
+            self.registry
+                .sleep
+                .announce_work(|w| self.registry.unpark_worker(w));
+        }
+    }
+
+    /// Takes a published `node` back from the slot: false if an idle worker claimed it
+    /// first (it then runs the job and sets its latch).
+    fn unpublish(&self, node: &HiddenJob) -> bool {
+        node.published.set(false);
+        self.registry.slots[self.index]
+            .published
+            .compare_exchange(
+                node as *const HiddenJob as *mut HiddenJob,
+                ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     /// True if `node` is still hidden; it is then removed, and the caller runs it.
-    /// False if it was exposed meanwhile (it sits in the deque like any pushed job).
+    /// False if it was exposed meanwhile (it sits in the deque like any pushed job) or
+    /// claimed by an idle worker: the caller then waits for it like a stolen job.
     #[inline]
     pub(crate) fn unhide(&self, node: &HiddenJob) -> bool {
         if node.exposed.get() {
@@ -196,7 +260,7 @@ impl WorkerThread {
         }
         debug_assert!(ptr::eq(self.hidden.get(), node), "hidden jobs nest");
         self.hidden.set(node.below.get());
-        true
+        !node.published.get() || self.unpublish(node)
     }
 
     /// Exposes this worker's private `join` halves if some worker looks for work.
@@ -223,6 +287,10 @@ impl WorkerThread {
         }
         for hidden in nodes.into_iter().rev() {
             hidden.exposed.set(true);
+            if hidden.published.get() && !self.unpublish(hidden) {
+                // Claimed by an idle worker, which runs it.
+                continue;
+            }
             self.deque.push(hidden.job);
         }
         self.registry
@@ -356,6 +424,15 @@ impl WorkerThread {
                 Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
+            }
+            // Last, the halves other workers keep private but publish (see `HiddenJob`).
+            for k in 0..slots.len() {
+                let victim = (start + k) % slots.len();
+                if victim != self.index {
+                    if let Some(job) = slots[victim].claim_published() {
+                        return Some(job);
+                    }
+                }
             }
             if !retry {
                 return None;

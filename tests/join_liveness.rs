@@ -1,0 +1,83 @@
+//! A `join`'s second half reaches an idle worker even while its owner runs user code
+//! that never calls into weft: the first half blocks on a raw barrier or channel until
+//! the second half runs, or computes for a long time while another worker is free.
+
+mod common;
+
+use std::sync::{mpsc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::{pool, watchdog};
+
+#[test]
+fn halves_meeting_at_a_raw_barrier_on_a_fresh_pool_both_run() {
+    watchdog(30, "barrier join on a fresh pool", || {
+        for _ in 0..50 {
+            // A fresh pool each time: its workers may not be looking for work yet when
+            // the join hides its second half.
+            let pool = pool(2);
+            let barrier = Barrier::new(2);
+            pool.install(|| weft::join(|| barrier.wait(), || barrier.wait()));
+        }
+    });
+}
+
+#[test]
+fn a_first_half_blocked_on_a_channel_the_second_half_feeds_returns() {
+    watchdog(30, "channel join", || {
+        let pool = pool(2);
+        for round in 0..50 {
+            let (tx, rx) = mpsc::channel();
+            // Keep the other worker busy for a moment at the time of the join, so it is
+            // not looking for work then.
+            let got = pool.install(|| {
+                weft::join(
+                    move || {
+                        weft::join(
+                            move || rx.recv().unwrap(),
+                            || std::thread::sleep(Duration::from_micros(200)),
+                        )
+                        .0
+                    },
+                    || tx.send(round).unwrap(),
+                )
+                .0
+            });
+            assert_eq!(got, round);
+        }
+    });
+}
+
+#[test]
+fn a_long_first_half_does_not_serialize_the_second_once_a_worker_is_free() {
+    watchdog(60, "long first half", || {
+        let pool = pool(2);
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let start = Instant::now();
+        let (first_done, second_done) = pool.install(|| {
+            // Occupy the other worker, then let it go after 200 ms.
+            weft::spawn(move || {
+                let _ = gate_rx.recv_timeout(Duration::from_millis(200));
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            weft::join(
+                || {
+                    // Computes for 1.5 s without calling weft.
+                    let until = Instant::now() + Duration::from_millis(1500);
+                    let mut x = 0u64;
+                    while Instant::now() < until {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                    start.elapsed()
+                },
+                || start.elapsed(),
+            )
+        });
+        drop(gate_tx);
+        // The second half ran on the freed worker, long before the first half ended.
+        assert!(
+            second_done + Duration::from_millis(500) < first_done,
+            "second half ended at {second_done:?}, first at {first_done:?}"
+        );
+    });
+}
