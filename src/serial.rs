@@ -7,9 +7,10 @@
 //! the report the same way, and store the same results (through the shared `settle`).
 //! Differential tests compare the two.
 //!
-//! A run executes on a thread of its own with a worker's stack size
-//! ([`crate::DEFAULT_STACK_SIZE`]), so a chain of queries as deep as the parallel engine
-//! handles does not overflow the caller's stack. A run nested in a query of the same
+//! A run executes on a stack as deep as a worker's ([`crate::DEFAULT_STACK_SIZE`]), so a
+//! chain of queries as deep as the parallel engine handles does not overflow the
+//! caller's stack: on the calling thread (a fresh stack, switched to and back), or, from
+//! a pool worker, on a thread of its own. A run nested in a query of the same
 //! engine continues on that thread, charged to the enclosing query (a request for a
 //! query on the stack is a cycle, as in the parallel engine).
 //!
@@ -80,19 +81,27 @@ impl SerialEngine {
             let state = unsafe { &*state };
             return finish_run(crate::pool::catch(|| f(&Cx::serial(state))));
         }
-        let outcome = crate::sync::thread::run_on_new_stack(
-            "weft-serial-engine",
-            crate::DEFAULT_STACK_SIZE,
-            || {
-                let state = self.state.lock();
-                let previous = RUNNING.with(|r| r.replace((self, &*state)));
-                let outcome = finish_run(crate::pool::catch(|| f(&Cx::serial(&state))));
-                RUNNING.with(|r| r.set(previous));
-                outcome
-            },
-        );
+        let body = || {
+            let state = self.state.lock();
+            let previous = RUNNING.with(|r| r.replace((self, &*state)));
+            let outcome = finish_run(crate::pool::catch(|| f(&Cx::serial(&state))));
+            RUNNING.with(|r| r.set(previous));
+            outcome
+        };
+        // A pool worker may run other jobs while code inside this run waits on the pool,
+        // and one of them could run this engine too: give the run a thread of its own.
+        // Any other thread runs it itself, on a deep stack.
+        let outcome = if crate::pool::current_thread_index().is_some() {
+            crate::sync::thread::run_on_new_stack(
+                "weft-serial-engine",
+                crate::DEFAULT_STACK_SIZE,
+                body,
+            )
+        } else {
+            crate::sync::thread::run_on_fresh_stack(crate::DEFAULT_STACK_SIZE, body)
+        };
         outcome
-            .unwrap_or_else(|err| panic!("weft: failed to start the serial engine's thread: {err}"))
+            .unwrap_or_else(|err| panic!("weft: failed to start the serial engine's stack: {err}"))
     }
 
     pub(crate) fn set_input<Q: Query>(&self, key: Q::Key, value: Q::Value) {

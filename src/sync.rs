@@ -308,6 +308,25 @@ pub(crate) mod thread {
         }
     }
 
+    /// Runs `body` on the calling thread, on a fresh stack of `stack_size` bytes
+    /// (reserved address space, touched as it is used); a panic in `body` is re-raised
+    /// here. Loom builds run it on the current stack.
+    pub(crate) fn run_on_fresh_stack<R>(
+        stack_size: usize,
+        body: impl FnOnce() -> R,
+    ) -> std::io::Result<R> {
+        #[cfg(not(loom))]
+        {
+            let stack = corosensei::stack::DefaultStack::new(stack_size)?;
+            Ok(corosensei::on_stack(stack, body))
+        }
+        #[cfg(loom)]
+        {
+            let _ = stack_size;
+            Ok(body())
+        }
+    }
+
     /// A hint to the processor that we are in a spin loop (a loom yield point).
     pub(crate) fn spin_loop() {
         #[cfg(not(loom))]

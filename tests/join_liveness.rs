@@ -81,3 +81,39 @@ fn a_long_first_half_does_not_serialize_the_second_once_a_worker_is_free() {
         );
     });
 }
+
+#[test]
+fn a_first_half_that_panics_waits_for_its_claimed_second_half_before_unwinding() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    watchdog(30, "panicking first half", || {
+        let pool = pool(2);
+        for _ in 0..20 {
+            let started = AtomicBool::new(false);
+            let finished = AtomicBool::new(false);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    weft::join(
+                        || {
+                            // Wait (behind weft's back) until the other worker has taken
+                            // the second half, then fail.
+                            while !started.load(Ordering::Acquire) {
+                                std::hint::spin_loop();
+                            }
+                            panic!("first half fails");
+                        },
+                        || {
+                            started.store(true, Ordering::Release);
+                            std::thread::sleep(Duration::from_millis(20));
+                            finished.store(true, Ordering::Release);
+                        },
+                    )
+                })
+            }));
+            let payload = outcome.expect_err("the first half's panic is re-raised");
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&"first half fails"));
+            // `join` returned only after the second half (on the other worker) was done
+            // with the frame it borrows from.
+            assert!(finished.load(Ordering::Acquire));
+        }
+    });
+}

@@ -170,7 +170,7 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     pub(crate) num_threads: usize,
     pub(crate) max_threads: usize,
-    /// Workers looking for work (searching, or asleep in the idle list). `join` pushes
+    /// Workers searching for work (not those asleep: see `worker.rs`). `join` pushes
     /// its second half for thieves only while this is non-zero.
     pub(crate) hungry: AtomicUsize,
     spares: Mutex<SpareState>,

@@ -3,8 +3,11 @@
 //! **Running.** A worker resumes its ready fibers first (they hold waits that are over,
 //! and only this thread may resume them), then runs jobs from its own deque (newest
 //! first), then steals (oldest first) from other workers and the injector. Idle, it
-//! spins [`SPIN_ROUNDS`] rounds, then sleeps in the idle list (see `sleep.rs`). The main
-//! loop runs jobs straight on the worker's own stack: no fiber, no switch.
+//! spins [`SPIN_ROUNDS`] rounds, then sleeps in the idle list (see `sleep.rs`). A worker
+//! counts as *hungry* (and `join` pushes its halves for thieves) only while it searches,
+//! not while it sleeps: a sleeper is woken by the half `join` publishes instead (see
+//! [`HiddenJob`]). The main loop runs jobs straight on the worker's own stack: no fiber,
+//! no switch.
 //!
 //! **Waiting** (`join`'s stolen half, a `scope`, another pool's `install`; query waits
 //! in `query/fetch.rs` use the same fibers): see `fiber.rs`. On a fiber the waiter
@@ -351,6 +354,9 @@ impl WorkerThread {
                     SpareOutcome::Terminated => return,
                 }
             }
+            // Asleep is not hungry: `join` keeps its halves private (and publishes one,
+            // which wakes a sleeper) rather than paying for pushes nobody takes.
+            self.set_hungry(false);
             self.sleep_idle(None);
         }
     }
@@ -501,6 +507,7 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
+            self.set_hungry(false);
             self.sleep_idle(Some(latch));
         }
         self.set_hungry(false);

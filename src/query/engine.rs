@@ -68,8 +68,9 @@ impl Engine {
     /// The serial reference engine: no pool, and no atomics or locks on the query path;
     /// `cx.join` and `cx.par_map` run their parts left to right. It gives the same
     /// values and reports as the parallel engine, for differential tests. Each `run`
-    /// executes on a thread of its own whose stack is as deep as a worker's, so deep
-    /// query chains behave as on the pool.
+    /// executes on a stack as deep as a worker's, so deep query chains behave as on the
+    /// pool: on the calling thread (switched to a fresh stack and back), or on a thread
+    /// of its own when called from a pool worker.
     pub fn serial() -> Self {
         Engine {
             kind: EngineKind::Serial(SerialEngine::new()),
@@ -111,8 +112,7 @@ impl Engine {
     /// A run nested inside a query of the same engine is charged to that query: a
     /// request that closes a cycle through it (asking for the enclosing query itself,
     /// say) is reported as a cycle, as a direct request would be. The serial engine
-    /// runs `f` on a thread of its own with a worker's stack size (see
-    /// [`Engine::serial`]).
+    /// runs `f` on a stack as deep as a worker's (see [`Engine::serial`]).
     pub fn run<R, F>(&self, f: F) -> Result<R, QueryError>
     where
         F: FnOnce(&Cx<'_>) -> R + Send,
