@@ -8,28 +8,12 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{pool, watchdog};
+use common::{pool, run_on, watchdog};
 use weft::query::{Cx, Engine, Query, QueryError};
 
 /// Both engines, each with the pool to run it on (none for the serial one).
-fn engines() -> Vec<(&'static str, Option<weft::ThreadPool>, Engine)> {
-    vec![
-        ("serial", None, Engine::serial()),
-        ("1 thread", Some(pool(1)), Engine::new()),
-        ("2 threads", Some(pool(2)), Engine::new()),
-        ("8 threads", Some(pool(8)), Engine::new()),
-    ]
-}
-
-fn run_on<R: Send>(
-    pool: &Option<weft::ThreadPool>,
-    engine: &Engine,
-    f: impl FnOnce(&Cx<'_>) -> R + Send,
-) -> Result<R, QueryError> {
-    match pool {
-        Some(pool) => pool.install(|| engine.run(f)),
-        None => engine.run(f),
-    }
+fn engines() -> Vec<(String, Option<weft::ThreadPool>, Engine)> {
+    common::engines(&[1, 2, 8])
 }
 
 struct Shared;
@@ -256,7 +240,7 @@ impl Query for OnBrittle {
 #[test]
 fn a_key_whose_clone_panics_leaves_the_table_usable() {
     for (name, pool, engine) in engines() {
-        watchdog(30, name, move || {
+        watchdog(30, &name.clone(), move || {
             for _ in 0..2 {
                 let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_on(&pool, &engine, |cx| cx.get::<OnBrittle>(&Brittle(13)))

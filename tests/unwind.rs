@@ -10,28 +10,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{pool, watchdog};
+use common::{pool, run_on, watchdog};
 use weft::query::{Cx, Cycle, Engine, Query, QueryError};
 use weft::{ThreadPool, ThreadPoolBuilder};
 
 /// Each engine to test: the serial one and the parallel one at 1 and 2 threads.
-fn engines() -> Vec<(&'static str, Option<ThreadPool>, Engine)> {
-    vec![
-        ("serial", None, Engine::serial()),
-        ("1 thread", Some(pool(1)), Engine::new()),
-        ("2 threads", Some(pool(2)), Engine::new()),
-    ]
-}
-
-fn run_on<R: Send>(
-    pool: &Option<ThreadPool>,
-    engine: &Engine,
-    f: impl FnOnce(&Cx<'_>) -> R + Send,
-) -> Result<R, QueryError> {
-    match pool {
-        Some(pool) => pool.install(|| engine.run(f)),
-        None => engine.run(f),
-    }
+fn engines() -> Vec<(String, Option<ThreadPool>, Engine)> {
+    common::engines(&[1, 2])
 }
 
 // ------------------------------------------------------------- recover
@@ -106,7 +91,7 @@ impl Query for Setting {
 /// Asks for the cycle (from `A`), then again from `B` and from inside another query:
 /// every request must finish, with the same results on every engine.
 fn cycle_outcomes(mode: Mode) -> Vec<String> {
-    let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
     for (name, pool, mut engine) in engines() {
         engine.set_input::<Setting>("fallback", 42);
         let mut outcomes = Vec::new();
