@@ -40,6 +40,9 @@ struct Frame {
     cycle: RefCell<Option<Cycle>>,
 }
 
+// A running slot's state word is its frame's address (see `table::state`).
+const _: () = assert!(std::mem::align_of::<Frame>() >= 4);
+
 impl Frame {
     fn key(&self) -> &dyn ErasedKey {
         // SAFETY: the key outlives the frame (see the field).

@@ -63,6 +63,10 @@ pub(crate) struct QueryJob {
     in_cycle: AtomicBool,
 }
 
+// A running slot's state word is its owner job's address with a flag in bit 0, and
+// addresses must exceed the final states (`table::state`).
+const _: () = assert!(std::mem::align_of::<QueryJob>() >= 4);
+
 /// Who waits for a job (*graph* fields, under the wait-graph mutex).
 #[derive(Default)]
 pub(crate) struct JobWaits {

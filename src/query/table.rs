@@ -15,9 +15,9 @@
 //! publish its bucket. An array three-quarters full is copied into one twice its size
 //! (the buckets' hash bits say where each goes, so no key or slot is touched) and
 //! published; the old array is kept until the table drops, because a reader may still
-//! be probing it. The old arrays together are smaller
-//! than the current one, so this bounds the waste without any epoch or reader
-//! registration.
+//! be probing it. The old arrays together are smaller than the current one, so this
+//! bounds the waste without any epoch or reader registration. The shards' array words
+//! sit together, apart from the shard locks: lookups read them, only growth writes.
 //!
 //! Ids are allocated per shard (`local * SHARDS + shard`) under the shard's mutex, so a
 //! claim writes no line shared with claims in other shards.
@@ -139,8 +139,8 @@ pub(crate) struct MemoTable<Q: Query> {
 #[repr(align(64))]
 struct Writer(Mutex<ShardState>);
 
-/// Bits of a shard's array word that hold an address: the rest is the top byte. Addresses above 2^56 do not exist on the platforms we run on;
-/// [`tagged`] checks.
+/// Bits of a shard's array word that hold an address: the rest is the top byte.
+/// Addresses above 2^56 do not exist on the platforms we run on; [`tagged`] checks.
 const ADDRESS_BITS: u64 = (1 << 56) - 1;
 
 /// `address` with `top` in its top byte.
