@@ -77,6 +77,32 @@ pub(crate) fn fault(_point: &str) -> bool {
     false
 }
 
+/// Whether `join` publishes its oldest private half for idle workers (see
+/// `pool::worker::HiddenJob`), and so lets sleeping workers stop counting as hungry.
+/// Always in normal builds. Loom builds: only in the models that switch it on, since it
+/// multiplies the interleavings of every model that joins, and the others model other
+/// protocols (with it off, sleepers stay hungry and `join` pushes for them, as before).
+#[cfg(loom)]
+pub(crate) fn publishing() -> bool {
+    PUBLISHING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(loom)]
+static PUBLISHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Loom models only: switches publishing (see [`publishing`]) on or off.
+#[cfg(loom)]
+pub fn publish_hidden_halves(on: bool) {
+    PUBLISHING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Normal builds: `join` always publishes.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn publishing() -> bool {
+    true
+}
+
 /// One-time initialisation of process globals (the global pool). Not a protocol the
 /// models explore: loom builds never touch the global pool.
 pub(crate) use std::sync::OnceLock;

@@ -469,6 +469,16 @@ fn a_woken_waiter_is_not_taken_for_a_stall() {
 //     first half waits for it without calling into weft, and never runs twice.
 #[test]
 fn an_idle_worker_claims_a_half_its_owner_never_exposes() {
+    // Publishing is off in the other models (see `weft::__loom::publish_hidden_halves`);
+    // switched back off when this test ends, even by a panic.
+    struct Publishing;
+    impl Drop for Publishing {
+        fn drop(&mut self) {
+            weft::__loom::publish_hidden_halves(false);
+        }
+    }
+    weft::__loom::publish_hidden_halves(true);
+    let _publishing = Publishing;
     model_bounded(0, 2, || {
         let pool = pool(2);
         let ran = Arc::new(AtomicUsize::new(0));

@@ -209,10 +209,11 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
         node.below.set(self.hidden.replace(node));
-        if self.registry.slots[self.index]
-            .published
-            .load(Ordering::Relaxed)
-            .is_null()
+        if crate::sync::publishing()
+            && self.registry.slots[self.index]
+                .published
+                .load(Ordering::Relaxed)
+                .is_null()
         {
             self.publish(node);
         }
@@ -356,7 +357,9 @@ impl WorkerThread {
             }
             // Asleep is not hungry: `join` keeps its halves private (and publishes one,
             // which wakes a sleeper) rather than paying for pushes nobody takes.
-            self.set_hungry(false);
+            if crate::sync::publishing() {
+                self.set_hungry(false);
+            }
             self.sleep_idle(None);
         }
     }
@@ -507,7 +510,9 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
-            self.set_hungry(false);
+            if crate::sync::publishing() {
+                self.set_hungry(false);
+            }
             self.sleep_idle(Some(latch));
         }
         self.set_hungry(false);
