@@ -163,11 +163,7 @@ impl SerialState {
     ) -> Result<&'e Q::Value, QueryError> {
         if let Some(participant) = recovering {
             return found
-                .filter(|slot| MemoTable::is_input(slot))
-                .and_then(|slot| match table.read(slot) {
-                    Memo::Ready(Ok(value)) => Some(value),
-                    _ => None,
-                })
+                .and_then(|slot| table.input_value(slot))
                 .ok_or_else(|| request_in_recover(participant.clone(), (Q::NAME, key_text(key))));
         }
         if let Some(slot) = found {
@@ -234,13 +230,7 @@ impl SerialState {
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        if let Some(value) = table.done_value(slot) {
-            return Ok(value);
-        }
-        match table.read(slot) {
-            Memo::Ready(result) => result,
-            Memo::Running(_) => unreachable!("the slot was just completed"),
-        }
+        table.completed(slot)
     }
 
     /// Marks the frames from `owner` to the top as the participants of one cycle.

@@ -127,6 +127,14 @@ fn no_jobserver_runs_every_worker() {
     pool.shutdown();
 }
 
+/// Wall-clock nanoseconds, comparable between the processes `make` starts.
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
 /// Entry point for the processes `make` starts in the test below (ignored otherwise):
 /// a pool that inherits make's jobserver records when each job runs.
 #[test]
@@ -136,17 +144,11 @@ fn jobserver_probe_child() {
         return;
     };
     let pool = ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-    let now = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-    };
     let intervals: Vec<(u64, u64)> = pool.install(|| {
         weft::par_map(&[0u8; 48], |_| {
-            let start = now();
+            let start = now_ns();
             busy(2_000);
-            (start, now())
+            (start, now_ns())
         })
     });
     let mut file = std::fs::File::create(&log).unwrap();
@@ -165,18 +167,12 @@ fn jobserver_nested_blocking_child() {
         return;
     };
     let pool = ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-    let now = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-    };
     let intervals: Vec<(u64, u64)> = pool.install(|| {
         weft::par_map(&[0u8; 24], |_| {
             weft::blocking(|| weft::blocking(|| std::thread::sleep(Duration::from_micros(500))));
-            let start = now();
+            let start = now_ns();
             busy(1_500);
-            (start, now())
+            (start, now_ns())
         })
     });
     let stats = pool.stats();

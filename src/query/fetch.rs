@@ -75,14 +75,7 @@ impl ParallelEngine {
     #[cold]
     pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
         let table = self.table::<Q>();
-        let slot = table.find(hash_key(key), key)?;
-        if !MemoTable::is_input(slot) {
-            return None;
-        }
-        match table.read(slot) {
-            Memo::Ready(Ok(value)) => Some(value),
-            _ => None,
-        }
+        table.input_value(table.find(hash_key(key), key)?)
     }
 
     #[cold]
@@ -152,13 +145,7 @@ impl ParallelEngine {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        if let Some(value) = table.done_value(slot) {
-            return Ok(value);
-        }
-        match table.read(slot) {
-            Memo::Ready(result) => result,
-            Memo::Running(_) => unreachable!("the entry was just completed"),
-        }
+        table.completed(slot)
     }
 
     /// What a query that failed or was found in a cycle stores.
@@ -214,10 +201,8 @@ impl ParallelEngine {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        match table.read(slot) {
-            Memo::Ready(result) => result,
-            Memo::Running(_) => unreachable!("a waiter is released only once the entry is done"),
-        }
+        // A waiter is released only once the entry is done.
+        table.completed(slot)
     }
 
     /// The tag of this engine's query jobs in the context chain (its address).

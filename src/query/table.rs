@@ -312,9 +312,23 @@ impl<Q: Query> MemoTable<Q> {
             .expect("a failed slot has its error stored")
     }
 
-    /// True if `slot` holds an input (set with `Engine::set_input`).
-    pub(crate) fn is_input(slot: &Slot<Q>) -> bool {
-        slot.state.load(Ordering::Acquire) == state::INPUT
+    /// The value of `slot` if it holds an input (set with `Engine::set_input`): all a
+    /// `recover` may read.
+    pub(crate) fn input_value<'t>(&'t self, slot: &'t Slot<Q>) -> Option<&'t Q::Value> {
+        // SAFETY: the acquire load saw the write that preceded the final state.
+        (slot.state.load(Ordering::Acquire) == state::INPUT).then(|| unsafe { self.value_of(slot) })
+    }
+
+    /// The result of `slot`, which the caller knows is complete (it completed it, or
+    /// waited for it).
+    pub(crate) fn completed<'t>(&'t self, slot: &'t Slot<Q>) -> Result<&'t Q::Value, QueryError> {
+        if let Some(value) = self.done_value(slot) {
+            return Ok(value);
+        }
+        match self.read(slot) {
+            Memo::Ready(result) => result,
+            Memo::Running(_) => unreachable!("a completed slot is not running"),
+        }
     }
 
     /// The slot of `key`, or a new one whose key is a clone of `key` and whose state is
