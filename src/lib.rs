@@ -39,7 +39,12 @@ pub mod __loom {
 
 pub use pool::context;
 pub use pool::{
-    blocking, current_num_threads, current_thread_index, join, par_for_each, par_map, scope, spawn,
-    PoolStats, Scope, ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_MAX_SPARES,
-    DEFAULT_STACK_SIZE,
+    blocking, broadcast, current_num_threads, current_thread_has_pending_tasks,
+    current_thread_index, in_place_scope, in_place_scope_fifo, join, join_context, max_num_threads,
+    par_for_each, par_map, scope, scope_fifo, spawn, spawn_broadcast, spawn_fifo, yield_local,
+    yield_now, BroadcastContext, FnContext, PoolStats, Scope, ScopeFifo, ThreadBuilder, ThreadPool,
+    ThreadPoolBuildError, ThreadPoolBuilder, Yield, DEFAULT_MAX_SPARES, DEFAULT_STACK_SIZE,
+    MAX_NUM_THREADS,
 };
+#[allow(deprecated)]
+pub use pool::{initialize, Configuration};

@@ -420,6 +420,8 @@ pub(crate) mod deque {
 
     pub(crate) struct Worker<T> {
         queue: Arc<Mutex<VecDeque<T>>>,
+        /// The owner pops the oldest job (crossbeam's `new_fifo`).
+        fifo: bool,
     }
 
     pub(crate) struct Stealer<T> {
@@ -430,13 +432,25 @@ pub(crate) mod deque {
         pub(crate) fn new_lifo() -> Self {
             Worker {
                 queue: Arc::new(Mutex::new(VecDeque::new())),
+                fifo: false,
+            }
+        }
+        pub(crate) fn new_fifo() -> Self {
+            Worker {
+                fifo: true,
+                ..Worker::new_lifo()
             }
         }
         pub(crate) fn push(&self, value: T) {
             self.queue.lock().push_back(value);
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.queue.lock().pop_back()
+            let mut queue = self.queue.lock();
+            if self.fifo {
+                queue.pop_front()
+            } else {
+                queue.pop_back()
+            }
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.queue.lock().is_empty()

@@ -469,16 +469,7 @@ fn a_woken_waiter_is_not_taken_for_a_stall() {
 //     first half waits for it without calling into weft, and never runs twice.
 #[test]
 fn an_idle_worker_claims_a_half_its_owner_never_exposes() {
-    // Publishing is off in the other models (see `weft::__loom::publish_hidden_halves`);
-    // switched back off when this test ends, even by a panic.
-    struct Publishing;
-    impl Drop for Publishing {
-        fn drop(&mut self) {
-            weft::__loom::publish_hidden_halves(false);
-        }
-    }
-    weft::__loom::publish_hidden_halves(true);
-    let _publishing = Publishing;
+    let _publishing = Publishing::on();
     model_bounded(0, 2, || {
         let pool = pool(2);
         let ran = Arc::new(AtomicUsize::new(0));
@@ -497,6 +488,47 @@ fn an_idle_worker_claims_a_half_its_owner_never_exposes() {
             )
         });
         assert_eq!(ran.load(Ordering::Acquire), 1);
+        pool.shutdown();
+    });
+}
+
+/// Publishing of private `join` halves is off in most models (see
+/// `weft::__loom::publish_hidden_halves`); this switches it on until dropped, even by a
+/// panic.
+struct Publishing;
+
+impl Publishing {
+    fn on() -> Self {
+        weft::__loom::publish_hidden_halves(true);
+        Publishing
+    }
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        weft::__loom::publish_hidden_halves(false);
+    }
+}
+
+// A half claimed by an idle worker is read out of its owner's frame *after* the claim:
+// the owner, returning from a first half that never synchronizes with the claimer, finds
+// the half gone and must keep the node alive until the claimed job has run.
+#[test]
+fn a_claimed_half_outlives_its_claimers_read() {
+    let _publishing = Publishing::on();
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let second = ran.clone();
+        pool.install(move || {
+            weft::join(
+                || {},
+                move || {
+                    second.fetch_add(1, Ordering::Relaxed);
+                },
+            )
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
         pool.shutdown();
     });
 }
@@ -592,6 +624,17 @@ fn mutant_hidden_unpublished_is_caught() {
         "hidden_unpublished",
         "an_idle_worker_claims_a_half_its_owner_never_exposes",
         "Model exceeded maximum number of branches",
+    );
+}
+
+#[test]
+fn mutant_hidden_ends_at_claim_is_caught() {
+    // The owner ends the node when it finds it claimed: the claimer's read of the job
+    // races with that end (loom's cell check), or reads a job that is gone.
+    expect_caught(
+        "hidden_ends_at_claim",
+        "a_claimed_half_outlives_its_claimers_read",
+        "Causality violation",
     );
 }
 

@@ -4,14 +4,17 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
+use super::broadcast::{broadcast_on, spawn_broadcast_on, BroadcastContext};
 use super::registry::{
-    set_global_registry, PanicHandler, PoolConfig, PoolStats, Registry, ThreadNamer,
+    set_global_registry, PanicHandler, PoolConfig, PoolStats, Registry, Spawner, ThreadBuilder,
+    ThreadHook, ThreadNamer,
 };
-use super::scope::{in_scope_on, Scope};
-use super::spawn::spawn_on;
+use super::scope::{in_place_scope_on, in_scope_on, Scope, ScopeFifo};
+use super::spawn::{spawn_fifo_on, spawn_on};
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, panic_text};
 use super::worker::WorkerThread;
+use super::yielding::{run_one, worker_of, Yield};
 use crate::sync::Arc;
 #[cfg(not(loom))]
 use crate::sync::OnceLock;
@@ -27,6 +30,15 @@ pub const DEFAULT_STACK_SIZE: usize = 1 << 30;
 /// and park when the blocked workers return.
 pub const DEFAULT_MAX_SPARES: usize = 1024;
 
+/// The most threads a pool runs jobs on: a larger `num_threads` (or environment
+/// variable) is reduced to it. The same as rayon's limit.
+pub const MAX_NUM_THREADS: usize = 0xFFFF;
+
+/// The most threads a pool runs jobs on ([`MAX_NUM_THREADS`]); rayon's function.
+pub fn max_num_threads() -> usize {
+    MAX_NUM_THREADS
+}
+
 /// Configures and builds a [`ThreadPool`]; the names follow rayon's.
 ///
 /// ```
@@ -39,12 +51,24 @@ pub const DEFAULT_MAX_SPARES: usize = 1024;
 /// assert_eq!(pool.install(|| weft::current_num_threads()), 2);
 /// ```
 #[derive(Default)]
-pub struct ThreadPoolBuilder {
+pub struct ThreadPoolBuilder<S = DefaultSpawn> {
+    settings: Settings,
+    /// How worker threads are started: weft's way, or the user's
+    /// ([`ThreadPoolBuilder::spawn_handler`]).
+    spawn_handler: S,
+}
+
+/// What a builder has been told, apart from how to start threads.
+#[derive(Default)]
+struct Settings {
     num_threads: usize,
     max_threads: Option<usize>,
     stack_size: Option<usize>,
     thread_name: Option<Box<ThreadNamer>>,
     panic_handler: Option<Box<PanicHandler>>,
+    start_handler: Option<Box<ThreadHook>>,
+    exit_handler: Option<Box<ThreadHook>>,
+    breadth_first: bool,
     jobserver: JobserverChoice,
     trace: bool,
 }
@@ -115,10 +139,43 @@ impl ThreadPoolBuilder {
         Self::default()
     }
 
+    /// Builds a pool whose worker threads are scoped threads of this call: `wrapper` is
+    /// called on each with its [`ThreadBuilder`] and must call [`ThreadBuilder::run`]
+    /// (it may set up thread-local state around it); `with_pool` then runs with the
+    /// pool, and the call returns once the pool has shut down and every worker thread
+    /// has exited. Like [`spawn_handler`](Self::spawn_handler), no spares.
+    #[cfg(not(loom))]
+    pub fn build_scoped<W, F, R>(self, wrapper: W, with_pool: F) -> Result<R, ThreadPoolBuildError>
+    where
+        W: Fn(ThreadBuilder) + Sync,
+        F: FnOnce(&ThreadPool) -> R,
+    {
+        std::thread::scope(|scope| {
+            let wrapper = &wrapper;
+            let pool = self
+                .spawn_handler(|thread| {
+                    let mut builder = std::thread::Builder::new();
+                    if let Some(name) = thread.name() {
+                        builder = builder.name(name.to_owned());
+                    }
+                    if let Some(bytes) = thread.stack_size() {
+                        builder = builder.stack_size(bytes);
+                    }
+                    builder.spawn_scoped(scope, move || wrapper(thread))?;
+                    Ok(())
+                })
+                .build()?;
+            Ok(with_pool(&pool))
+        })
+    }
+}
+
+impl<S> ThreadPoolBuilder<S> {
     /// The number of threads that run jobs. 0 (the default) means the environment
-    /// variable `WEFT_NUM_THREADS` if set to a positive number, else the number of CPUs.
+    /// variable `WEFT_NUM_THREADS` (or else rayon's `RAYON_NUM_THREADS`) if set to a
+    /// positive number, else the number of CPUs. At most [`crate::max_num_threads`].
     pub fn num_threads(mut self, num_threads: usize) -> Self {
-        self.num_threads = num_threads;
+        self.settings.num_threads = num_threads;
         self
     }
 
@@ -129,13 +186,13 @@ impl ThreadPoolBuilder {
     /// A lower limit can stall a program whose blocking calls wait for each other's
     /// jobs: past it, a blocked worker gets no stand-in.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
-        self.max_threads = Some(max_threads);
+        self.settings.max_threads = Some(max_threads);
         self
     }
 
     /// Stack size of each worker thread, in bytes.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.settings.stack_size = Some(bytes);
         self
     }
 
@@ -146,7 +203,37 @@ impl ThreadPoolBuilder {
     where
         F: FnMut(usize) -> String + 'static,
     {
-        self.thread_name = Some(Box::new(name));
+        self.settings.thread_name = Some(Box::new(name));
+        self
+    }
+
+    /// Called on each worker thread when it starts, with its index (a spare gets the
+    /// index of the worker it stands in for, see [`crate::current_thread_index`]). A
+    /// panic in it goes to the [panic handler](Self::panic_handler).
+    pub fn start_handler<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(usize) + Send + Sync + 'static,
+    {
+        self.settings.start_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Called on each worker thread just before it exits, with its index (as for
+    /// [`start_handler`](Self::start_handler)). A panic in it goes to the panic handler.
+    pub fn exit_handler<H>(mut self, handler: H) -> Self
+    where
+        H: Fn(usize) + Send + Sync + 'static,
+    {
+        self.settings.exit_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Makes each worker take the jobs of its own deque oldest first instead of newest
+    /// first (rayon's deprecated option; thieves still take the oldest). Usually
+    /// slower: a `join` then rarely finds its own second half on top of its deque.
+    #[deprecated(note = "depth-first (the default) is faster for nested parallelism")]
+    pub fn breadth_first(mut self) -> Self {
+        self.settings.breadth_first = true;
         self
     }
 
@@ -156,7 +243,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(Box::new(handler));
+        self.settings.panic_handler = Some(Box::new(handler));
         self
     }
 
@@ -165,35 +252,83 @@ impl ThreadPoolBuilder {
     /// jobserver inherited from Cargo or make, if the process has one (and under
     /// `make -j1`, which starts none, runs one worker at a time).
     pub fn jobserver(mut self, client: jobserver::Client) -> Self {
-        self.jobserver = JobserverChoice::Client(client);
+        self.settings.jobserver = JobserverChoice::Client(client);
         self
     }
 
     /// Ignores any inherited jobserver: up to `num_threads` workers run.
     pub fn no_jobserver(mut self) -> Self {
-        self.jobserver = JobserverChoice::None;
+        self.settings.jobserver = JobserverChoice::None;
         self
     }
 
     /// Records what every worker does, for [`ThreadPool::take_trace`] (see
     /// [`crate::trace`]). Off by default; off, each event site costs one relaxed load.
     pub fn trace(mut self, on: bool) -> Self {
-        self.trace = on;
+        self.settings.trace = on;
         self
     }
 
+    /// Starts the pool's worker threads with `spawn` instead of weft's own: it gets a
+    /// [`ThreadBuilder`] per worker and must start a thread that calls
+    /// [`ThreadBuilder::run`] (or return an error, which fails `build`). Called by
+    /// `build`, on the calling thread. Such a pool starts no spare threads (its
+    /// `max_threads` is its `num_threads`): a worker inside [`crate::blocking`] then
+    /// costs the pool its share.
+    ///
+    /// ```
+    /// let pool = weft::ThreadPoolBuilder::new()
+    ///     .num_threads(2)
+    ///     .spawn_handler(|thread| {
+    ///         std::thread::Builder::new()
+    ///             .name(format!("mine-{}", thread.index()))
+    ///             .spawn(|| thread.run())?;
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let name = pool.install(|| std::thread::current().name().map(str::to_owned));
+    /// assert!(name.unwrap().starts_with("mine-"));
+    /// ```
+    pub fn spawn_handler<F>(self, spawn: F) -> ThreadPoolBuilder<CustomSpawn<F>>
+    where
+        F: FnMut(ThreadBuilder) -> io::Result<()>,
+    {
+        ThreadPoolBuilder {
+            settings: self.settings,
+            spawn_handler: CustomSpawn(spawn),
+        }
+    }
+
+    /// Loom models only: limits the pool by a modelled jobserver of `limit` tokens.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn model_jobserver(mut self, limit: usize) -> (Self, Arc<super::tokens::ModelJobserver>) {
+        let (tokens, model) = TokenPool::with_model_limit(limit);
+        self.settings.jobserver = JobserverChoice::Model(tokens);
+        (self, model)
+    }
+
+    pub(crate) fn into_config(self) -> Result<PoolConfig, ThreadPoolBuildError> {
+        self.settings.into_config()
+    }
+}
+
+impl Settings {
     fn resolved_num_threads(&self) -> usize {
         if self.num_threads > 0 {
-            return self.num_threads;
+            return self.num_threads.min(MAX_NUM_THREADS);
         }
-        if let Some(n) = std::env::var("WEFT_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0)
-        {
-            return n;
-        }
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        let from_env = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&n| n > 0)
+        };
+        from_env("WEFT_NUM_THREADS")
+            .or_else(|| from_env("RAYON_NUM_THREADS"))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .min(MAX_NUM_THREADS)
     }
 
     fn validate(&self) -> Result<(), ThreadPoolBuildError> {
@@ -209,7 +344,7 @@ impl ThreadPoolBuilder {
         }
     }
 
-    pub(crate) fn into_config(mut self) -> Result<PoolConfig, ThreadPoolBuildError> {
+    fn into_config(mut self) -> Result<PoolConfig, ThreadPoolBuildError> {
         let num_threads = self.resolved_num_threads();
         let client = match std::mem::take(&mut self.jobserver) {
             JobserverChoice::Inherited => inherited_jobserver(),
@@ -229,15 +364,6 @@ impl ThreadPoolBuilder {
         self.config_with(num_threads, tokens)
     }
 
-    /// Loom models only: limits the pool by a modelled jobserver of `limit` tokens.
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn model_jobserver(mut self, limit: usize) -> (Self, Arc<super::tokens::ModelJobserver>) {
-        let (tokens, model) = TokenPool::with_model_limit(limit);
-        self.jobserver = JobserverChoice::Model(tokens);
-        (self, model)
-    }
-
     fn config_with(
         self,
         num_threads: usize,
@@ -255,29 +381,41 @@ impl ThreadPoolBuilder {
             stack_size,
             thread_names: thread_names(self.thread_name, max_threads)?,
             panic_handler: self.panic_handler,
+            start_handler: self.start_handler,
+            exit_handler: self.exit_handler,
+            breadth_first: self.breadth_first,
             tokens,
             trace: self.trace,
         })
     }
+}
 
+impl<S: ThreadSpawn> ThreadPoolBuilder<S> {
     /// Builds the pool and starts its threads.
     pub fn build(self) -> Result<ThreadPool, ThreadPoolBuildError> {
-        self.validate()?;
-        let registry = Registry::new(self.into_config()?)
-            .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
-        Ok(ThreadPool { registry })
+        Ok(ThreadPool {
+            registry: self.build_registry()?,
+        })
     }
 
     /// Builds the pool and makes it the global pool used outside any `install`.
     /// Fails if the global pool already exists (it is built on first use).
     pub fn build_global(self) -> Result<(), ThreadPoolBuildError> {
-        self.validate()?;
-        let registry = Registry::new(self.into_config()?)
-            .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))?;
-        set_global_registry(registry).map_err(|unused| {
+        set_global_registry(self.build_registry()?).map_err(|unused| {
             unused.terminate();
             ThreadPoolBuildError::new(ErrorKind::GlobalPoolAlreadyInitialized)
         })
+    }
+
+    fn build_registry(mut self) -> Result<Arc<Registry>, ThreadPoolBuildError> {
+        self.settings.validate()?;
+        if self.spawn_handler.spawner().is_some() {
+            // The handler is called on this thread, now: it cannot start spares later.
+            self.settings.max_threads = Some(self.settings.resolved_num_threads());
+        }
+        let config = self.settings.into_config()?;
+        Registry::new(config, self.spawn_handler.spawner())
+            .map_err(|e| ThreadPoolBuildError::new(ErrorKind::Io(e)))
     }
 }
 
@@ -310,12 +448,12 @@ fn thread_names(
     Ok(names)
 }
 
-impl fmt::Debug for ThreadPoolBuilder {
+impl<S> fmt::Debug for ThreadPoolBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPoolBuilder")
-            .field("num_threads", &self.num_threads)
-            .field("max_threads", &self.max_threads)
-            .field("stack_size", &self.stack_size)
+            .field("num_threads", &self.settings.num_threads)
+            .field("max_threads", &self.settings.max_threads)
+            .field("stack_size", &self.settings.stack_size)
             .finish_non_exhaustive()
     }
 }
@@ -349,8 +487,9 @@ impl ThreadPoolBuildError {
 impl fmt::Display for ThreadPoolBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            // rayon's text, word for word: programs and tests match on it.
             ErrorKind::GlobalPoolAlreadyInitialized => {
-                f.write_str("the global thread pool has already been initialized")
+                f.write_str("The global thread pool has already been initialized.")
             }
             ErrorKind::MaxBelowNum {
                 num_threads,
@@ -418,6 +557,75 @@ impl ThreadPool {
         spawn_on(&self.registry, body)
     }
 
+    /// [`spawn_fifo`](crate::spawn_fifo) on this pool.
+    pub fn spawn_fifo<F>(&self, body: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        spawn_fifo_on(&self.registry, body)
+    }
+
+    /// [`scope_fifo`](crate::scope_fifo) on this pool.
+    pub fn scope_fifo<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&ScopeFifo<'scope>) -> R + Send,
+        R: Send,
+    {
+        self.scope(|s| op(ScopeFifo::view(s)))
+    }
+
+    /// A scope whose body runs on the calling thread (see
+    /// [`in_place_scope`](crate::in_place_scope)) and whose jobs run on this pool.
+    pub fn in_place_scope<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R,
+    {
+        in_place_scope_on(&self.registry, op)
+    }
+
+    /// [`ThreadPool::in_place_scope`] with FIFO spawns (see [`ScopeFifo`]).
+    pub fn in_place_scope_fifo<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&ScopeFifo<'scope>) -> R,
+    {
+        in_place_scope_on(&self.registry, |s| op(ScopeFifo::view(s)))
+    }
+
+    /// [`broadcast`](crate::broadcast) on this pool.
+    pub fn broadcast<OP, R>(&self, op: OP) -> Vec<R>
+    where
+        OP: Fn(BroadcastContext<'_>) -> R + Sync,
+        R: Send,
+    {
+        broadcast_on(&self.registry, op)
+    }
+
+    /// [`spawn_broadcast`](crate::spawn_broadcast) on this pool.
+    pub fn spawn_broadcast<OP>(&self, op: OP)
+    where
+        OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+    {
+        spawn_broadcast_on(&self.registry, op)
+    }
+
+    /// [`yield_now`](crate::yield_now) if the current thread is a worker of this pool,
+    /// else `None`.
+    pub fn yield_now(&self) -> Option<Yield> {
+        worker_of(&self.registry).map(|worker| run_one(worker, false))
+    }
+
+    /// [`yield_local`](crate::yield_local) if the current thread is a worker of this
+    /// pool, else `None`.
+    pub fn yield_local(&self) -> Option<Yield> {
+        worker_of(&self.registry).map(|worker| run_one(worker, true))
+    }
+
+    /// Whether the current worker has jobs of its own not started yet, if it is a
+    /// worker of this pool.
+    pub fn current_thread_has_pending_tasks(&self) -> Option<bool> {
+        worker_of(&self.registry).map(WorkerThread::has_pending_tasks)
+    }
+
     /// [`join`](crate::join) on this pool.
     pub fn join<A, B, RA, RB>(&self, oper_a: A, oper_b: B) -> (RA, RB)
     where
@@ -445,7 +653,7 @@ impl ThreadPool {
         // SAFETY: null or this thread's live WorkerThread.
         unsafe { WorkerThread::current().as_ref() }
             .filter(|w| Arc::ptr_eq(&w.registry, &self.registry))
-            .map(|w| w.index)
+            .map(|w| w.registry.public_index(w.index))
     }
 
     /// A snapshot of the pool's thread and token counters.
@@ -486,5 +694,46 @@ impl fmt::Debug for ThreadPool {
             .field("num_threads", &self.registry.num_threads)
             .field("max_threads", &self.registry.max_threads)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a builder starts worker threads (its type parameter): weft's own way
+/// ([`DefaultSpawn`]) or a user's [`spawn_handler`](ThreadPoolBuilder::spawn_handler)
+/// ([`CustomSpawn`]). Not implementable outside weft.
+pub trait ThreadSpawn: sealed::Sealed {
+    /// The user's handler, if any.
+    #[doc(hidden)]
+    fn spawner(&mut self) -> Option<Spawner<'_>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::DefaultSpawn {}
+    impl<F> Sealed for super::CustomSpawn<F> {}
+}
+
+/// A builder's default way of starting threads: weft starts them itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultSpawn;
+
+impl ThreadSpawn for DefaultSpawn {
+    fn spawner(&mut self) -> Option<Spawner<'_>> {
+        None
+    }
+}
+
+/// A builder's user-supplied way of starting threads (see
+/// [`ThreadPoolBuilder::spawn_handler`]).
+pub struct CustomSpawn<F>(F);
+
+impl<F: FnMut(ThreadBuilder) -> io::Result<()>> ThreadSpawn for CustomSpawn<F> {
+    fn spawner(&mut self) -> Option<Spawner<'_>> {
+        Some(&mut self.0)
+    }
+}
+
+impl<F> fmt::Debug for CustomSpawn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CustomSpawn")
     }
 }

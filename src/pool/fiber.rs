@@ -25,54 +25,13 @@
 //! frames of one stack) never mixes two stacks.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 
 use super::context::{self, Context};
-use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::fiber::{Fiber, FiberStack, Resumed, Suspender};
-use crate::sync::Mutex;
 use crate::trace::{SpanKind, Tracer};
 
 /// The fibers of one worker whose waits are over, pushed by any thread.
-pub(crate) struct ReadyFibers {
-    queue: Mutex<VecDeque<usize>>,
-    /// True while `queue` may be non-empty: lets the owner check without the lock.
-    any: AtomicBool,
-}
-
-impl ReadyFibers {
-    pub(crate) fn new() -> Self {
-        ReadyFibers {
-            queue: Mutex::new(VecDeque::new()),
-            any: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn push(&self, fiber: usize) {
-        let mut queue = self.queue.lock();
-        queue.push_back(fiber);
-        self.any.store(true, Ordering::Release);
-    }
-
-    /// True if some fiber may be ready.
-    #[inline]
-    pub(crate) fn any(&self) -> bool {
-        self.any.load(Ordering::Acquire)
-    }
-
-    /// The oldest ready fiber, if any.
-    pub(crate) fn pop(&self) -> Option<usize> {
-        if !self.any() {
-            return None;
-        }
-        let mut queue = self.queue.lock();
-        let fiber = queue.pop_front();
-        if queue.is_empty() {
-            self.any.store(false, Ordering::Release);
-        }
-        fiber
-    }
-}
+pub(crate) type ReadyFibers = super::queue::FlaggedQueue<usize>;
 
 /// A suspended fiber and the trace spans it had open.
 type Suspended = (Fiber, Vec<SpanKind>);

@@ -57,6 +57,69 @@ where
     }
 }
 
+/// What [`join_context`] tells each of its closures about where it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct FnContext {
+    migrated: bool,
+}
+
+impl FnContext {
+    /// True if the closure runs on another thread than the one that called
+    /// [`join_context`]: for the second closure, when another worker took it; for the
+    /// first, when `join_context` was called from outside the pool (both closures then
+    /// run on a worker of the global pool). rayon's parallel iterators split work
+    /// further when a half has migrated.
+    #[inline]
+    pub fn migrated(&self) -> bool {
+        self.migrated
+    }
+}
+
+/// [`join`], telling each closure whether it runs on another thread than the caller's
+/// (see [`FnContext::migrated`]).
+///
+/// ```
+/// let (a, b) = weft::join_context(|ctx| ctx.migrated(), |_| 2);
+/// // Called from outside any pool: both closures ran on the global pool.
+/// assert!(a);
+/// assert_eq!(b, 2);
+/// ```
+pub fn join_context<A, B, RA, RB>(oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    fn on_worker<A, B, RA, RB>(
+        worker: &WorkerThread,
+        oper_a: A,
+        oper_b: B,
+        injected: bool,
+    ) -> (RA, RB)
+    where
+        A: FnOnce(FnContext) -> RA + Send,
+        B: FnOnce(FnContext) -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        let home = worker as *const WorkerThread as usize;
+        join_on_worker(
+            worker,
+            move || oper_a(FnContext { migrated: injected }),
+            move || {
+                let migrated = WorkerThread::current() as usize != home;
+                oper_b(FnContext { migrated })
+            },
+        )
+    }
+    // SAFETY: null or this thread's live WorkerThread.
+    match unsafe { WorkerThread::current().as_ref() } {
+        Some(worker) => on_worker(worker, oper_a, oper_b, false),
+        None => global_registry().in_worker(|worker| on_worker(worker, oper_a, oper_b, true)),
+    }
+}
+
 #[inline]
 fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, oper_a: A, oper_b: B) -> (RA, RB)
 where
@@ -78,9 +141,13 @@ where
     // (also if `oper_a` panics).
     let job_b_ref = unsafe { job_b.as_job_ref() };
 
+    // Declared here, not in the branch that hides it: an idle worker that claims the
+    // node reads the job out of it *after* its CAS, possibly after our `unhide` has
+    // already found the node gone, so the node must live as long as `job_b` (we wait
+    // for `job_b`'s latch below, which the claimer sets only after that read).
+    let hidden = HiddenJob::new(job_b_ref);
     let result_a = if worker.registry.hungry.load(Ordering::Relaxed) == 0 {
         // Nobody could steal it now: keep it private unless someone asks meanwhile.
-        let hidden = HiddenJob::new(job_b_ref);
         worker.hide(&hidden);
         let result_a = catch(oper_a);
         if worker.unhide(&hidden) {

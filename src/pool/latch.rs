@@ -127,14 +127,23 @@ impl Latch for WorkerLatch<'_> {
 /// The count starts at one, for the scope's own body.
 pub(crate) struct CountLatch<'r> {
     pending: AtomicUsize,
-    pub(crate) latch: WorkerLatch<'r>,
+    pub(crate) latch: DoneLatch<'r>,
+}
+
+/// What a [`CountLatch`] sets at zero: the latch of whoever waits for it.
+pub(crate) enum DoneLatch<'r> {
+    /// A worker (of any pool) waits.
+    Worker(WorkerLatch<'r>),
+    /// A thread outside every pool blocks (`in_place_scope` called there).
+    Thread(LockLatch),
 }
 
 impl<'r> CountLatch<'r> {
-    pub(crate) fn new(registry: &'r Registry, owner: usize) -> Self {
+    /// A counter whose zero sets `latch`.
+    pub(crate) fn new(latch: DoneLatch<'r>) -> Self {
         CountLatch {
             pending: AtomicUsize::new(1),
-            latch: WorkerLatch::new(registry, owner),
+            latch,
         }
     }
 
@@ -151,7 +160,10 @@ impl Latch for CountLatch<'_> {
         let (pending, latch) = unsafe { (&(*this).pending, &(*this).latch) };
         if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: the inner latch is live until it is set.
-            unsafe { WorkerLatch::set(latch) };
+            match latch {
+                DoneLatch::Worker(latch) => unsafe { WorkerLatch::set(latch) },
+                DoneLatch::Thread(latch) => unsafe { LockLatch::set(latch) },
+            }
         }
     }
 }

@@ -6,13 +6,16 @@
 //! (idle workers), `context` (what a job works for), then the entry points `join`,
 //! `scope`, `spawn` and `par`.
 
+mod broadcast;
 mod builder;
+mod compat;
 pub mod context;
 mod fiber;
 mod job;
 mod join;
 mod latch;
 mod par;
+mod queue;
 pub(crate) mod registry;
 mod scope;
 mod sleep;
@@ -20,18 +23,24 @@ mod spawn;
 mod tokens;
 mod unwind;
 mod worker;
+mod yielding;
 
+pub use broadcast::{broadcast, spawn_broadcast, BroadcastContext};
 pub use builder::{
-    ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_MAX_SPARES, DEFAULT_STACK_SIZE,
+    max_num_threads, ThreadPool, ThreadPoolBuildError, ThreadPoolBuilder, DEFAULT_MAX_SPARES,
+    DEFAULT_STACK_SIZE, MAX_NUM_THREADS,
 };
+#[allow(deprecated)]
+pub use compat::{initialize, Configuration};
 pub(crate) use join::combine;
-pub use join::join;
+pub use join::{join, join_context, FnContext};
 pub(crate) use latch::{Latch, WorkerLatch};
 pub(crate) use par::each_item;
 pub use par::{par_for_each, par_map};
-pub use registry::PoolStats;
-pub use scope::{scope, Scope};
-pub use spawn::spawn;
+pub use registry::{PoolStats, ThreadBuilder};
+pub use scope::{in_place_scope, in_place_scope_fifo, scope, scope_fifo, Scope, ScopeFifo};
+pub use spawn::{spawn, spawn_fifo};
+pub use yielding::{current_thread_has_pending_tasks, yield_local, yield_now, Yield};
 
 #[cfg(loom)]
 pub use tokens::ModelJobserver;
@@ -60,8 +69,9 @@ pub(crate) fn expose_if_hungry() {
 
 /// The index of the current thread in its pool, or `None` outside any pool.
 ///
-/// Indices of the first `current_num_threads()` workers are `0..current_num_threads()`;
-/// spare threads started while workers are blocked have higher indices.
+/// Always below [`current_num_threads`], as in rayon. A spare thread, started while a
+/// worker is inside [`blocking`], reports the index of the worker it stands in for:
+/// while that worker's blocking call runs, two threads share the index.
 pub fn current_thread_index() -> Option<usize> {
     WorkerThread::current_index()
 }

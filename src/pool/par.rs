@@ -123,7 +123,7 @@ pub(crate) fn each_item<I: Iterator>(items: I, mut f: impl FnMut(I::Item)) {
 }
 
 /// `par_map`'s output: one slot per item, each written once by the lane that claimed it.
-struct Slots<U> {
+pub(crate) struct Slots<U> {
     slots: Vec<UnsafeCell<Option<U>>>,
 }
 
@@ -132,7 +132,7 @@ struct Slots<U> {
 unsafe impl<U: Send> Sync for Slots<U> {}
 
 impl<U> Slots<U> {
-    fn new(len: usize) -> Self {
+    pub(crate) fn new(len: usize) -> Self {
         Slots {
             slots: (0..len).map(|_| UnsafeCell::new(None)).collect(),
         }
@@ -140,12 +140,12 @@ impl<U> Slots<U> {
 
     /// # Safety
     /// No other thread accesses slot `i` meanwhile.
-    unsafe fn put(&self, i: usize, value: U) {
+    pub(crate) unsafe fn put(&self, i: usize, value: U) {
         // SAFETY: forwarded from the caller.
         self.slots[i].with_mut(|slot| unsafe { *slot = Some(value) });
     }
 
-    fn into_values(self) -> Vec<U> {
+    pub(crate) fn into_values(self) -> Vec<U> {
         self.slots
             .into_iter()
             .map(|slot| {

@@ -15,12 +15,14 @@
 //!   CPU; their threads exit when the pool is dropped.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Weak;
 
 use super::fiber::ReadyFibers;
 use super::job::{JobRef, StackJob};
 use super::latch::{LockLatch, WorkerLatch};
+use super::queue::FlaggedQueue;
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
@@ -34,6 +36,8 @@ use crate::trace::{MarkKind, Tracer};
 pub(crate) type PanicHandler = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
 /// Names a worker thread from its index (called at build time only).
 pub(crate) type ThreadNamer = dyn FnMut(usize) -> String;
+/// Called with a worker's index when its thread starts or exits.
+pub(crate) type ThreadHook = dyn Fn(usize) + Send + Sync;
 
 /// Everything the builder decided.
 pub(crate) struct PoolConfig {
@@ -44,6 +48,10 @@ pub(crate) struct PoolConfig {
     /// fails `build` instead of unwinding out of a wait that has published a job).
     pub(crate) thread_names: Vec<String>,
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
+    pub(crate) start_handler: Option<Box<ThreadHook>>,
+    pub(crate) exit_handler: Option<Box<ThreadHook>>,
+    /// Workers take their own jobs oldest first (rayon's deprecated `breadth_first`).
+    pub(crate) breadth_first: bool,
     pub(crate) tokens: TokenPool,
     pub(crate) trace: bool,
 }
@@ -63,6 +71,12 @@ pub(crate) struct Slot {
     /// A `join` half the slot's worker keeps private, for an idle worker to claim (see
     /// `HiddenJob`); null if none.
     pub(crate) published: AtomicPtr<HiddenJob>,
+    /// Jobs that only this slot's worker may run (`broadcast`), oldest first.
+    broadcasts: FlaggedQueue<JobRef>,
+    /// For a spare: the index of the worker it last stood in for, which is what
+    /// `current_thread_index` reports on it (rayon's indices stay below
+    /// `current_num_threads`).
+    stands_in_for: AtomicUsize,
 }
 
 /// True while the slot's worker has been woken from its wait and is not up yet.
@@ -88,6 +102,11 @@ impl Slot {
             .ok()
             // SAFETY: our CAS took the published node out of the slot.
             .map(|node| unsafe { HiddenJob::claimed_job(node) })
+    }
+
+    /// The oldest job broadcast to this slot's worker, if any.
+    pub(crate) fn take_broadcast(&self) -> Option<JobRef> {
+        self.broadcasts.pop()
     }
 
     fn give_handoff(&self, jobs: Vec<JobRef>) {
@@ -182,6 +201,11 @@ pub(crate) struct Registry {
     pub(crate) fiber_stack_size: usize,
     thread_names: Vec<String>,
     panic_handler: Option<Box<PanicHandler>>,
+    start_handler: Option<Box<ThreadHook>>,
+    exit_handler: Option<Box<ThreadHook>>,
+    breadth_first: bool,
+    /// Jobs of `spawn_fifo` not started yet, oldest first (see `spawn.rs`).
+    pub(crate) fifo: Mutex<VecDeque<JobRef>>,
     pub(crate) tokens: TokenPool,
     /// What the workers record when tracing is on.
     pub(crate) trace: Tracer,
@@ -197,8 +221,18 @@ pub(crate) trait StallListener: Send + Sync {
     fn pool_stalled(&self, registry: &Registry);
 }
 
+/// Starts a worker's thread: the pool's own way, or a user's spawn handler (see
+/// `ThreadBuilder`).
+pub(crate) type Spawner<'a> = &'a mut dyn FnMut(ThreadBuilder) -> io::Result<()>;
+
 impl Registry {
-    pub(crate) fn new(config: PoolConfig) -> io::Result<Arc<Registry>> {
+    /// Builds the registry and starts its `num_threads` workers, through `spawner` if
+    /// given (a pool with a spawn handler starts no spares: its `max_threads` is its
+    /// `num_threads`).
+    pub(crate) fn new(
+        config: PoolConfig,
+        mut spawner: Option<Spawner<'_>>,
+    ) -> io::Result<Arc<Registry>> {
         let slots: Box<[Slot]> = (0..config.max_threads)
             .map(|_| Slot {
                 stealer: OnceLock::new(),
@@ -208,6 +242,8 @@ impl Registry {
                 handoff: Mutex::new(Vec::new()),
                 has_handoff: AtomicBool::new(false),
                 published: AtomicPtr::new(std::ptr::null_mut()),
+                broadcasts: FlaggedQueue::new(),
+                stands_in_for: AtomicUsize::new(0),
             })
             .collect();
         let registry = Arc::new(Registry {
@@ -228,6 +264,10 @@ impl Registry {
             fiber_stack_size: config.stack_size.unwrap_or(super::DEFAULT_STACK_SIZE),
             thread_names: config.thread_names,
             panic_handler: config.panic_handler,
+            start_handler: config.start_handler,
+            exit_handler: config.exit_handler,
+            breadth_first: config.breadth_first,
+            fifo: Mutex::new(VecDeque::new()),
             tokens: config.tokens,
             trace: Tracer::new(
                 if config.trace { config.max_threads } else { 0 },
@@ -237,7 +277,8 @@ impl Registry {
         });
         for index in 0..config.num_threads {
             registry.spares.lock().live += 1;
-            if let Err(err) = Registry::start_thread(&registry, index) {
+            if let Err(err) = Registry::start_thread_with(&registry, index, spawner.as_deref_mut())
+            {
                 registry.terminate();
                 return Err(err);
             }
@@ -250,7 +291,20 @@ impl Registry {
 
     /// Starts the thread of slot `index` (slots start in order: workers, then spares).
     fn start_thread(this: &Arc<Self>, index: usize) -> io::Result<()> {
-        let deque = Worker::new_lifo();
+        Registry::start_thread_with(this, index, None)
+    }
+
+    /// [`Registry::start_thread`] through `spawner`, if given.
+    fn start_thread_with(
+        this: &Arc<Self>,
+        index: usize,
+        spawner: Option<&mut (dyn FnMut(ThreadBuilder) -> io::Result<()> + '_)>,
+    ) -> io::Result<()> {
+        let deque = if this.breadth_first {
+            Worker::new_fifo()
+        } else {
+            Worker::new_lifo()
+        };
         if this.slots[index].stealer.set(deque.stealer()).is_err() {
             unreachable!("a slot's thread is started once");
         }
@@ -258,11 +312,21 @@ impl Registry {
         this.started.fetch_max(index + 1, Ordering::Release);
         let name = this.thread_names[index].clone();
         let registry = Arc::clone(this);
-        let started = thread::spawn(name, this.stack_size, move || {
-            worker::run(registry, index, deque)
-        });
+        let started = match spawner {
+            Some(spawner) => spawner(ThreadBuilder {
+                name,
+                stack_size: this.stack_size,
+                registry,
+                index,
+                deque,
+            }),
+            None => thread::spawn(name, this.stack_size, move || {
+                worker::run(registry, index, deque)
+            })
+            .map(drop),
+        };
         match started {
-            Ok(_handle) => Ok(()),
+            Ok(()) => Ok(()),
             Err(err) => {
                 // The closure (and the deque in it) is gone; its stealer stays, empty.
                 this.spares.lock().live -= 1;
@@ -322,6 +386,43 @@ impl Registry {
             })
     }
 
+    /// True if a job broadcast to worker `index` waits for it.
+    pub(crate) fn has_broadcast_for(&self, index: usize) -> bool {
+        self.slots[index].broadcasts.any()
+    }
+
+    /// Queues `job` for worker `index` alone and wakes it: it runs the job when it next
+    /// looks for work (after its own deque), also from inside a wait.
+    pub(crate) fn broadcast_to(&self, index: usize, job: JobRef) {
+        self.slots[index].broadcasts.push(job);
+        self.unpark_worker(index);
+    }
+
+    /// The index `current_thread_index` reports for the thread of slot `index`: its own
+    /// for a worker, the one of the worker it stands in for for a spare.
+    pub(crate) fn public_index(&self, index: usize) -> usize {
+        if index < self.num_threads {
+            index
+        } else {
+            self.slots[index].stands_in_for.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Runs the builder's start (or exit) handler for worker `index`, if any; a panic
+    /// in it goes to the panic handler, as rayon does.
+    pub(crate) fn run_thread_hook(&self, index: usize, start: bool) {
+        let hook = if start {
+            &self.start_handler
+        } else {
+            &self.exit_handler
+        };
+        if let Some(hook) = hook {
+            if let Err(payload) = catch(|| hook(index)) {
+                self.handle_panic(payload);
+            }
+        }
+    }
+
     pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
         match &self.panic_handler {
             // A panicking handler must not take the worker down with it.
@@ -379,6 +480,9 @@ impl Registry {
     /// the same order: it runs the newest first, as `worker` would have (often the job
     /// that `worker`'s blocking call waits for, which a thief would take last).
     fn hand_off(&self, worker: &WorkerThread, spare: usize) {
+        self.slots[spare]
+            .stands_in_for
+            .store(self.public_index(worker.index), Ordering::Relaxed);
         let mut jobs = Vec::new();
         while let Some(job) = worker.pop() {
             jobs.push(job);
@@ -472,7 +576,11 @@ impl Registry {
                 || !self
                     .started_slots()
                     .iter()
-                    .any(|slot| slot.ready.any() || slot_woken(slot)));
+                    .any(|slot| {
+                        slot.ready.any()
+                            || slot_woken(slot)
+                            || slot.broadcasts.any()
+                    }));
         drop(spares);
         if stalled {
             let listeners: Vec<_> = self
@@ -600,7 +708,7 @@ pub(crate) fn global_registry() -> &'static Arc<Registry> {
         let config = crate::pool::builder::ThreadPoolBuilder::new()
             .into_config()
             .expect("weft: failed to configure the global thread pool");
-        Registry::new(config).expect("weft: failed to start the global thread pool")
+        Registry::new(config, None).expect("weft: failed to start the global thread pool")
     })
 }
 
@@ -615,5 +723,49 @@ pub(crate) fn current_registry() -> Arc<Registry> {
     match unsafe { WorkerThread::current().as_ref() } {
         Some(worker) => Arc::clone(&worker.registry),
         None => Arc::clone(global_registry()),
+    }
+}
+
+/// A worker thread of a pool being built, handed to the builder's
+/// [`spawn_handler`](crate::ThreadPoolBuilder::spawn_handler), which must start a
+/// thread that calls [`ThreadBuilder::run`].
+pub struct ThreadBuilder {
+    name: String,
+    stack_size: Option<usize>,
+    registry: Arc<Registry>,
+    index: usize,
+    deque: Worker<JobRef>,
+}
+
+impl ThreadBuilder {
+    /// The worker's index in its pool.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The name the builder chose for the thread (see
+    /// [`ThreadPoolBuilder::thread_name`](crate::ThreadPoolBuilder::thread_name)).
+    pub fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
+    /// The stack size the builder chose for the thread, if any.
+    pub fn stack_size(&self) -> Option<usize> {
+        self.stack_size
+    }
+
+    /// Runs the worker on the current thread until its pool shuts down.
+    pub fn run(self) {
+        worker::run(self.registry, self.index, self.deque)
+    }
+}
+
+impl std::fmt::Debug for ThreadBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadBuilder")
+            .field("index", &self.index)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
     }
 }

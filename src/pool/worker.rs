@@ -36,7 +36,7 @@ use super::tokens::Permit;
 use super::unwind::AbortIfPanic;
 use crate::sync::atomic::Ordering;
 use crate::sync::deque::{Steal, Worker};
-use crate::sync::{thread, weft_thread_local, Arc};
+use crate::sync::{thread, weft_thread_local, Arc, UnsafeCell};
 
 /// How many fruitless searches an idle or waiting worker makes before it sleeps.
 /// (None under loom: a spin's `yield_now` would let loom run every other thread first
@@ -84,7 +84,9 @@ pub(crate) struct WorkerThread {
 /// call into weft to reach an idle worker: a first half that computes for seconds, or
 /// waits on a barrier for the second, does not keep the second from running.
 pub(crate) struct HiddenJob {
-    job: JobRef,
+    /// Read by the owner and, after a claim, by the claimer; loom checks that the node
+    /// outlives the claimer's read (see the `Drop` impl).
+    job: UnsafeCell<JobRef>,
     below: Cell<*const HiddenJob>,
     exposed: Cell<bool>,
     /// Whether the owner published this node (it may have been claimed since).
@@ -94,7 +96,7 @@ pub(crate) struct HiddenJob {
 impl HiddenJob {
     pub(crate) fn new(job: JobRef) -> Self {
         HiddenJob {
-            job,
+            job: UnsafeCell::new(job),
             below: Cell::new(ptr::null()),
             exposed: Cell::new(false),
             published: Cell::new(false),
@@ -105,10 +107,30 @@ impl HiddenJob {
     ///
     /// # Safety
     /// `node` was published and the caller's CAS took it out of the slot: its owner then
-    /// waits for the job's latch before the node's frame ends.
+    /// waits for the job's latch before the node goes out of scope (the node must stay
+    /// in scope for the whole wait, since our read may come after the owner has found
+    /// the node claimed).
     pub(crate) unsafe fn claimed_job(node: *const HiddenJob) -> JobRef {
-        // SAFETY: forwarded; `job` was written before the node was published.
-        unsafe { (*node).job }
+        // SAFETY: forwarded; `job` was written before the node was published, and is
+        // only written again by the node's end (`Drop`), after the claimed job has run.
+        unsafe { (*node).job.with(|job| *job) }
+    }
+
+    fn job(&self) -> JobRef {
+        // SAFETY: only `Drop` writes the cell, and it has `&mut self`.
+        self.job.with(|job| unsafe { *job })
+    }
+
+    /// The end of the node's storage, as a write loom can order against a claimer's
+    /// read of `job` (a no-op in normal builds).
+    fn end_of_storage(&self) {
+        self.job.with_mut(|_| {});
+    }
+}
+
+impl Drop for HiddenJob {
+    fn drop(&mut self) {
+        self.end_of_storage();
     }
 }
 
@@ -128,7 +150,11 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
     };
     set_current(&worker);
     worker.start_running();
+    // A spare reports the worker it first stood in for (see `Registry::public_index`).
+    let public_index = worker.registry.public_index(index);
+    worker.registry.run_thread_hook(public_index, true);
     worker.main_loop();
+    worker.registry.run_thread_hook(public_index, false);
     worker.stop_running();
     WORKER.with(|w| w.set(ptr::null()));
     worker.registry.thread_exited();
@@ -151,10 +177,11 @@ impl WorkerThread {
         WORKER.with(|w| w.get())
     }
 
-    /// The current thread's worker index, if it is a worker.
+    /// The current thread's worker index as rayon reports it (below the pool's
+    /// `num_threads`; a spare reports the worker it stands in for), if it is a worker.
     pub(crate) fn current_index() -> Option<usize> {
         // SAFETY: null or this thread's live WorkerThread.
-        unsafe { Self::current().as_ref() }.map(|w| w.index)
+        unsafe { Self::current().as_ref() }.map(|w| w.registry.public_index(w.index))
     }
 
     /// Takes a permit to run (see `tokens.rs`); blocks without spinning if none is free.
@@ -243,7 +270,7 @@ impl WorkerThread {
     /// first (it then runs the job and sets its latch).
     fn unpublish(&self, node: &HiddenJob) -> bool {
         node.published.set(false);
-        self.registry.slots[self.index]
+        let taken_back = self.registry.slots[self.index]
             .published
             .compare_exchange(
                 node as *const HiddenJob as *mut HiddenJob,
@@ -251,7 +278,14 @@ impl WorkerThread {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
-            .is_ok()
+            .is_ok();
+        if !taken_back && crate::sync::mutant("hidden_ends_at_claim") {
+            // Deliberately broken (loom builds only): the node's storage ends as soon as
+            // its owner finds it claimed, as when `join` scoped it to the hiding branch,
+            // possibly before the claimer has read the job out of it.
+            node.end_of_storage();
+        }
+        taken_back
     }
 
     /// True if `node` is still hidden; it is then removed, and the caller runs it.
@@ -295,7 +329,7 @@ impl WorkerThread {
                 // Claimed by an idle worker, which runs it.
                 continue;
             }
-            self.deque.push(hidden.job);
+            self.deque.push(hidden.job());
         }
         self.registry
             .sleep
@@ -404,9 +438,32 @@ impl WorkerThread {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize % bound
     }
 
-    /// Any job: own deque, then other workers, then the injector.
+    /// Any job: own deque, then jobs broadcast to this worker, then other workers, then
+    /// the injector.
     fn find_work(&self) -> Option<JobRef> {
-        self.pop().or_else(|| self.steal())
+        self.pop()
+            .or_else(|| self.registry.slots[self.index].take_broadcast())
+            .or_else(|| self.steal())
+    }
+
+    /// A job of this worker's own (its deque, then what was broadcast to it), for
+    /// `yield_local`.
+    pub(crate) fn find_local_work(&self) -> Option<JobRef> {
+        self.pop()
+            .or_else(|| self.registry.slots[self.index].take_broadcast())
+    }
+
+    /// Any job, for `yield_now`.
+    pub(crate) fn find_any_work(&self) -> Option<JobRef> {
+        self.find_work()
+    }
+
+    /// True if this worker has jobs of its own not started yet (queued, broadcast to
+    /// it, or `join` halves it keeps private).
+    pub(crate) fn has_pending_tasks(&self) -> bool {
+        !self.deque.is_empty()
+            || !self.hidden.get().is_null()
+            || self.registry.has_broadcast_for(self.index)
     }
 
     /// Steals a job from another worker (starting at a random one), then the injector.
@@ -535,6 +592,7 @@ impl WorkerThread {
         let wake_now = self.registry.terminating()
             || latch.is_some_and(|l| l.probe())
             || self.registry.slots[self.index].ready.any()
+            || self.registry.has_broadcast_for(self.index)
             || (self.registry.has_work() && !crate::sync::mutant("sleep_no_recheck"));
         if !wake_now {
             let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Idle);
