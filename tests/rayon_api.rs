@@ -465,3 +465,46 @@ fn build_scoped_runs_workers_on_scoped_threads_that_may_borrow() {
     // Every worker thread has exited (and passed through the wrapper) by now.
     assert_eq!(wrapped.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn use_current_thread_makes_the_builder_worker_zero() {
+    std::thread::spawn(|| {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(2)
+            .use_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(weft::current_thread_index(), Some(0));
+        assert_eq!(pool.current_thread_index(), Some(0));
+        // Its waits run the pool's jobs, on fibers, and the other worker steals.
+        let total = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for i in 0..1000 {
+                let total = &total;
+                s.spawn(move |_| {
+                    let (a, b) = weft::join(|| i, || 1);
+                    total.fetch_add(a + b, Ordering::Relaxed);
+                });
+            }
+        });
+        assert_eq!(total.into_inner(), 499_500 + 1000);
+        assert_eq!(pool.broadcast(|ctx| ctx.index()), [0, 1]);
+        // Already a worker: a second adoption fails with rayon's text.
+        let err = ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The current thread is already part of another thread pool."
+        );
+        // Shutting down from the adopted thread waits for the other worker only, and the
+        // thread stays a (lone) worker afterwards.
+        pool.shutdown();
+        assert_eq!(weft::current_thread_index(), Some(0));
+        assert_eq!(weft::join(|| 3, || 4), (3, 4));
+    })
+    .join()
+    .unwrap();
+}

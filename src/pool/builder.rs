@@ -69,6 +69,7 @@ struct Settings {
     start_handler: Option<Box<ThreadHook>>,
     exit_handler: Option<Box<ThreadHook>>,
     breadth_first: bool,
+    use_current_thread: bool,
     jobserver: JobserverChoice,
     trace: bool,
 }
@@ -237,6 +238,32 @@ impl<S> ThreadPoolBuilder<S> {
         self
     }
 
+    /// Makes the thread that calls `build` worker 0 of the pool (rayon's option). It
+    /// runs no work-stealing loop: it runs the pool's jobs only from inside pool calls
+    /// (while a `join`, `scope` or `broadcast` waits, in `yield_now`), and the other
+    /// workers steal what it queues. It stays a worker of the pool for the rest of its
+    /// life, even after the pool is dropped, holding one of the pool's running permits
+    /// (a jobserver token, if one limits the pool). Start and exit handlers do not run
+    /// for it. `build` fails if the thread is already a worker.
+    ///
+    /// ```
+    /// std::thread::spawn(|| {
+    ///     let pool = weft::ThreadPoolBuilder::new()
+    ///         .num_threads(2)
+    ///         .use_current_thread()
+    ///         .build()
+    ///         .unwrap();
+    ///     assert_eq!(weft::current_thread_index(), Some(0));
+    ///     assert_eq!(pool.install(|| weft::join(|| 1, || 2)), (1, 2));
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// ```
+    pub fn use_current_thread(mut self) -> Self {
+        self.settings.use_current_thread = true;
+        self
+    }
+
     /// Called with the payload of a panic in a `spawn`ed job. Panics in `join` and
     /// `scope` are re-raised in the caller instead.
     pub fn panic_handler<F>(mut self, handler: F) -> Self
@@ -384,6 +411,7 @@ impl Settings {
             start_handler: self.start_handler,
             exit_handler: self.exit_handler,
             breadth_first: self.breadth_first,
+            adopt_current_thread: self.use_current_thread,
             tokens,
             trace: self.trace,
         })
@@ -409,6 +437,11 @@ impl<S: ThreadSpawn> ThreadPoolBuilder<S> {
 
     fn build_registry(mut self) -> Result<Arc<Registry>, ThreadPoolBuildError> {
         self.settings.validate()?;
+        if self.settings.use_current_thread && !WorkerThread::current().is_null() {
+            return Err(ThreadPoolBuildError::new(
+                ErrorKind::CurrentThreadAlreadyInPool,
+            ));
+        }
         if self.spawn_handler.spawner().is_some() {
             // The handler is called on this thread, now: it cannot start spares later.
             self.settings.max_threads = Some(self.settings.resolved_num_threads());
@@ -467,6 +500,7 @@ pub struct ThreadPoolBuildError {
 #[derive(Debug)]
 enum ErrorKind {
     GlobalPoolAlreadyInitialized,
+    CurrentThreadAlreadyInPool,
     MaxBelowNum {
         num_threads: usize,
         max_threads: usize,
@@ -490,6 +524,9 @@ impl fmt::Display for ThreadPoolBuildError {
             // rayon's text, word for word: programs and tests match on it.
             ErrorKind::GlobalPoolAlreadyInitialized => {
                 f.write_str("The global thread pool has already been initialized.")
+            }
+            ErrorKind::CurrentThreadAlreadyInPool => {
+                f.write_str("The current thread is already part of another thread pool.")
             }
             ErrorKind::MaxBelowNum {
                 num_threads,
@@ -673,8 +710,10 @@ impl ThreadPool {
     /// and exited, and every jobserver token is back. (Dropping the pool does the same
     /// without waiting.) Must not be called from one of the pool's own workers.
     pub fn shutdown(self) {
+        let on_own_worker =
+            worker_of(&self.registry).is_some_and(|worker| !self.registry.is_adopted(worker.index));
         assert!(
-            self.current_thread_index().is_none(),
+            !on_own_worker,
             "ThreadPool::shutdown called from one of its own workers"
         );
         self.registry.terminate();

@@ -52,6 +52,8 @@ pub(crate) struct PoolConfig {
     pub(crate) exit_handler: Option<Box<ThreadHook>>,
     /// Workers take their own jobs oldest first (rayon's deprecated `breadth_first`).
     pub(crate) breadth_first: bool,
+    /// The building thread becomes worker 0 (rayon's `use_current_thread`).
+    pub(crate) adopt_current_thread: bool,
     pub(crate) tokens: TokenPool,
     pub(crate) trace: bool,
 }
@@ -204,6 +206,9 @@ pub(crate) struct Registry {
     start_handler: Option<Box<ThreadHook>>,
     exit_handler: Option<Box<ThreadHook>>,
     breadth_first: bool,
+    /// Worker 0 is the thread that built the pool, adopted for good (see
+    /// `worker::adopt_current_thread`): it never exits, so it is not waited for.
+    adopted: bool,
     /// Jobs of `spawn_fifo` not started yet, oldest first (see `spawn.rs`).
     pub(crate) fifo: Mutex<VecDeque<JobRef>>,
     pub(crate) tokens: TokenPool,
@@ -267,6 +272,7 @@ impl Registry {
             start_handler: config.start_handler,
             exit_handler: config.exit_handler,
             breadth_first: config.breadth_first,
+            adopted: config.adopt_current_thread,
             fifo: Mutex::new(VecDeque::new()),
             tokens: config.tokens,
             trace: Tracer::new(
@@ -277,6 +283,10 @@ impl Registry {
         });
         for index in 0..config.num_threads {
             registry.spares.lock().live += 1;
+            if index == 0 && config.adopt_current_thread {
+                Registry::adopt_current_thread(&registry);
+                continue;
+            }
             if let Err(err) = Registry::start_thread_with(&registry, index, spawner.as_deref_mut())
             {
                 registry.terminate();
@@ -292,6 +302,22 @@ impl Registry {
     /// Starts the thread of slot `index` (slots start in order: workers, then spares).
     fn start_thread(this: &Arc<Self>, index: usize) -> io::Result<()> {
         Registry::start_thread_with(this, index, None)
+    }
+
+    /// Makes the calling thread worker 0, without a main loop (see
+    /// `worker::adopt_current_thread`).
+    fn adopt_current_thread(this: &Arc<Self>) {
+        let deque = Worker::new_lifo();
+        if this.slots[0].stealer.set(deque.stealer()).is_err() {
+            unreachable!("a slot's thread is started once");
+        }
+        this.started.fetch_max(1, Ordering::Release);
+        worker::adopt_current_thread(Arc::clone(this), 0, deque);
+    }
+
+    /// True if worker `index` is the adopted building thread.
+    pub(crate) fn is_adopted(&self, index: usize) -> bool {
+        self.adopted && index == 0
     }
 
     /// [`Registry::start_thread`] through `spawner`, if given.
@@ -539,17 +565,18 @@ impl Registry {
     pub(crate) fn thread_exited(&self) {
         let mut spares = self.spares.lock();
         spares.live -= 1;
-        if spares.live == 0 && self.terminating() {
+        if spares.live == usize::from(self.adopted) && self.terminating() {
             // The last worker is gone: stop taking tokens for this pool.
             self.tokens.shut_down();
             self.exited.notify_all();
         }
     }
 
-    /// Blocks until every worker thread has exited (after `terminate`).
+    /// Blocks until every worker thread has exited (after `terminate`), but for an
+    /// adopted building thread, which stays a worker.
     pub(crate) fn wait_for_exit(&self) {
         let mut spares = self.spares.lock();
-        while spares.live > 0 {
+        while spares.live > usize::from(self.adopted) {
             spares = self.exited.wait(spares);
         }
     }

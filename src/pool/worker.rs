@@ -160,6 +160,28 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
     worker.registry.thread_exited();
 }
 
+/// Makes the calling thread worker `index` of `registry` for the rest of its life,
+/// without running a main loop (rayon's `use_current_thread`): it runs the pool's jobs
+/// only from inside pool calls (a `join`'s or scope's wait, `yield_now`), while the
+/// other workers steal from its deque. Its worker state is leaked, as in rayon, and it
+/// keeps the permit it takes here. Start and exit handlers do not run for it.
+pub(crate) fn adopt_current_thread(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+    let fiber_stack = registry.fiber_stack_size;
+    let worker: &'static WorkerThread = Box::leak(Box::new(WorkerThread {
+        deque,
+        index,
+        registry,
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+        permit: Cell::new(None),
+        hungry: Cell::new(false),
+        hidden: Cell::new(ptr::null()),
+        fibers: FiberSet::new(fiber_stack),
+        blocking_depth: Cell::new(0),
+    }));
+    set_current(worker);
+    worker.start_running();
+}
+
 /// Makes `worker` this thread's worker (a worker's thread, or under loom a fiber's).
 fn set_current(worker: &WorkerThread) {
     WORKER.with(|w| w.set(worker));
@@ -549,7 +571,10 @@ impl WorkerThread {
     fn wait_loop(&self, latch: &WorkerLatch<'_>) {
         let _span = (self.registry.trace).span(self.index, || crate::trace::SpanKind::Wait);
         let mut idle_rounds = 0;
-        while !latch.probe() {
+        // An adopted thread leaves the pool's code when its wait is over, and nobody
+        // else may resume its fibers: it stays until the fibers it started finish.
+        let drain_fibers = self.registry.is_adopted(self.index);
+        while !latch.probe() || (drain_fibers && self.fibers.live() > 0) {
             if self.resume_ready() {
                 idle_rounds = 0;
                 continue;
@@ -570,7 +595,8 @@ impl WorkerThread {
             if crate::sync::publishing() {
                 self.set_hungry(false);
             }
-            self.sleep_idle(Some(latch));
+            // Past a set latch (draining fibers), sleep until a fiber is ready.
+            self.sleep_idle(Some(latch).filter(|l| !l.probe()));
         }
         self.set_hungry(false);
     }
