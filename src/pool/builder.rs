@@ -50,7 +50,6 @@ pub fn max_num_threads() -> usize {
 /// assert_eq!(pool.current_num_threads(), 2);
 /// assert_eq!(pool.install(|| weft::current_num_threads()), 2);
 /// ```
-#[derive(Default)]
 pub struct ThreadPoolBuilder<S = DefaultSpawn> {
     settings: Settings,
     /// How worker threads are started: weft's way, or the user's
@@ -129,6 +128,17 @@ fn serial_make() -> bool {
                     .any(|(i, w)| *w == "-j1" || (*w == "-j" && words.get(i + 1) == Some(&"1")))
             })
         })
+}
+
+/// Only for the default spawn, as in rayon: `ThreadPoolBuilder::default()` then needs
+/// no type annotation.
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        ThreadPoolBuilder {
+            settings: Settings::default(),
+            spawn_handler: DefaultSpawn,
+        }
+    }
 }
 
 impl ThreadPoolBuilder {
