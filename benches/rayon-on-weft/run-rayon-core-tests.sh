@@ -21,16 +21,7 @@ version=1.13.0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
-src="$(ls -d "$registry"/*/rayon-core-$version 2>/dev/null | head -1 || true)"
-if [ -z "$src" ]; then
-  mkdir -p "$work/fetch/src"
-  printf '[package]\nname = "fetch-rayon-core"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nrayon-core = "=%s"\n[workspace]\n' \
-    "$version" >"$work/fetch/Cargo.toml"
-  : >"$work/fetch/src/lib.rs"
-  cargo build --quiet --manifest-path "$work/fetch/Cargo.toml" --target-dir "$work/fetch/target"
-  src="$(ls -d "$registry"/*/rayon-core-$version | head -1)"
-fi
+src="$(bash "$here/crate-source.sh" rayon-core "$version")"
 
 crate="$work/rayon-core-tests"
 mkdir -p "$crate/src"

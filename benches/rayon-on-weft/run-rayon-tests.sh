@@ -14,18 +14,7 @@ version=1.12.0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
-src="$(ls -d "$registry"/*/rayon-$version 2>/dev/null | head -1 || true)"
-if [ -z "$src" ]; then
-  mkdir -p "$work/fetch/src"
-  printf '[package]\nname = "fetch-rayon"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nrayon = "=%s"\n[workspace]\n' \
-    "$version" >"$work/fetch/Cargo.toml"
-  : >"$work/fetch/src/lib.rs"
-  cargo fetch --quiet --manifest-path "$work/fetch/Cargo.toml"
-  # `cargo fetch` downloads; unpacking happens on first build.
-  cargo build --quiet --manifest-path "$work/fetch/Cargo.toml" --target-dir "$work/fetch/target"
-  src="$(ls -d "$registry"/*/rayon-$version | head -1)"
-fi
+src="$(bash "$here/crate-source.sh" rayon "$version")"
 
 cp -r "$src" "$work/rayon"
 chmod -R u+w "$work/rayon"

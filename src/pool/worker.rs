@@ -136,18 +136,7 @@ impl Drop for HiddenJob {
 
 /// Entry point of a worker thread.
 pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
-    let fiber_stack = registry.fiber_stack_size;
-    let worker = WorkerThread {
-        deque,
-        index,
-        registry,
-        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
-        permit: Cell::new(None),
-        hungry: Cell::new(false),
-        hidden: Cell::new(ptr::null()),
-        fibers: FiberSet::new(fiber_stack),
-        blocking_depth: Cell::new(0),
-    };
+    let worker = WorkerThread::new(registry, index, deque);
     set_current(&worker);
     worker.start_running();
     // A spare reports the worker it first stood in for (see `Registry::public_index`).
@@ -166,18 +155,8 @@ pub(crate) fn run(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) 
 /// other workers steal from its deque. Its worker state is leaked, as in rayon, and it
 /// keeps the permit it takes here. Start and exit handlers do not run for it.
 pub(crate) fn adopt_current_thread(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
-    let fiber_stack = registry.fiber_stack_size;
-    let worker: &'static WorkerThread = Box::leak(Box::new(WorkerThread {
-        deque,
-        index,
-        registry,
-        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
-        permit: Cell::new(None),
-        hungry: Cell::new(false),
-        hidden: Cell::new(ptr::null()),
-        fibers: FiberSet::new(fiber_stack),
-        blocking_depth: Cell::new(0),
-    }));
+    let worker: &'static WorkerThread =
+        Box::leak(Box::new(WorkerThread::new(registry, index, deque)));
     set_current(worker);
     worker.start_running();
 }
@@ -193,6 +172,21 @@ struct WorkerRef(*const WorkerThread);
 unsafe impl Send for WorkerRef {}
 
 impl WorkerThread {
+    fn new(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) -> Self {
+        let fiber_stack = registry.fiber_stack_size;
+        WorkerThread {
+            deque,
+            index,
+            registry,
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+            permit: Cell::new(None),
+            hungry: Cell::new(false),
+            hidden: Cell::new(ptr::null()),
+            fibers: FiberSet::new(fiber_stack),
+            blocking_depth: Cell::new(0),
+        }
+    }
+
     /// The current thread's worker, or null.
     #[inline]
     pub(crate) fn current() -> *const WorkerThread {
