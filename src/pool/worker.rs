@@ -589,8 +589,11 @@ impl WorkerThread {
             if crate::sync::publishing() {
                 self.set_hungry(false);
             }
-            // Past a set latch (draining fibers), sleep until a fiber is ready.
-            self.sleep_idle(Some(latch).filter(|l| !l.probe()));
+            // Past a set latch (draining fibers), sleep until a fiber is ready. Only
+            // then: a latch set after the loop's check must still stop this sleep,
+            // which `sleep_idle` does only if it is given the latch.
+            let drained_latch = drain_fibers && latch.probe();
+            self.sleep_idle(if drained_latch { None } else { Some(latch) });
         }
         self.set_hungry(false);
     }
