@@ -507,3 +507,41 @@ fn use_current_thread_makes_the_builder_worker_zero() {
     .join()
     .unwrap();
 }
+
+/// A chain of queries: `Link(n)` needs `Link(n - 1)`; many requests race for it.
+struct Link;
+impl weft::query::Query for Link {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "link";
+    fn compute(cx: &weft::query::Cx<'_>, n: &u32) -> u64 {
+        let below = if *n == 0 { 0 } else { cx.get::<Link>(&(n - 1)) };
+        let parts = cx.par_map(&[1u64, 2, 3], |_, x| *x);
+        below + parts.iter().sum::<u64>()
+    }
+}
+
+#[test]
+fn an_adopted_thread_resumes_its_suspended_fibers_before_leaving_a_wait() {
+    // Worker 0 is the test's own thread: jobs it runs on fibers inside its waits
+    // suspend on queries the other worker computes; only worker 0 may resume them, so
+    // each of its waits must stay until they are done, or the run hangs.
+    std::thread::spawn(|| {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(2)
+            .use_current_thread()
+            .build()
+            .unwrap();
+        for round in 0..20 {
+            let engine = weft::query::Engine::new();
+            let keys: Vec<u32> = (0..30).rev().collect();
+            let values = pool
+                .install(|| engine.run(|cx| cx.par_map(&keys, |cx, k| cx.get::<Link>(k))))
+                .unwrap();
+            assert_eq!(values[0], 6 * 30, "round {round}");
+            assert_eq!(values[29], 6, "round {round}");
+        }
+    })
+    .join()
+    .unwrap();
+}
