@@ -82,8 +82,10 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
         }
     }
 
-    /// Runs the job on the current thread after taking it back from the deque.
-    pub(crate) fn run_inline(self) -> Result<R, Box<dyn Any + Send>> {
+    /// Runs the job on the current thread after taking it back from the deque. Takes
+    /// `&self`: moving the whole job (closure, latch, result slot) out of its frame on
+    /// every `join` that keeps its second half costs more than the call itself.
+    pub(crate) fn run_inline(&self) -> Result<R, Box<dyn Any + Send>> {
         let func = self.func.with_mut(|f| {
             // SAFETY: the job was taken back from the deque, so no other thread has it.
             unsafe { (*f).take() }
