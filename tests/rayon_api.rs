@@ -147,14 +147,19 @@ fn scope_fifo_starts_jobs_oldest_first_on_one_thread() {
     assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100]);
 
     // A plain scope on one thread runs them newest first.
-    let lifo = Mutex::new(Vec::new());
+    assert_eq!(scope_spawn_order(&pool), [3, 2, 1, 0]);
+}
+
+/// The order in which `pool` runs four jobs spawned into a plain scope.
+fn scope_spawn_order(pool: &ThreadPool) -> Vec<usize> {
+    let order = Mutex::new(Vec::new());
     pool.scope(|s| {
         for i in 0..4 {
-            let lifo = &lifo;
-            s.spawn(move |_| lifo.lock().unwrap().push(i));
+            let order = &order;
+            s.spawn(move |_| order.lock().unwrap().push(i));
         }
     });
-    assert_eq!(lifo.into_inner().unwrap(), [3, 2, 1, 0]);
+    order.into_inner().unwrap()
 }
 
 #[test]
@@ -373,14 +378,7 @@ fn breadth_first_workers_take_their_own_jobs_oldest_first() {
         .breadth_first()
         .build()
         .unwrap();
-    let order = Mutex::new(Vec::new());
-    pool.scope(|s| {
-        for i in 0..4 {
-            let order = &order;
-            s.spawn(move |_| order.lock().unwrap().push(i));
-        }
-    });
-    assert_eq!(order.into_inner().unwrap(), [0, 1, 2, 3]);
+    assert_eq!(scope_spawn_order(&pool), [0, 1, 2, 3]);
 }
 
 #[test]

@@ -533,6 +533,18 @@ fn a_claimed_half_outlives_its_claimers_read() {
     });
 }
 
+// A broadcast queues a job that only its worker may run: a worker asleep (or on its
+// way to sleep) when it is queued must wake and run it; the caller's own share runs in
+// its wait.
+#[test]
+fn a_broadcast_reaches_every_worker_even_asleep() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        assert_eq!(pool.broadcast(|ctx| ctx.index()), [0, 1]);
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process) with
 /// `expected_failure` in its output (alternatives separated by ` | `).
@@ -635,6 +647,17 @@ fn mutant_hidden_ends_at_claim_is_caught() {
         "hidden_ends_at_claim",
         "a_claimed_half_outlives_its_claimers_read",
         "Causality violation",
+    );
+}
+
+#[test]
+fn mutant_broadcast_unwoken_is_caught() {
+    // The queued job's worker is never woken: a worker asleep when the broadcast comes
+    // sleeps on, and the broadcast waits forever.
+    expect_caught(
+        "broadcast_unwoken",
+        "a_broadcast_reaches_every_worker_even_asleep",
+        DEADLOCK,
     );
 }
 

@@ -421,7 +421,10 @@ impl Registry {
     /// looks for work (after its own deque), also from inside a wait.
     pub(crate) fn broadcast_to(&self, index: usize, job: JobRef) {
         self.slots[index].broadcasts.push(job);
-        self.unpark_worker(index);
+        // The mutant (loom builds only) forgets to wake the worker it queued for.
+        if !crate::sync::mutant("broadcast_unwoken") {
+            self.unpark_worker(index);
+        }
     }
 
     /// The index `current_thread_index` reports for the thread of slot `index`: its own

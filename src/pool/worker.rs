@@ -456,7 +456,7 @@ impl WorkerThread {
 
     /// Any job: own deque, then jobs broadcast to this worker, then other workers, then
     /// the injector.
-    fn find_work(&self) -> Option<JobRef> {
+    pub(crate) fn find_work(&self) -> Option<JobRef> {
         self.pop()
             .or_else(|| self.registry.slots[self.index].take_broadcast())
             .or_else(|| self.steal())
@@ -467,11 +467,6 @@ impl WorkerThread {
     pub(crate) fn find_local_work(&self) -> Option<JobRef> {
         self.pop()
             .or_else(|| self.registry.slots[self.index].take_broadcast())
-    }
-
-    /// Any job, for `yield_now`.
-    pub(crate) fn find_any_work(&self) -> Option<JobRef> {
-        self.find_work()
     }
 
     /// True if this worker has jobs of its own not started yet (queued, broadcast to

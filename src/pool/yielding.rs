@@ -37,10 +37,11 @@ pub fn current_thread_has_pending_tasks() -> Option<bool> {
     unsafe { WorkerThread::current().as_ref() }.map(WorkerThread::has_pending_tasks)
 }
 
-/// The current worker if it belongs to `registry`.
-pub(crate) fn worker_of(registry: &Registry) -> Option<&'static WorkerThread> {
-    // SAFETY: null or this thread's live WorkerThread, which lives as long as the
-    // thread runs code that could use the reference.
+/// The current worker if it belongs to `registry` (borrowed no longer than the
+/// registry: the worker outlives every call that could use it).
+pub(crate) fn worker_of(registry: &Registry) -> Option<&WorkerThread> {
+    // SAFETY: null or this thread's live WorkerThread, which lives while this thread
+    // runs pool code, i.e. for the whole call holding the returned borrow.
     unsafe { WorkerThread::current().as_ref() }
         .filter(|worker| std::ptr::eq(&*worker.registry, registry))
 }
@@ -50,7 +51,7 @@ pub(crate) fn run_one(worker: &WorkerThread, local: bool) -> Yield {
     let job = if local {
         worker.find_local_work()
     } else {
-        worker.find_any_work()
+        worker.find_work()
     };
     match job {
         Some(job) => {
