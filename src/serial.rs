@@ -16,14 +16,17 @@
 //!
 //! A claim is a stack frame plus a running slot whose state word is the frame's address;
 //! [`SerialClaim`] takes both back (storing a poison) if anything unwinds before the
-//! result is stored.
+//! result is stored. An incremental serial engine refreshes a memo from an older
+//! revision as the parallel one does (see `query/revision.rs`): claim it, check its
+//! dependencies in order, reuse it or re-execute; its frame records what it reads.
 
 use std::cell::{Cell, RefCell};
 
 use crate::query::{
-    canonical_cmp, finish_run, hash_key, key_text, request_in_recover, settle, state, unwind_cycle,
-    Claim, Cx, Cycle, ErasedKey, Memo, MemoTable, PanicPayload, Query, QueryError, Recovering,
-    TableMap,
+    canonical_cmp, check_deps, finish_run, hash_key, key_text, refused_in_recover, settle, state,
+    unwind_cycle, Claim, Cx, Cycle, Dep, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload,
+    Query, QueryError, Record, Recovering, Refresher, Revision, Revisions, Stored, TableMap,
+    Verdict,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -38,6 +41,8 @@ struct Frame {
     /// The request's key, which outlives the frame.
     key: *const dyn ErasedKey,
     cycle: RefCell<Option<Cycle>>,
+    /// What the query read, in order (incremental engines only).
+    deps: RefCell<Vec<Dep>>,
 }
 
 // A running slot's state word is its frame's address (see `table::state`).
@@ -59,17 +64,29 @@ weft_thread_local! {
 /// [`crate::query::Engine::serial`]: its state behind one mutex, taken once per `run`
 /// (so the engine can be shared like the parallel one) and never on the query path.
 pub(crate) struct SerialEngine {
+    /// Outside the mutex: read (for stats) while a run holds the state.
+    revisions: Revisions,
     state: Mutex<SerialState>,
 }
 
 impl SerialEngine {
     pub(crate) fn new() -> Self {
         SerialEngine {
+            revisions: Revisions::new(),
             state: Mutex::new(SerialState {
                 tables: TableMap::new(),
                 top: Cell::new(std::ptr::null()),
+                revisions: std::ptr::null(),
             }),
         }
+    }
+
+    pub(crate) fn revisions(&self) -> &Revisions {
+        &self.revisions
+    }
+
+    pub(crate) fn revisions_mut(&mut self) -> &mut Revisions {
+        &mut self.revisions
     }
 
     /// Runs `f` with a query context (see the module docs for the thread it runs on).
@@ -84,8 +101,10 @@ impl SerialEngine {
             let state = unsafe { &*state };
             return finish_run(crate::pool::catch(|| f(&Cx::serial(state))));
         }
+        self.revisions.run_started();
         let body = || {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            state.revisions = &self.revisions;
             let previous = RUNNING.with(|r| r.replace((self, &*state)));
             let outcome = finish_run(crate::pool::catch(|| f(&Cx::serial(&state))));
             RUNNING.with(|r| r.set(previous));
@@ -107,9 +126,13 @@ impl SerialEngine {
             .unwrap_or_else(|err| panic!("weft: failed to start the serial engine's stack: {err}"))
     }
 
-    pub(crate) fn set_input<Q: Query>(&self, key: Q::Key, value: Q::Value) {
+    pub(crate) fn set_input<I: Input>(&mut self, hash: u64, key: I::Key, value: I::Value) {
         let mut state = self.state.lock();
-        state.tables.get_mut::<Q>().set(hash_key(&key), key, value);
+        let table = state.tables.get_mut::<I>();
+        let read_before = table.find(hash, &key).is_some();
+        let changed_in = (self.revisions)
+            .input_changes(read_before, || format!("{}({})", I::NAME, key_text(&key)));
+        table.set(hash, key, value, changed_in);
     }
 }
 
@@ -118,6 +141,9 @@ impl SerialEngine {
 pub(crate) struct SerialState {
     tables: TableMap,
     top: Cell<*const Frame>,
+    /// The engine's revisions, set by each run before it uses the state (the engine
+    /// outlives its runs).
+    revisions: *const Revisions,
 }
 
 // SAFETY: `top` points into the stack of the thread running the engine and is only
@@ -131,9 +157,31 @@ impl SerialState {
         unsafe { self.top.get().as_ref() }.is_some_and(|f| f.cycle.borrow().is_some())
     }
 
+    #[inline]
+    fn revisions(&self) -> &Revisions {
+        // SAFETY: set by the run that holds this state, whose engine outlives it.
+        unsafe { &*self.revisions }
+    }
+
+    /// Records that the innermost query read slot `id` of table `table` (incremental
+    /// engines).
+    #[inline]
+    fn record(&self, table: u32, id: u32) {
+        if !self.revisions().incremental {
+            return;
+        }
+        // SAFETY: `top` is null or a live frame of the current request stack.
+        if let Some(frame) = unsafe { self.top.get().as_ref() } {
+            let mut deps = frame.deps.borrow_mut();
+            let dep = Dep { table, id };
+            if deps.last() != Some(&dep) {
+                deps.push(dep);
+            }
+        }
+    }
+
     pub(crate) fn fetch<'e, Q: Query>(
         &'e self,
-        cx: &Cx<'_>,
         recovering: Recovering<'_>,
         key: &Q::Key,
     ) -> Result<&'e Q::Value, QueryError> {
@@ -141,96 +189,187 @@ impl SerialState {
         let hash = hash_key(key);
         let found = table.find(hash, key);
         if recovering.is_none() {
-            if let Some(value) = found.and_then(|slot| table.done_value(slot)) {
-                return Ok(value);
+            if let Some((id, slot)) = found {
+                self.record(table.index, id);
+                if let Some(value) = table.current_value(slot, self.revisions().now) {
+                    return Ok(value);
+                }
             }
         }
-        self.fetch_cold(cx, recovering, table, hash, key, found)
+        self.fetch_cold(recovering, table, hash, key, found)
     }
 
-    /// Everything but a plain hit: a read from `recover`, a failed or running entry
-    /// (a cycle), or a claim.
+    /// Everything but a plain hit: a read from `recover`, a failed, running (a cycle)
+    /// or stale entry, or a claim.
     #[cold]
     #[inline(never)]
     fn fetch_cold<'e, Q: Query>(
         &'e self,
-        cx: &Cx<'_>,
         recovering: Recovering<'_>,
         table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
-        found: Option<&'e crate::query::Slot<Q>>,
+        found: Option<(u32, &'e crate::query::Slot<Q>)>,
     ) -> Result<&'e Q::Value, QueryError> {
         if let Some(participant) = recovering {
-            return found
-                .and_then(|slot| table.input_value(slot))
-                .ok_or_else(|| request_in_recover(participant.clone(), (Q::NAME, key_text(key))));
+            let input = found.and_then(|(id, slot)| {
+                let value = table.input_value(slot)?;
+                self.record(table.index, id);
+                Some(value)
+            });
+            return input.ok_or_else(|| refused_in_recover::<Q>(participant, key));
         }
-        if let Some(slot) = found {
-            match table.read(slot) {
-                Memo::Ready(result) => return result,
-                Memo::Running(owner) => {
-                    self.mark_cycle(state::owner(owner) as *const Frame);
-                    unwind_cycle();
-                }
-            }
+        if let Some((id, slot)) = found {
+            return self.current(table, id, slot);
         }
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        self.execute::<Q>(cx, table, hash, key)
+        // SAFETY: the serial engine's tables are used by the one thread running it (the
+        // state is behind the engine's mutex for the whole run).
+        let claimed = unsafe { table.claim_exclusive(hash, key, state::VACANT) };
+        let Claim::Claimed(id, slot) = claimed else {
+            unreachable!("one thread: the key was absent just above")
+        };
+        self.record(table.index, id);
+        self.execute(table, id, slot, state::VACANT)
     }
 
+    /// The result of an existing slot in the current revision: as stored, a cycle if it
+    /// is in progress (on this thread, it is on the stack), or refreshed if stale.
+    fn current<'e, Q: Query>(
+        &'e self,
+        table: &'e MemoTable<Q>,
+        id: u32,
+        slot: &'e crate::query::Slot<Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
+        match table.read(slot, self.revisions().now) {
+            Memo::Ready(result) => result,
+            Memo::Running(owner) => {
+                self.mark_cycle(state::owner(owner) as *const Frame);
+                unwind_cycle();
+            }
+            Memo::Stale(previous) => {
+                if self.top_in_cycle() {
+                    unwind_cycle();
+                }
+                self.execute(table, id, slot, previous)
+            }
+        }
+    }
+
+    /// Brings slot `id` of `table` up to date and returns the revision its result last
+    /// changed in: a dependency check of the innermost frame.
+    pub(crate) fn changed_at<Q: Query>(&self, table: &MemoTable<Q>, id: u32) -> Revision {
+        let slot = table.slot(id);
+        drop(self.current(table, id, slot));
+        table.meta(id).changed_at()
+    }
+
+    /// Runs slot `id`, claimed from state `previous` (`VACANT` for a new key, else a
+    /// stale memo, whose dependencies are checked first).
     fn execute<'e, Q: Query>(
         &'e self,
-        cx: &Cx<'_>,
         table: &'e MemoTable<Q>,
-        hash: u64,
-        key: &Q::Key,
+        id: u32,
+        slot: &'e crate::query::Slot<Q>,
+        previous: usize,
     ) -> Result<&'e Q::Value, QueryError> {
+        let key = slot.key();
         let erased: *const (dyn ErasedKey + '_) = key;
         let frame = Frame {
             parent: self.top.get(),
             name: Q::NAME,
             type_name: std::any::type_name::<Q>(),
-            // SAFETY: only the lifetime is erased; the key outlives the frame.
+            // SAFETY: only the lifetime is erased; the key (in the table) outlives the
+            // frame.
             key: unsafe {
                 std::mem::transmute::<*const (dyn ErasedKey + '_), *const dyn ErasedKey>(erased)
             },
             cycle: RefCell::new(None),
+            deps: RefCell::new(Vec::new()),
         };
-        // SAFETY: the serial engine's tables are used by the one thread running it (the
-        // state is behind the engine's mutex for the whole run).
-        let claimed = unsafe { table.claim_exclusive(hash, key, &frame as *const Frame as usize) };
-        let Claim::Claimed(slot) = claimed else {
-            unreachable!("one thread: the key was absent just above")
-        };
+        slot.state
+            .store(&frame as *const Frame as usize, Ordering::Relaxed);
         self.top.set(&frame);
         let claim = SerialClaim::<Q> {
             state: self,
             table,
+            id,
             slot,
             frame: &frame,
+            previous,
         };
-        let computed = crate::pool::catch(|| Q::compute(cx, key));
-        self.top.set(frame.parent);
+        let cx = Cx::serial(self);
+        let verdict = if previous == state::VACANT {
+            Ok(Verdict::Red)
+        } else {
+            crate::pool::catch(|| self.check(table, id, previous, &frame))
+        };
+        let computed = match verdict {
+            Ok(Verdict::Green) => {
+                self.revisions().count(Event::Verified);
+                self.top.set(frame.parent);
+                claim.complete_green();
+                return self.after_completion(table, slot);
+            }
+            Ok(Verdict::Red) => {
+                frame.deps.borrow_mut().clear();
+                self.revisions().count(Event::Executed);
+                crate::pool::catch(|| Q::compute(&cx, key))
+            }
+            // The check unwound: it found this query in a cycle.
+            Err(payload) => Err(payload),
+        };
         match computed {
-            Ok(value) if frame.cycle.borrow().is_none() => claim.complete_value(value),
+            Ok(value) if frame.cycle.borrow().is_none() => {
+                self.top.set(frame.parent);
+                claim.complete_value(value)
+            }
             computed => {
                 let participant = (frame.name, frame.key().debug_text());
                 let cycle = frame.cycle.borrow_mut().take();
-                claim.complete(settle::<Q>(
-                    &cx.recovering(&participant),
-                    key,
-                    cycle,
-                    computed,
-                ))
+                // The frame stays on top while `recover` runs: the inputs it reads are
+                // the participant's dependencies.
+                let settled = settle::<Q>(&cx.recovering(&participant), key, cycle, computed);
+                self.top.set(frame.parent);
+                claim.complete(settled)
             }
         }
+        self.after_completion(table, slot)
+    }
+
+    fn after_completion<'e, Q: Query>(
+        &'e self,
+        table: &'e MemoTable<Q>,
+        slot: &'e crate::query::Slot<Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        table.completed(slot)
+        table.completed(slot, self.revisions().now)
+    }
+
+    /// Checks the dependencies of the stale memo `frame` claimed from state `previous`,
+    /// recording each as checked (as the parallel engine does).
+    fn check<Q: Query>(
+        &self,
+        table: &MemoTable<Q>,
+        id: u32,
+        previous: usize,
+        frame: &Frame,
+    ) -> Verdict {
+        // SAFETY: `frame` owns the slot; nothing writes its dependencies before it
+        // completes.
+        let deps = unsafe { table.meta(id).deps() };
+        check_deps(deps, state::verified_at(previous), |dep| {
+            frame.deps.borrow_mut().push(dep);
+            let changed = self.tables.changed_at(dep, Refresher::Serial(self));
+            if frame.cycle.borrow().is_some() {
+                unwind_cycle();
+            }
+            changed
+        })
     }
 
     /// Marks the frames from `owner` to the top as the participants of one cycle.
@@ -273,8 +412,11 @@ impl SerialState {
 struct SerialClaim<'a, 'e, Q: Query> {
     state: &'a SerialState,
     table: &'e MemoTable<Q>,
+    id: u32,
     slot: &'e crate::query::Slot<Q>,
     frame: &'a Frame,
+    /// The state the slot was claimed from: `VACANT`, or a stale memo's.
+    previous: usize,
 }
 
 impl<Q: Query> SerialClaim<'_, '_, Q> {
@@ -286,16 +428,41 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
 
     /// [`SerialClaim::complete`] with a value.
     fn complete_value(self, value: Q::Value) {
-        // SAFETY: as in `store`.
-        let done = unsafe { MemoTable::store_value(self.slot, value) };
+        if self.state.revisions().incremental {
+            return self.complete(Ok(value));
+        }
+        // SAFETY: as in `store` (a batch engine claims only new slots).
+        unsafe { MemoTable::store_value(self.slot, value) };
+        self.slot.state.store(state::done(0), Ordering::Release);
+        std::mem::forget(self);
+    }
+
+    /// Completes a stale memo whose dependencies were unchanged (see the parallel
+    /// engine's `complete_green`).
+    fn complete_green(self) {
+        let now = self.state.revisions().now;
+        let done = if state::has_value(self.previous) {
+            state::done(now)
+        } else {
+            state::failed(now)
+        };
         self.slot.state.store(done, Ordering::Release);
         std::mem::forget(self);
     }
 
     fn store(&self, result: Result<Q::Value, QueryError>) {
+        let revisions = self.state.revisions();
+        let record = revisions.incremental.then(|| Record {
+            now: revisions.now,
+            deps: std::mem::take(&mut *self.frame.deps.borrow_mut()),
+        });
         // SAFETY: this claim owns the running slot and stores once (`complete` forgets
         // the guard; `Drop` runs only without it).
-        let done = unsafe { self.table.store(self.slot, result) };
+        let (done, stored) =
+            unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
+        if stored == Stored::Backdated {
+            revisions.count(Event::Backdated);
+        }
         self.slot.state.store(done, Ordering::Release);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{pool, run_on, watchdog};
-use weft::query::{Cx, Engine, Query, QueryError};
+use weft::query::{Cx, Engine, Input, Query, QueryError};
 
 /// Both engines, each with the pool to run it on (none for the serial one).
 fn engines() -> Vec<(String, Option<weft::ThreadPool>, Engine)> {
@@ -174,19 +174,29 @@ impl std::fmt::Debug for TrackedKey {
     }
 }
 
+/// Which generation of values `Tracked` makes: 'v' (unset) or the input's tag.
+struct Generation;
+impl Input for Generation {
+    type Key = ();
+    type Value = char;
+    const NAME: &'static str = "generation";
+}
+
 struct Tracked;
 impl Query for Tracked {
     type Key = TrackedKey;
     type Value = Arc<Counted>;
     const NAME: &'static str = "tracked";
-    fn compute(_: &Cx<'_>, k: &TrackedKey) -> Arc<Counted> {
-        Arc::new(Counted::new('v', k.0, live()))
+    fn compute(cx: &Cx<'_>, k: &TrackedKey) -> Arc<Counted> {
+        let tag = cx.try_get::<Generation>(&()).unwrap_or('v');
+        Arc::new(Counted::new(tag, k.0, live()))
     }
 }
 
 #[test]
 fn dropping_an_engine_drops_every_key_and_value_once() {
-    for (name, pool, mut engine) in engines() {
+    for (name, pool, engine) in engines() {
+        let mut engine = engine.incremental();
         let keys: Vec<u32> = (0..5_000).collect();
         let probe: Vec<TrackedKey> = keys
             .iter()
@@ -203,10 +213,14 @@ fn dropping_an_engine_drops_every_key_and_value_once() {
             })
         })
         .unwrap();
-        // An input replacing a computed value drops the old value.
+        // A re-execution after an input change drops the value it replaces.
+        engine.set_input::<Generation>((), 'w');
         let key = TrackedKey(7, Counted::new('q', 7, live()));
-        engine.set_input::<Tracked>(key, Arc::new(Counted::new('w', 7, live())));
+        let tag = run_on(&pool, &engine, |cx| cx.get_ref::<Tracked>(&key).kind).unwrap();
+        assert_eq!(tag, 'w', "{name}");
         assert!(!live().lock().unwrap().contains(&('v', 7)), "{name}");
+        assert!(live().lock().unwrap().contains(&('v', 8)), "{name}");
+        drop(key);
         drop(probe);
         drop(engine);
         let left: Vec<(char, u32)> = live().lock().unwrap().iter().copied().collect();
@@ -263,31 +277,60 @@ fn a_key_whose_clone_panics_leaves_the_table_usable() {
     }
 }
 
+struct Knob;
+impl Input for Knob {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "knob";
+}
+
 struct Fails;
 impl Query for Fails {
     type Key = u32;
     type Value = u32;
     const NAME: &'static str = "fails";
-    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
-        if *k % 2 == 1 {
-            panic!("odd key {k}");
+    fn compute(cx: &Cx<'_>, k: &u32) -> u32 {
+        let v = cx.get::<Knob>(k);
+        if v % 2 == 1 {
+            panic!("odd value {v}");
         }
-        *k
+        v
     }
 }
 
 #[test]
-fn an_input_replaces_a_poisoned_entry() {
-    for (name, pool, mut engine) in engines() {
+fn a_poisoned_entry_runs_again_when_its_input_changes() {
+    for (name, pool, engine) in engines() {
+        let mut engine = engine.incremental();
+        engine.set_input::<Knob>(3, 3);
         let first = run_on(&pool, &engine, |cx| cx.try_get::<Fails>(&3)).unwrap();
         assert!(
-            matches!(&first, Err(QueryError::Panicked { message, .. }) if message == "odd key 3"),
+            matches!(&first, Err(QueryError::Panicked { message, .. }) if message == "odd value 3"),
             "{name}: {first:?}"
         );
-        engine.set_input::<Fails>(3, 33);
+        engine.set_input::<Knob>(3, 34);
         let after = run_on(&pool, &engine, |cx| {
             (cx.get::<Fails>(&3), *cx.get_ref::<Fails>(&3))
         });
-        assert_eq!(after, Ok((33, 33)), "{name}");
+        assert_eq!(after, Ok((34, 34)), "{name}");
+    }
+}
+
+#[test]
+fn a_batch_engine_refuses_to_change_an_input_a_run_may_have_read() {
+    for (name, pool, mut engine) in engines() {
+        engine.set_input::<Knob>(1, 2);
+        engine.set_input::<Knob>(1, 4); // before any run: fine
+        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)), Ok(4), "{name}");
+        engine.set_input::<Knob>(9, 10); // never read: fine
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine.set_input::<Knob>(1, 6)
+        }));
+        let message = refused.expect_err("a read input cannot change in a batch engine");
+        let text = message.downcast_ref::<String>().expect("a formatted message");
+        assert!(text.contains("`knob(1)`") && text.contains("incremental()"), "{text}");
+        // The refusal changed nothing.
+        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)), Ok(4), "{name}");
+        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&9)), Ok(10), "{name}");
     }
 }

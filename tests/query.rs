@@ -54,27 +54,32 @@ fn each_key_is_computed_once_even_when_requested_concurrently() {
     assert_eq!(SQUARE_CALLS.load(Ordering::SeqCst), 64);
 }
 
-struct Input;
-impl Query for Input {
+struct Setting;
+impl weft::query::Input for Setting {
     type Key = &'static str;
     type Value = i64;
-    const NAME: &'static str = "input";
-    fn compute(_: &Cx<'_>, k: &&'static str) -> i64 {
-        panic!("input {k} was not set")
-    }
+    const NAME: &'static str = "setting";
 }
 
 #[test]
-fn inputs_are_served_without_computing() {
+fn inputs_are_served_without_computing_and_unset_ones_are_named() {
     for mut engine in [Engine::new(), Engine::serial()] {
-        engine.set_input::<Input>("a", 5);
-        assert_eq!(engine.run(|cx| cx.get::<Input>(&"a")), Ok(5));
+        engine.set_input::<Setting>("a", 5);
+        assert_eq!(engine.run(|cx| cx.get::<Setting>(&"a")), Ok(5));
         let err = engine
-            .run(|cx| cx.try_get::<Input>(&"b"))
+            .run(|cx| cx.try_get::<Setting>(&"b"))
             .unwrap()
             .unwrap_err();
-        assert!(
-            matches!(err, QueryError::Panicked { message, .. } if message == "input b was not set")
+        assert_eq!(
+            err,
+            QueryError::InputNotSet {
+                input: "setting",
+                key: "\"b\"".to_string()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "the input `setting(\"b\")` was read but never set"
         );
     }
 }
@@ -341,7 +346,7 @@ fn a_panic_poisons_the_entry_for_every_waiter_and_later_request() {
         &pool.install(|| engine.run(|cx| cx.get::<SlowPanic>(&9)))
     ));
     assert!(pool
-        .install(|| engine.run(|cx| cx.get::<Input>(&"unset")))
+        .install(|| engine.run(|cx| cx.get::<Setting>(&"unset")))
         .is_err());
     assert_eq!(pool.install(|| engine.run(|cx| cx.get::<Node2>(&3))), Ok(6));
 }

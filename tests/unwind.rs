@@ -79,13 +79,10 @@ impl Query for Leaf {
 }
 
 struct Setting;
-impl Query for Setting {
+impl weft::query::Input for Setting {
     type Key = &'static str;
     type Value = i64;
     const NAME: &'static str = "setting";
-    fn compute(_: &Cx<'_>, k: &&'static str) -> i64 {
-        panic!("setting {k} was not set")
-    }
 }
 
 /// Asks for the cycle (from `A`), then again from `B` and from inside another query:

@@ -18,7 +18,7 @@ use crate::ast::SourceModule;
 use crate::bytecode::Program;
 use crate::consteval::{self, ConstValue};
 use crate::diagnostics::Diag;
-use crate::engine::{Cx, Cycle, Query};
+use crate::engine::{Cx, Cycle, Input, Query};
 use crate::modtree::{self, DefKey, ModId, UseKey};
 use crate::resolve::{self, Binding, PathKey, Res, ResolveError, Scope, UseResult, Vis};
 use crate::source::FileId;
@@ -28,24 +28,18 @@ use std::sync::Arc;
 
 /// Input: the program's file paths, relative and sorted; a file's index is its id.
 pub struct FileList;
-impl Query for FileList {
+impl Input for FileList {
     type Key = ();
     type Value = Arc<Vec<String>>;
     const NAME: &'static str = "file_list";
-    fn compute(_: &Cx<'_>, _: &()) -> Self::Value {
-        Arc::default()
-    }
 }
 
 /// Input: a file's text; `None` when it is not valid UTF-8.
 pub struct SourceText;
-impl Query for SourceText {
+impl Input for SourceText {
     type Key = FileId;
     type Value = Option<Arc<str>>;
     const NAME: &'static str = "source_text";
-    fn compute(_: &Cx<'_>, _: &FileId) -> Self::Value {
-        None
-    }
 }
 
 /// A parsed file and its syntax errors.

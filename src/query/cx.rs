@@ -6,8 +6,8 @@ use std::marker::PhantomData;
 
 use super::engine::ParallelEngine;
 use super::error::QueryError;
-use super::job::{key_text, QueryJob};
-use super::unwind::{propagate, request_in_recover};
+use super::job::QueryJob;
+use super::unwind::{propagate, refused_in_recover};
 use super::Query;
 use crate::pool::FirstPanic;
 use crate::serial::SerialState as SerialEngine;
@@ -64,12 +64,13 @@ impl<'e> Cx<'e> {
         })
     }
 
-    /// The context `Query::recover` gets: it may read inputs only.
+    /// The context `Query::recover` gets: it may read inputs only (recorded as read by
+    /// the participant, which is this context's query).
     pub(crate) fn recovering(&self, participant: &'e (&'static str, String)) -> Cx<'e> {
         Cx::with(match self.inner {
-            Inner::Parallel(ParallelCx { engine, .. }) => Inner::Parallel(ParallelCx {
+            Inner::Parallel(ParallelCx { engine, job, .. }) => Inner::Parallel(ParallelCx {
                 engine,
-                job: JobPtr(std::ptr::null()),
+                job,
                 recovering: Some(participant),
             }),
             Inner::Serial { engine, .. } => Inner::Serial {
@@ -145,12 +146,16 @@ impl<'e> Cx<'e> {
             }
             Inner::Parallel(ParallelCx {
                 engine,
+                job,
                 recovering: Some(participant),
-                ..
-            }) => engine
-                .fetch_input::<Q>(key)
-                .ok_or_else(|| request_in_recover(participant.clone(), (Q::NAME, key_text(key)))),
-            Inner::Serial { engine, recovering } => engine.fetch::<Q>(self, recovering, key),
+            }) => {
+                // SAFETY: the job outlives this `Cx` (see `JobPtr`).
+                let job = unsafe { job.0.as_ref() };
+                engine
+                    .fetch_input::<Q>(job, key)
+                    .ok_or_else(|| refused_in_recover::<Q>(participant, key))
+            }
+            Inner::Serial { engine, recovering } => engine.fetch::<Q>(recovering, key),
         }
     }
 

@@ -2,11 +2,12 @@
 
 use super::error::QueryError;
 use super::graph::WaitGraph;
-use super::job::QueryJob;
+use super::job::{key_text, QueryJob};
+use super::revision::{Revisions, Stats};
 use super::table::{hash_key, MemoTable};
 use super::tables::TableMap;
 use super::unwind::finish_run;
-use super::{Cx, Query};
+use super::{Cx, Input, Query};
 use crate::pool::registry::{current_registry, StallListener};
 use crate::serial::SerialEngine;
 
@@ -15,6 +16,11 @@ use crate::serial::SerialEngine;
 ///
 /// Memo tables persist across [`Engine::run`] calls. An engine is `Send` and `Sync`:
 /// several threads (or pools) may run it at once, and share its memo tables.
+///
+/// An engine is made for one batch of inputs, or, with [`Engine::incremental`], for a
+/// series of revisions: it then records what every query read, and after
+/// [`Engine::set_input`] changes an input, the next run re-executes only the queries
+/// that depend on a change (see [`Input`] for an example).
 ///
 /// weft needs `panic = "unwind"`: panics in queries are caught and stored as
 /// [`QueryError::Panicked`], and cycles are resolved by unwinding the participants.
@@ -82,17 +88,76 @@ impl Engine {
         matches!(self.kind, EngineKind::Serial(_))
     }
 
-    /// Sets the value of `(Q, key)` as an input: requests get it without computing.
+    /// This engine, made incremental: its queries record what they read, and after an
+    /// input changes ([`Engine::set_input`]) a run reuses every memo whose dependencies
+    /// did not change and re-executes the others (red-green), stopping the spread of a
+    /// change at any re-executed query whose value is [`Query::same`] as before (early
+    /// cutoff). Values and reports are those a fresh engine computes from the current
+    /// inputs, at any thread count and on the serial engine.
     ///
-    /// Set inputs before the runs that read them: there is no incremental
-    /// recomputation, so queries already computed from an older value keep theirs.
-    pub fn set_input<Q: Query>(&mut self, key: Q::Key, value: Q::Value) {
+    /// Recording costs time and memory on every request (about 8 bytes per
+    /// dependency), which is why it is a choice: an engine for one batch of inputs
+    /// records nothing.
+    ///
+    /// # Panics
+    /// If the engine has already run.
+    pub fn incremental(mut self) -> Self {
+        self.revisions_mut().make_incremental();
+        self
+    }
+
+    /// True for an engine made with [`Engine::incremental`].
+    pub fn is_incremental(&self) -> bool {
+        self.revisions().incremental
+    }
+
+    /// What this engine did since its current revision began (the last input change
+    /// after a run): how many queries executed, how many memos were reused as green,
+    /// how many re-executions were cut off early. A batch engine counts nothing (its
+    /// counts stay 0).
+    pub fn stats(&self) -> Stats {
+        self.revisions().stats()
+    }
+
+    /// Sets the value of input `(I, key)`.
+    ///
+    /// In an incremental engine, the first change after a run starts a new revision;
+    /// the next run recomputes what depends on the changed inputs. A batch engine
+    /// takes any inputs before its first run, and new keys (never read) after it.
+    ///
+    /// # Panics
+    /// In a batch engine, when the key was read (or set) before a run: queries may have
+    /// used the old value, and the engine did not record which (make it with
+    /// [`Engine::incremental`]). Also while a run of this engine is in progress on
+    /// another thread holding a memo of it (impossible through `&mut self` alone).
+    pub fn set_input<I: Input>(&mut self, key: I::Key, value: I::Value) {
+        let hash = hash_key(&key);
+        let what = || format!("{}({})", I::NAME, key_text(&key));
         match &mut self.kind {
             EngineKind::Parallel(engine) => {
-                let hash = hash_key(&key);
-                engine.tables.get_mut::<Q>().set(hash, key, value)
+                let table = engine.tables.get_mut::<I>();
+                let read_before = table.find(hash, &key).is_some();
+                let changed_in = engine.revisions.input_changes(read_before, what);
+                engine
+                    .tables
+                    .get_mut::<I>()
+                    .set(hash, key, value, changed_in);
             }
-            EngineKind::Serial(engine) => engine.set_input::<Q>(key, value),
+            EngineKind::Serial(engine) => engine.set_input::<I>(hash, key, value),
+        }
+    }
+
+    fn revisions(&self) -> &Revisions {
+        match &self.kind {
+            EngineKind::Parallel(engine) => &engine.revisions,
+            EngineKind::Serial(engine) => engine.revisions(),
+        }
+    }
+
+    fn revisions_mut(&mut self) -> &mut Revisions {
+        match &mut self.kind {
+            EngineKind::Parallel(engine) => &mut engine.revisions,
+            EngineKind::Serial(engine) => engine.revisions_mut(),
         }
     }
 
@@ -120,6 +185,7 @@ impl Engine {
     {
         match &self.kind {
             EngineKind::Parallel(engine) => {
+                engine.revisions.run_started();
                 let registry = current_registry();
                 engine.trace.set(registry.trace.is_on());
                 registry.in_worker(|_| {
@@ -138,13 +204,19 @@ impl std::fmt::Debug for Engine {
             "Engine::serial()"
         } else {
             "Engine::new()"
-        })
+        })?;
+        if self.is_incremental() {
+            f.write_str(".incremental()")?;
+        }
+        Ok(())
     }
 }
 
 /// The parallel engine's state.
 pub(crate) struct ParallelEngine {
-    tables: TableMap,
+    pub(crate) tables: TableMap,
+    /// The revision and what to record (see `revision.rs`).
+    pub(crate) revisions: Revisions,
     /// Shared with the pools it blocks on, which tell it when they stall.
     pub(crate) graph: std::sync::Arc<WaitGraph>,
     /// The flag of the pool the current `run` uses: query sites read it instead of the
@@ -156,6 +228,7 @@ impl ParallelEngine {
     fn new() -> Self {
         ParallelEngine {
             tables: TableMap::new(),
+            revisions: Revisions::new(),
             graph: std::sync::Arc::new(WaitGraph::new()),
             trace: crate::trace::TraceFlag::new(false),
         }

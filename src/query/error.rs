@@ -101,6 +101,14 @@ pub enum QueryError {
     /// it. This indicates a bug (or `max_threads` set too low); the report lists the
     /// wait graph.
     Deadlock(WaitGraphReport),
+    /// An [`Input`](super::Input) was read for a key that was never set with
+    /// [`Engine::set_input`](super::Engine::set_input).
+    InputNotSet {
+        /// `Input::NAME` of the input.
+        input: &'static str,
+        /// The key, as `Debug` text.
+        key: String,
+    },
 }
 
 impl QueryError {
@@ -153,6 +161,10 @@ impl PartialEq for QueryError {
                 },
             ) => (ra, qa) == (rb, qb),
             (QueryError::Deadlock(a), QueryError::Deadlock(b)) => a == b,
+            (
+                QueryError::InputNotSet { input: ia, key: ka },
+                QueryError::InputNotSet { input: ib, key: kb },
+            ) => (ia, ka) == (ib, kb),
             _ => false,
         }
     }
@@ -178,6 +190,9 @@ impl fmt::Display for QueryError {
                 "`recover` of `{recovering}` requested `{requested}`: a recovery may only read inputs"
             ),
             QueryError::Deadlock(graph) => write!(f, "deadlock among queries:\n{graph}"),
+            QueryError::InputNotSet { input, key } => {
+                write!(f, "the input `{input}({key})` was read but never set")
+            }
         }
     }
 }

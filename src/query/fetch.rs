@@ -15,6 +15,13 @@
 //!    pool's parallelism), until the owner completes. A [`Registration`] guard takes the
 //!    wait back if the waiter unwinds before the owner released it.
 //!
+//! 5. **Refresh** (incremental engines): the entry is from an older revision: claim it
+//!    with one CAS on its state word (losers wait as in step 4), check its dependencies
+//!    in order, then either complete it unchanged (green) or execute as in step 3 (red)
+//!    and store the result, keeping the old one if it is the same (see `revision.rs`).
+//!    A check that finds the query in a cycle unwinds into the same settling as a
+//!    compute that did. Every request also records what it read in its requester's job.
+//!
 //! A requester that has been marked as a cycle participant unwinds at its next claim or
 //! wait, and after any wait ("learns it at its next request").
 
@@ -22,7 +29,9 @@ use super::engine::ParallelEngine;
 use super::error::{PanicPayload, QueryError};
 use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
-use super::table::{hash_key, Claim, Memo, MemoTable, Slot};
+use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
+use super::table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
+use super::tables::Refresher;
 use super::unwind::{settle, unwind_cycle};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
@@ -41,41 +50,86 @@ impl ParallelEngine {
         let table = self.table::<Q>();
         let hash = hash_key(key);
         match table.find(hash, key) {
-            Some(slot) => match table.done_value(slot) {
-                Some(value) => {
-                    crate::trace::memo_hit(&self.trace);
-                    Ok(value)
+            Some((id, slot)) => {
+                self.record(requester, table.index, id);
+                match table.current_value(slot, self.revisions.now) {
+                    Some(value) => {
+                        crate::trace::memo_hit(&self.trace);
+                        Ok(value)
+                    }
+                    None => self.not_current(requester, table, id, slot),
                 }
-                None => self.not_done(requester, table, slot),
-            },
+            }
             None => self.claim::<Q>(requester, table, hash, key),
         }
     }
 
-    /// A found entry that is not a plain hit: failed, or in progress (wait for it).
+    /// Records that `requester` read slot `id` of table `table` (incremental engines).
+    #[inline]
+    pub(crate) fn record(&self, requester: Option<&QueryJob>, table: u32, id: u32) {
+        if self.revisions.incremental {
+            if let Some(job) = requester {
+                job.deps.record(Dep { table, id });
+            }
+        }
+    }
+
+    /// A found entry that is not a plain hit: failed, in progress (wait for it), or
+    /// from an older revision (refresh it).
     #[cold]
     #[inline(never)]
-    fn not_done<'e, Q: Query>(
+    fn not_current<'e, Q: Query>(
         &'e self,
         requester: Option<&QueryJob>,
         table: &'e MemoTable<Q>,
+        id: u32,
         slot: &'e Slot<Q>,
     ) -> Result<&'e Q::Value, QueryError> {
-        match table.read(slot) {
+        match table.read(slot, self.revisions.now) {
             Memo::Ready(result) => {
                 crate::trace::memo_hit(&self.trace);
                 result
             }
             Memo::Running(_) => self.wait(requester, table, slot),
+            Memo::Stale(previous) => self.refresh(requester, table, id, slot, previous),
         }
     }
 
     /// `(Q, key)` if it is an input (set with `Engine::set_input`), else `None`: all a
-    /// `recover` may read.
+    /// `recover` may read. The read is recorded for `requester` (the participant).
     #[cold]
-    pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
+    pub(crate) fn fetch_input<Q: Query>(
+        &self,
+        requester: Option<&QueryJob>,
+        key: &Q::Key,
+    ) -> Option<&Q::Value> {
         let table = self.table::<Q>();
-        table.input_value(table.find(hash_key(key), key)?)
+        let (id, slot) = table.find(hash_key(key), key)?;
+        let value = table.input_value(slot)?;
+        self.record(requester, table.index, id);
+        Some(value)
+    }
+
+    /// Brings slot `id` of `table` up to date for `job` (which depends on it) and
+    /// returns the revision its result last changed in: a dependency check.
+    pub(crate) fn changed_at<Q: Query>(
+        &self,
+        job: &QueryJob,
+        table: &MemoTable<Q>,
+        id: u32,
+    ) -> Revision {
+        let slot = table.slot(id);
+        let now = self.revisions.now;
+        match table.read(slot, now) {
+            Memo::Ready(_) => {}
+            Memo::Running(_) => drop(self.wait(Some(job), table, slot)),
+            Memo::Stale(previous) => drop(self.refresh(Some(job), table, id, slot, previous)),
+        }
+        match table.read(slot, now) {
+            Memo::Ready(_) => table.meta(id).changed_at(),
+            // Released by the deadlock backstop: not brought up to date.
+            _ => CHANGED_NOW,
+        }
     }
 
     #[cold]
@@ -102,22 +156,68 @@ impl ParallelEngine {
             &worker.registry,
         );
         match table.claim(hash, key, &job as *const QueryJob as usize) {
-            Claim::Existing(slot) => match table.read(slot) {
-                Memo::Ready(result) => result,
-                Memo::Running(_) => self.wait(requester, table, slot),
-            },
-            Claim::Claimed(slot) => {
+            Claim::Existing(id, slot) => {
+                self.record(requester, table.index, id);
+                self.not_current(requester, table, id, slot)
+            }
+            Claim::Claimed(id, slot) => {
+                self.record(requester, table.index, id);
                 let claim = ClaimGuard {
                     engine: self,
                     table,
                     job: &job,
+                    id,
                     slot,
+                    previous: state::VACANT,
                 };
                 self.execute(requester, claim)
             }
         }
     }
 
+    /// A memo from an older revision: claim it (or find that another requester did),
+    /// then check its dependencies and reuse it or re-execute (see `revision.rs`).
+    #[cold]
+    #[inline(never)]
+    fn refresh<'e, Q: Query>(
+        &'e self,
+        requester: Option<&QueryJob>,
+        table: &'e MemoTable<Q>,
+        id: u32,
+        slot: &'e Slot<Q>,
+        mut previous: usize,
+    ) -> Result<&'e Q::Value, QueryError> {
+        if requester.is_some_and(QueryJob::in_cycle) {
+            unwind_cycle();
+        }
+        let worker = current_worker();
+        let job = QueryJob::new(
+            ContextNode::tagged_child_of(context::current(), self.tag()),
+            requester,
+            (Q::NAME, std::any::type_name::<Q>()),
+            slot.key(),
+            &worker.registry,
+        );
+        while !table.claim_stale(slot, previous, &job as *const QueryJob as usize) {
+            match table.read(slot, self.revisions.now) {
+                Memo::Ready(result) => return result,
+                Memo::Running(_) => return self.wait(requester, table, slot),
+                Memo::Stale(now) => previous = now,
+            }
+        }
+        let claim = ClaimGuard {
+            engine: self,
+            table,
+            job: &job,
+            id,
+            slot,
+            previous,
+        };
+        self.execute(requester, claim)
+    }
+
+    /// Runs a claimed query: checks a stale memo's dependencies first (it may be
+    /// reused), else computes.
     fn execute<'e, Q: Query>(
         &'e self,
         requester: Option<&QueryJob>,
@@ -129,23 +229,78 @@ impl ParallelEngine {
             std::panic::resume_unwind(Box::new("injected fault after a claim"));
         }
         let key = slot.key();
-        let computed = context::enter(Context::of(&job.ctx), || {
-            crate::pool::catch(|| {
-                let _span = trace::query_span(&self.trace, || SpanKind::Query {
-                    name: Q::NAME,
-                    key: key_text(key),
-                });
-                Q::compute(&Cx::parallel(self, Some(job)), key)
+        let verdict = if claim.previous == state::VACANT {
+            Ok(Verdict::Red)
+        } else {
+            context::enter(Context::of(&job.ctx), || {
+                crate::pool::catch(|| self.check(job, table, claim.id, claim.previous))
             })
-        });
+        };
+        let computed = match verdict {
+            Ok(Verdict::Green) => {
+                self.revisions.count(Event::Verified);
+                claim.complete_green();
+                return self.after_completion(requester, table, slot);
+            }
+            Ok(Verdict::Red) => {
+                job.deps.clear();
+                self.revisions.count(Event::Executed);
+                context::enter(Context::of(&job.ctx), || {
+                    crate::pool::catch(|| {
+                        let _span = trace::query_span(&self.trace, || SpanKind::Query {
+                            name: Q::NAME,
+                            key: key_text(key),
+                        });
+                        Q::compute(&Cx::parallel(self, Some(job)), key)
+                    })
+                })
+            }
+            // The check unwound: it found this query in a cycle.
+            Err(payload) => Err(payload),
+        };
         match computed {
             Ok(value) if !job.in_cycle() => claim.complete_value(value),
             computed => claim.complete(self.settle_cold::<Q>(job, key, computed)),
         }
+        self.after_completion(requester, table, slot)
+    }
+
+    /// The result of a slot this request completed (unwinding first if the requester
+    /// was found in a cycle meanwhile).
+    #[inline]
+    fn after_completion<'e, Q: Query>(
+        &'e self,
+        requester: Option<&QueryJob>,
+        table: &'e MemoTable<Q>,
+        slot: &'e Slot<Q>,
+    ) -> Result<&'e Q::Value, QueryError> {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
-        table.completed(slot)
+        table.completed(slot, self.revisions.now)
+    }
+
+    /// Checks the dependencies of a stale memo that `job` claimed from state `previous`,
+    /// recording each as checked (a check that unwinds leaves the memo depending on
+    /// what a fresh execution would have read up to there).
+    fn check<Q: Query>(
+        &self,
+        job: &QueryJob,
+        table: &MemoTable<Q>,
+        id: u32,
+        previous: usize,
+    ) -> Verdict {
+        // SAFETY: `job` owns the slot; nothing writes its dependencies before it
+        // completes.
+        let deps = unsafe { table.meta(id).deps() };
+        check_deps(deps, state::verified_at(previous), |dep| {
+            job.deps.record(dep);
+            let changed = self.tables.changed_at(dep, Refresher::Parallel(self, job));
+            if job.in_cycle() {
+                unwind_cycle();
+            }
+            changed
+        })
     }
 
     /// What a query that failed or was found in a cycle stores.
@@ -158,7 +313,7 @@ impl ParallelEngine {
     ) -> Result<Q::Value, QueryError> {
         let cycle = job.in_cycle().then(|| self.graph.cycle_of(job));
         let participant = job.describe();
-        let root = Cx::parallel(self, None);
+        let root = Cx::parallel(self, Some(job));
         settle::<Q>(&root.recovering(&participant), key, cycle, computed)
     }
 
@@ -198,11 +353,8 @@ impl ParallelEngine {
                 }
             }
         }
-        if requester.is_some_and(QueryJob::in_cycle) {
-            unwind_cycle();
-        }
         // A waiter is released only once the entry is done.
-        table.completed(slot)
+        self.after_completion(requester, table, slot)
     }
 
     /// The tag of this engine's query jobs in the context chain (its address).
@@ -224,7 +376,10 @@ struct ClaimGuard<'a, 'e, Q: Query> {
     engine: &'e ParallelEngine,
     table: &'e MemoTable<Q>,
     job: &'a QueryJob,
+    id: u32,
     slot: &'e Slot<Q>,
+    /// The state the slot was claimed from: `VACANT`, or a stale memo's.
+    previous: usize,
 }
 
 impl<Q: Query> ClaimGuard<'_, '_, Q> {
@@ -235,18 +390,44 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
     }
 
     /// [`ClaimGuard::complete`] with a value.
+    #[inline]
     fn complete_value(self, value: Q::Value) {
-        // SAFETY: as in `publish`.
-        let done = unsafe { MemoTable::store_value(self.slot, value) };
+        if self.engine.revisions.incremental {
+            return self.complete(Ok(value));
+        }
+        // SAFETY: as in `publish` (a batch engine claims only new slots).
+        unsafe { MemoTable::store_value(self.slot, value) };
+        (self.engine.graph).complete(&self.slot.state, state::done(0), self.job);
+        std::mem::forget(self);
+    }
+
+    /// Completes a stale memo whose dependencies were all unchanged: it is current
+    /// again, with its result, dependencies and "changed" revision as they were.
+    fn complete_green(self) {
+        let now = self.engine.revisions.now;
+        let done = if state::has_value(self.previous) {
+            state::done(now)
+        } else {
+            state::failed(now)
+        };
         self.engine.graph.complete(&self.slot.state, done, self.job);
         std::mem::forget(self);
     }
 
     fn publish(&self, result: Result<Q::Value, QueryError>) {
+        let revisions = &self.engine.revisions;
+        let record = revisions.incremental.then(|| Record {
+            now: revisions.now,
+            deps: self.job.deps.take(),
+        });
         // SAFETY: this guard's job owns the slot and stores its result once: `complete`
         // consumes the guard (so its `Drop` does not store again), and `Drop` runs only
         // if `complete` did not.
-        let done = unsafe { self.table.store(self.slot, result) };
+        let (done, stored) =
+            unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
+        if stored == Stored::Backdated {
+            revisions.count(Event::Backdated);
+        }
         self.engine.graph.complete(&self.slot.state, done, self.job);
     }
 }

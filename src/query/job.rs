@@ -12,6 +12,7 @@ use std::fmt::Debug;
 
 use super::error::Cycle;
 use super::graph::WaitSlot;
+use super::revision::DepLog;
 use crate::pool::context::ContextNode;
 use crate::pool::registry::Registry;
 use crate::pool::{catch, drop_payload};
@@ -61,6 +62,8 @@ pub(crate) struct QueryJob {
     graph: UnsafeCell<Option<Box<JobWaits>>>,
     /// Set (with `cycle`) when the job is found in a cycle; readable without the lock.
     in_cycle: AtomicBool,
+    /// What the query read, in order (incremental engines only; see `revision.rs`).
+    pub(crate) deps: DepLog,
 }
 
 // A running slot's state word is its owner job's address with a flag in bit 0, and
@@ -106,6 +109,7 @@ impl QueryJob {
             key,
             graph: UnsafeCell::new(None),
             in_cycle: AtomicBool::new(false),
+            deps: DepLog::default(),
         }
     }
 

@@ -23,6 +23,11 @@
 //! - If no worker of a pool can run anything while requests are blocked there, and no
 //!   thread is inside `weft::blocking` or waiting on another pool (an exact condition,
 //!   no timer), the blocked requests get [`QueryError::Deadlock`] with the wait graph.
+//! - [`Input`]s are set from outside ([`Engine::set_input`]); reading one that was never
+//!   set gets [`QueryError::InputNotSet`]. An engine made with
+//!   [`Engine::incremental`] records what each query read, and after inputs change it
+//!   re-executes only what depends on a change (red-green, early cutoff: see
+//!   `revision.rs`), with the same values and reports as a fresh engine.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -34,6 +39,7 @@ mod fetch;
 mod graph;
 mod job;
 mod pages;
+mod revision;
 mod table;
 mod tables;
 mod unwind;
@@ -41,12 +47,14 @@ mod unwind;
 pub use cx::{Cx, QueryScope};
 pub use engine::Engine;
 pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
+pub use revision::Stats;
 
 pub(crate) use cx::Recovering;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
-pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Slot};
-pub(crate) use tables::TableMap;
-pub(crate) use unwind::{finish_run, request_in_recover, settle, unwind_cycle};
+pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
+pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
+pub(crate) use tables::{Refresher, TableMap};
+pub(crate) use unwind::{finish_run, refused_in_recover, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.
 pub trait Query: 'static {
@@ -74,5 +82,78 @@ pub trait Query: 'static {
     fn recover(cx: &Cx<'_>, key: &Self::Key, cycle: &Cycle) -> Option<Self::Value> {
         let _ = (cx, key, cycle);
         None
+    }
+
+    /// Whether a re-executed value equals the old one, for an incremental engine's early
+    /// cutoff: if so the memo keeps the old value and its old "changed" revision, and
+    /// the queries that read it need not run again. The default says "not the same"
+    /// (every re-execution counts as a change); a value with `PartialEq` wants
+    /// `old == new`. Batch engines never call it.
+    fn same(old: &Self::Value, new: &Self::Value) -> bool {
+        let _ = (old, new);
+        false
+    }
+
+    /// True for the queries [`Input`] defines (set from outside, never computed).
+    #[doc(hidden)]
+    const IS_INPUT: bool = false;
+}
+
+/// An input: a value set from outside with [`Engine::set_input`], read like any query
+/// (`cx.get::<I>(&key)`), never computed. Reading a key that was never set gets
+/// [`QueryError::InputNotSet`]. Every `Input` is a [`Query`] (whose `compute` reports
+/// that error), so queries read inputs and queries alike.
+///
+/// ```
+/// use weft::query::{Cx, Engine, Input, Query};
+///
+/// struct Source;
+/// impl Input for Source {
+///     type Key = &'static str;
+///     type Value = String;
+///     const NAME: &'static str = "source";
+/// }
+///
+/// struct Length;
+/// impl Query for Length {
+///     type Key = &'static str;
+///     type Value = usize;
+///     const NAME: &'static str = "length";
+///     fn compute(cx: &Cx<'_>, file: &&'static str) -> usize {
+///         cx.get_ref::<Source>(file).len()
+///     }
+///     fn same(old: &usize, new: &usize) -> bool {
+///         old == new
+///     }
+/// }
+///
+/// let mut engine = Engine::new().incremental();
+/// engine.set_input::<Source>("main.wd", "fn main() {}".to_string());
+/// assert_eq!(engine.run(|cx| cx.get::<Length>(&"main.wd")), Ok(12));
+/// engine.set_input::<Source>("main.wd", "fn main() { }".to_string());
+/// assert_eq!(engine.run(|cx| cx.get::<Length>(&"main.wd")), Ok(13));
+/// assert_eq!(engine.stats().executed, 1, "only `length` ran again");
+/// ```
+pub trait Input: 'static {
+    /// What the input is set for.
+    type Key: Clone + Eq + Hash + Ord + Debug + Send + Sync;
+    /// Its value.
+    type Value: Clone + Send + Sync;
+    /// The name used in reports, e.g. `source_text`.
+    const NAME: &'static str;
+}
+
+impl<I: Input> Query for I {
+    type Key = I::Key;
+    type Value = I::Value;
+    const NAME: &'static str = I::NAME;
+    const IS_INPUT: bool = true;
+
+    /// An input that was never set: the request gets [`QueryError::InputNotSet`].
+    fn compute(_: &Cx<'_>, key: &I::Key) -> I::Value {
+        unwind::propagate(QueryError::InputNotSet {
+            input: I::NAME,
+            key: key_text(key),
+        })
     }
 }

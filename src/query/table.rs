@@ -29,6 +29,7 @@ use rustc_hash::FxHashMap;
 
 use super::error::QueryError;
 use super::pages::Pages;
+use super::revision::{self, Dep, Revision, SlotMeta};
 use super::Query;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
@@ -37,21 +38,61 @@ use crate::sync::{Mutex, UnsafeCell};
 ///
 /// `VACANT` until the slot is claimed; then the owner's address (a query job, or a
 /// serial engine frame, both aligned to 8) while it computes, with [`state::WAITED`]
-/// set once a waiter registered (see `graph.rs`); then `DONE`, `FAILED` (the error is
-/// in the table's side map) or `INPUT`, for good.
+/// set once a waiter registered (see `graph.rs`); then a final state: [`state::INPUT`],
+/// or [`state::done`] / [`state::failed`] (the error is in the table's side map) of the
+/// revision the memo was last verified in (always 0 in a batch engine; see
+/// `revision.rs`). Final states have the top bit set, which no address has.
 pub(crate) mod state {
+    use super::super::revision::Revision;
+
     pub(crate) const VACANT: usize = 0;
-    pub(crate) const DONE: usize = 1;
-    pub(crate) const FAILED: usize = 2;
-    pub(crate) const INPUT: usize = 3;
+    /// The top bit: set in every final state.
+    const FINAL: usize = 1 << 63;
+    const DONE: usize = 1;
+    const FAILED: usize = 2;
+    /// Set with `Engine::set_input`: current in every revision.
+    pub(crate) const INPUT: usize = FINAL | 3;
     /// Low bit of a running state: a waiter is registered, the owner's completion must
     /// take the wait-graph lock to wake it.
     pub(crate) const WAITED: usize = 1;
 
+    // Final states keep the verified revision in the bits between the kind and the top.
+    const _: () = assert!(usize::BITS == 64, "weft's memo states need 64-bit words");
+
+    /// A value verified in `revision`.
+    #[inline]
+    pub(crate) const fn done(revision: Revision) -> usize {
+        FINAL | (revision as usize) << 2 | DONE
+    }
+
+    /// An error verified in `revision`.
+    #[inline]
+    pub(crate) const fn failed(revision: Revision) -> usize {
+        FINAL | (revision as usize) << 2 | FAILED
+    }
+
     /// True while an owner computes the slot.
     #[inline]
     pub(crate) fn is_running(state: usize) -> bool {
-        state > INPUT
+        state != VACANT && state & FINAL == 0
+    }
+
+    /// True for a final state that holds a value (not an error).
+    #[inline]
+    pub(crate) fn has_value(state: usize) -> bool {
+        state & FINAL != 0 && state & 3 != FAILED
+    }
+
+    /// True for a final state that holds an error.
+    #[inline]
+    pub(crate) fn has_error(state: usize) -> bool {
+        state & FINAL != 0 && state & 3 == FAILED
+    }
+
+    /// The revision a `done` or `failed` state was verified in.
+    #[inline]
+    pub(crate) fn verified_at(state: usize) -> Revision {
+        ((state & !FINAL) >> 2) as Revision
     }
 
     /// The owner's address in a running state.
@@ -101,14 +142,18 @@ pub(crate) enum Memo<'t, V> {
     Ready(Result<&'t V, QueryError>),
     /// An owner is computing it; the state word as loaded.
     Running(usize),
+    /// A memo from an older revision (incremental engines): the state word as loaded.
+    /// Claim it to refresh it.
+    Stale(usize),
 }
 
 /// The outcome of [`MemoTable::claim`].
 pub(crate) enum Claim<'t, Q: Query> {
-    /// The key was there (complete or in progress).
-    Existing(&'t Slot<Q>),
-    /// A new slot, now owned by the caller (its state is the `owner` word given).
-    Claimed(&'t Slot<Q>),
+    /// The key was there (complete or in progress), with its id.
+    Existing(u32, &'t Slot<Q>),
+    /// A new slot and its id, now owned by the caller (its state is the `owner` word
+    /// given).
+    Claimed(u32, &'t Slot<Q>),
 }
 
 /// Hash used for keys: fast, and good enough with the final mix below.
@@ -131,8 +176,30 @@ pub(crate) struct MemoTable<Q: Query> {
     arrays: [AtomicU64; SHARDS],
     writers: [Writer; SHARDS],
     slots: Pages<Slot<Q>>,
+    /// Incremental bookkeeping, by slot id (incremental engines only: a batch engine
+    /// never allocates a page of it).
+    meta: Pages<SlotMeta>,
     /// Errors of failed slots, by slot address.
     errors: Mutex<FxHashMap<usize, QueryError>>,
+    /// This table's index in its engine's `TableMap` (a dependency names it).
+    pub(crate) index: u32,
+}
+
+/// What a slot's owner stores in an incremental engine, besides the result.
+pub(crate) struct Record {
+    /// The current revision.
+    pub(crate) now: Revision,
+    /// What the execution read, in order.
+    pub(crate) deps: Vec<Dep>,
+}
+
+/// How [`MemoTable::finish`] stored a result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// A new result (or the first one).
+    Changed,
+    /// Equal to the old memo's result: the old one stays, with its "changed" revision.
+    Backdated,
 }
 
 /// The lock of one shard's writers, on its own cache line.
@@ -215,7 +282,7 @@ fn bucket_of(id: u32, hash: u64) -> u64 {
 }
 
 impl<Q: Query> MemoTable<Q> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(index: u32) -> Self {
         MemoTable {
             arrays: std::array::from_fn(|_| AtomicU64::new(0)),
             writers: std::array::from_fn(|_| {
@@ -228,7 +295,11 @@ impl<Q: Query> MemoTable<Q> {
             // SAFETY: a zeroed slot is `Slot::vacant()` (state 0, uninitialised cells),
             // and a slot is not zero-sized.
             slots: unsafe { Pages::new(Slot::vacant) },
+            // SAFETY: an all-zero `SlotMeta` is `SlotMeta::empty()` (a zero counter and
+            // `None`), and it is not zero-sized.
+            meta: unsafe { Pages::new(SlotMeta::empty) },
             errors: Mutex::new(FxHashMap::default()),
+            index,
         }
     }
 
@@ -240,7 +311,7 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key`, if it was ever claimed. Takes no lock and writes no shared
     /// memory.
     #[inline]
-    pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<&Slot<Q>> {
+    pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<(u32, &Slot<Q>)> {
         let word = self.arrays[Self::shard_index(hash)].load(Ordering::Acquire);
         if word == 0 {
             return None;
@@ -253,7 +324,12 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key` in `buckets`, or the index of the empty bucket that ends its
     /// probe sequence.
     #[inline]
-    fn probe(&self, buckets: &[AtomicU64], hash: u64, key: &Q::Key) -> Result<&Slot<Q>, usize> {
+    fn probe(
+        &self,
+        buckets: &[AtomicU64],
+        hash: u64,
+        key: &Q::Key,
+    ) -> Result<(u32, &Slot<Q>), usize> {
         let mask = buckets.len() - 1;
         let mut index = hash as usize & mask;
         loop {
@@ -263,39 +339,62 @@ impl<Q: Query> MemoTable<Q> {
             }
             if bucket as u32 == hash as u32 {
                 // The acquire load above saw the slot's publication (after its page's).
-                let slot = self.slots.get((bucket >> 32) as u32 - 1);
+                let id = (bucket >> 32) as u32 - 1;
+                let slot = self.slots.get(id);
                 if slot.key() == key {
-                    return Ok(slot);
+                    return Ok((id, slot));
                 }
             }
             index = (index + 1) & mask;
         }
     }
 
-    /// What `slot` (found or claimed in this table) holds now.
+    /// The slot with id `id` (one a dependency or a bucket named).
     #[inline]
-    pub(crate) fn read<'t>(&'t self, slot: &'t Slot<Q>) -> Memo<'t, Q::Value> {
-        let state = slot.state.load(Ordering::Acquire);
-        match state {
+    pub(crate) fn slot(&self, id: u32) -> &Slot<Q> {
+        self.slots.get(id)
+    }
+
+    /// The incremental bookkeeping of slot `id`.
+    #[inline]
+    pub(crate) fn meta(&self, id: u32) -> &SlotMeta {
+        self.meta.ensure(id)
+    }
+
+    /// What `slot` (found or claimed in this table) holds now, in revision `now`.
+    #[inline]
+    pub(crate) fn read<'t>(&'t self, slot: &'t Slot<Q>, now: Revision) -> Memo<'t, Q::Value> {
+        let word = slot.state.load(Ordering::Acquire);
+        if word == state::done(now) || word == state::INPUT {
             // SAFETY: the acquire load saw the write that preceded the final state.
-            state::DONE | state::INPUT => Memo::Ready(Ok(unsafe { self.value_of(slot) })),
-            state::FAILED => Memo::Ready(Err(self.error_of(slot))),
-            running => Memo::Running(running),
+            Memo::Ready(Ok(unsafe { self.value_of(slot) }))
+        } else if word == state::failed(now) {
+            Memo::Ready(Err(self.error_of(slot)))
+        } else if state::is_running(word) {
+            Memo::Running(word)
+        } else {
+            Memo::Stale(word)
         }
     }
 
-    /// The value of `slot` if it is complete and did not fail: the hit path.
+    /// The value of `slot` if it is current in revision `now` and did not fail: the
+    /// hit path.
     #[inline]
-    pub(crate) fn done_value<'t>(&'t self, slot: &'t Slot<Q>) -> Option<&'t Q::Value> {
-        let state = slot.state.load(Ordering::Acquire);
+    pub(crate) fn current_value<'t>(
+        &'t self,
+        slot: &'t Slot<Q>,
+        now: Revision,
+    ) -> Option<&'t Q::Value> {
+        let word = slot.state.load(Ordering::Acquire);
         // SAFETY: the acquire load saw the write that preceded the final state.
-        (state == state::DONE || state == state::INPUT).then(|| unsafe { self.value_of(slot) })
+        (word == state::done(now) || word == state::INPUT).then(|| unsafe { self.value_of(slot) })
     }
 
-    /// The value of a slot whose state is `DONE` or `INPUT`.
+    /// The value of a slot whose state holds a value.
     ///
     /// # Safety
-    /// The caller saw that state with acquire ordering (or has exclusive access).
+    /// The caller saw that state with acquire ordering (or has exclusive access, or
+    /// owns the slot and saw it so before claiming it).
     #[inline]
     unsafe fn value_of<'t>(&'t self, slot: &'t Slot<Q>) -> &'t Q::Value {
         // SAFETY: forwarded: the value was written before the final state was published
@@ -319,16 +418,33 @@ impl<Q: Query> MemoTable<Q> {
         (slot.state.load(Ordering::Acquire) == state::INPUT).then(|| unsafe { self.value_of(slot) })
     }
 
-    /// The result of `slot`, which the caller knows is complete (it completed it, or
-    /// waited for it).
-    pub(crate) fn completed<'t>(&'t self, slot: &'t Slot<Q>) -> Result<&'t Q::Value, QueryError> {
-        if let Some(value) = self.done_value(slot) {
+    /// The result of `slot`, which the caller knows is complete in revision `now` (it
+    /// completed it, or waited for it).
+    pub(crate) fn completed<'t>(
+        &'t self,
+        slot: &'t Slot<Q>,
+        now: Revision,
+    ) -> Result<&'t Q::Value, QueryError> {
+        if let Some(value) = self.current_value(slot, now) {
             return Ok(value);
         }
-        match self.read(slot) {
+        match self.read(slot, now) {
             Memo::Ready(result) => result,
-            Memo::Running(_) => unreachable!("a completed slot is not running"),
+            Memo::Running(_) | Memo::Stale(_) => unreachable!("a completed slot is current"),
         }
+    }
+
+    /// Takes a stale memo (state `previous`, see [`Memo::Stale`]) for refreshing:
+    /// `false` if another requester changed the state first.
+    pub(crate) fn claim_stale(&self, slot: &Slot<Q>, previous: usize, owner: usize) -> bool {
+        if crate::sync::mutant("stale_claim_not_atomic") {
+            // Deliberately broken (loom builds only): two requesters can both refresh.
+            slot.state.store(owner, Ordering::Release);
+            return true;
+        }
+        slot.state
+            .compare_exchange(previous, owner, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The slot of `key`, or a new one whose key is a clone of `key` and whose state is
@@ -378,7 +494,7 @@ impl<Q: Query> MemoTable<Q> {
         let mut free = None;
         if !buckets.is_empty() {
             match self.probe(buckets, hash, key) {
-                Ok(slot) => return Claim::Existing(slot),
+                Ok((id, slot)) => return Claim::Existing(id, slot),
                 Err(index) => free = Some(index),
             }
         }
@@ -410,7 +526,7 @@ impl<Q: Query> MemoTable<Q> {
         }
         writer.len += 1;
         writer.next += 1;
-        Claim::Claimed(slot)
+        Claim::Claimed(id, slot)
     }
 
     /// Replaces the shard's array by one twice as large (or the first one), keeping the
@@ -453,55 +569,143 @@ impl<Q: Query> MemoTable<Q> {
         (new_buckets, free)
     }
 
-    /// Stores the result of `slot`, which the caller owns, and returns the final state
-    /// the caller then publishes (the parallel engine through the wait graph).
+    /// Stores the result of `slot` (id `id`), which the caller owns, and returns the
+    /// final state the caller then publishes (the parallel engine through the wait
+    /// graph). `previous` is the state the caller claimed the slot from: `VACANT` for a
+    /// new key, or a stale memo's state, whose result this one replaces (or keeps, if
+    /// equal: see `revision.rs`). `record` is `None` in a batch engine.
+    ///
+    /// User code runs here (`Query::same`, the `Drop` of a replaced value); a panic in
+    /// `same` is stored as the query's poison, one in `Drop` is swallowed: the slot is
+    /// whole either way.
     ///
     /// # Safety
     /// The caller owns the running slot and stores its result once.
-    pub(crate) unsafe fn store(
+    pub(crate) unsafe fn finish(
+        &self,
+        id: u32,
+        slot: &Slot<Q>,
+        previous: usize,
+        mut result: Result<Q::Value, QueryError>,
+        record: Option<Record>,
+    ) -> (usize, Stored) {
+        let Some(Record { now, deps }) = record else {
+            // SAFETY: forwarded (a batch engine only stores into new slots).
+            return (unsafe { self.store_new(slot, result, 0) }, Stored::Changed);
+        };
+        let meta = self.meta(id);
+        // SAFETY: we own the slot.
+        unsafe { meta.set_deps(deps) };
+        let mut kept = false;
+        if previous != state::VACANT {
+            // SAFETY: we own the slot, and `previous` (which we claimed it from) says
+            // whether it holds a value.
+            let old_value = state::has_value(previous).then(|| unsafe { self.value_of(slot) });
+            let old_error = state::has_error(previous).then(|| self.error_of(slot));
+            let old = match (old_value, &old_error) {
+                (Some(value), _) => Ok(value),
+                (None, Some(error)) => Err(error),
+                (None, None) => unreachable!("a stale memo holds a value or an error"),
+            };
+            let same = crate::pool::catch(|| revision::unchanged(old, result.as_ref(), Q::same));
+            kept = match same {
+                Ok(same) => same,
+                Err(payload) => {
+                    result = Err(super::unwind::error_of_payload::<Q>(slot.key(), payload));
+                    false
+                }
+            };
+            if kept {
+                drop_quietly(result);
+                return (
+                    if old_value.is_some() {
+                        state::done(now)
+                    } else {
+                        state::failed(now)
+                    },
+                    Stored::Backdated,
+                );
+            }
+            if old_value.is_some() {
+                // SAFETY: we own the slot and it holds a value, moved out here once.
+                let old = slot.value.with_mut(|v| unsafe { (*v).assume_init_read() });
+                drop_quietly(Ok::<_, QueryError>(old));
+            } else {
+                self.errors
+                    .lock()
+                    .remove(&(slot as *const Slot<Q> as usize));
+            }
+        }
+        debug_assert!(!kept);
+        meta.set_changed_at(now);
+        // SAFETY: forwarded; the old result (if any) was removed above.
+        (
+            unsafe { self.store_new(slot, result, now) },
+            Stored::Changed,
+        )
+    }
+
+    /// Stores `result` into `slot`, which holds none; returns the final state of
+    /// revision `now`.
+    ///
+    /// # Safety
+    /// The caller owns the running slot, which holds no result.
+    unsafe fn store_new(
         &self,
         slot: &Slot<Q>,
         result: Result<Q::Value, QueryError>,
+        now: Revision,
     ) -> usize {
         match result {
-            // SAFETY: forwarded.
-            Ok(value) => unsafe { Self::store_value(slot, value) },
+            Ok(value) => {
+                // SAFETY: forwarded.
+                unsafe { Self::store_value(slot, value) };
+                state::done(now)
+            }
             Err(error) => {
                 self.errors
                     .lock()
                     .insert(slot as *const Slot<Q> as usize, error);
-                state::FAILED
+                state::failed(now)
             }
         }
     }
 
-    /// [`MemoTable::store`] for a value: the common case, with nothing to match.
+    /// Stores a value into a new slot: a batch engine's common case, with nothing to
+    /// match (its final state is then `state::done(0)`).
     ///
     /// # Safety
-    /// As for [`MemoTable::store`].
+    /// As for [`MemoTable::store_new`].
     #[inline]
-    pub(crate) unsafe fn store_value(slot: &Slot<Q>, value: Q::Value) -> usize {
+    pub(crate) unsafe fn store_value(slot: &Slot<Q>, value: Q::Value) {
         // SAFETY: the owner is the only writer; readers wait for the final state.
         slot.value.with_mut(|v| unsafe { (*v).write(value) });
-        state::DONE
     }
 
-    /// Sets `key`'s value as an input, replacing whatever the slot held.
-    pub(crate) fn set(&mut self, hash: u64, key: Q::Key, value: Q::Value) {
-        let (slot, old_value) = match self.claim(hash, &key, state::INPUT) {
-            Claim::Claimed(slot) => (slot, false),
-            Claim::Existing(slot) => {
+    /// Sets `key`'s value as an input, replacing whatever the slot held; in an
+    /// incremental engine (`changed_in` is the current revision) the input changed now.
+    /// Returns `true` if the key had a slot before (a run may have read it).
+    pub(crate) fn set(
+        &mut self,
+        hash: u64,
+        key: Q::Key,
+        value: Q::Value,
+        changed_in: Option<Revision>,
+    ) -> bool {
+        let (id, slot, old_value, existed) = match self.claim(hash, &key, state::INPUT) {
+            Claim::Claimed(id, slot) => (id, slot, false, false),
+            Claim::Existing(id, slot) => {
                 let old = slot.state.load(Ordering::Relaxed);
                 assert!(
                     !state::is_running(old),
                     "weft: an input was set while its query was in progress"
                 );
-                if old == state::FAILED {
+                if state::has_error(old) {
                     self.errors
                         .lock()
                         .remove(&(slot as *const Slot<Q> as usize));
                 }
-                (slot, old == state::DONE || old == state::INPUT)
+                (id, slot, state::has_value(old), true)
             }
         };
         // SAFETY: `&mut self`: no one else can reach the slot. The old value (if any) is
@@ -513,22 +717,37 @@ impl<Q: Query> MemoTable<Q> {
             old
         });
         slot.state.store(state::INPUT, Ordering::Release);
+        if let Some(revision) = changed_in {
+            let meta = self.meta(id);
+            meta.set_changed_at(revision);
+            // SAFETY: `&mut self`: exclusive; an input depends on nothing.
+            unsafe { meta.set_deps(Vec::new()) };
+        }
         drop(old);
+        existed
+    }
+}
+
+/// Drops a replaced or unneeded result; a panic in its `Drop` is swallowed (the memo is
+/// already whole, and the old value belongs to no caller).
+fn drop_quietly<V>(result: Result<V, QueryError>) {
+    if let Err(payload) = crate::pool::catch(move || drop(result)) {
+        crate::pool::drop_payload(payload);
     }
 }
 
 impl<Q: Query> Drop for MemoTable<Q> {
     fn drop(&mut self) {
         self.slots.for_each_mut(|slot| {
-            let state = slot.state.load(Ordering::Relaxed);
-            if state == state::VACANT {
+            let word = slot.state.load(Ordering::Relaxed);
+            if word == state::VACANT {
                 return;
             }
             // SAFETY: `&mut self`: exclusive. A claimed slot has its key; a `DONE` or
             // `INPUT` one its value. Each is dropped once, here.
             unsafe {
                 slot.key.with_mut(|k| (*k).assume_init_drop());
-                if state == state::DONE || state == state::INPUT {
+                if state::has_value(word) {
                     slot.value.with_mut(|v| (*v).assume_init_drop());
                 }
             }

@@ -4,8 +4,12 @@ use std::any::TypeId;
 use std::hash::{Hash, Hasher};
 use std::mem::MaybeUninit;
 
+use super::engine::ParallelEngine;
+use super::job::QueryJob;
+use super::revision::{Dep, Revision};
 use super::table::MemoTable;
 use super::Query;
+use crate::serial::SerialState;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 
@@ -19,13 +23,41 @@ pub(crate) struct TableMap {
 /// The most query types one engine can hold.
 const MAX_QUERY_TYPES: usize = if cfg!(loom) { 8 } else { 4096 };
 
-/// One query type's table. `type_id` and `drop_table` are written before `table` is
-/// published (release) and never again, so a reader that saw `table` non-null (acquire)
-/// may read them: the lookup is one load and a compare on one cache line.
+/// One query type's table. `type_id`, `drop_table` and `changed_at` are written before
+/// `table` is published (release) and never again, so a reader that saw `table`
+/// non-null (acquire) may read them: the lookup is one load and a compare on one cache
+/// line.
 struct TypeEntry {
     table: AtomicPtr<()>,
     type_id: UnsafeCell<MaybeUninit<TypeId>>,
     drop_table: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
+    changed_at: UnsafeCell<MaybeUninit<ChangedAtFn>>,
+}
+
+/// Who brings a dependency up to date: the parallel engine for a query job, or the
+/// serial engine.
+#[derive(Clone, Copy)]
+pub(crate) enum Refresher<'a> {
+    Parallel(&'a ParallelEngine, &'a QueryJob),
+    Serial(&'a SerialState),
+}
+
+/// Brings slot `id` of the table at the address up to date in the current revision and
+/// returns the revision its result last changed in (the table's type is erased: a
+/// dependency names it by index).
+type ChangedAtFn = unsafe fn(*const (), Refresher<'_>, u32) -> Revision;
+
+/// [`ChangedAtFn`] for the tables of `Q`.
+///
+/// # Safety
+/// `table` is a live `MemoTable<Q>` of the engine `refresher` works on, with slot `id`.
+unsafe fn changed_at_of<Q: Query>(table: *const (), refresher: Refresher<'_>, id: u32) -> Revision {
+    // SAFETY: forwarded.
+    let table = unsafe { &*(table as *const MemoTable<Q>) };
+    match refresher {
+        Refresher::Parallel(engine, job) => engine.changed_at(job, table, id),
+        Refresher::Serial(state) => state.changed_at(table, id),
+    }
 }
 
 impl TypeEntry {
@@ -34,6 +66,7 @@ impl TypeEntry {
             table: AtomicPtr::new(std::ptr::null_mut()),
             type_id: UnsafeCell::new(MaybeUninit::uninit()),
             drop_table: UnsafeCell::new(MaybeUninit::uninit()),
+            changed_at: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
@@ -108,6 +141,20 @@ impl TableMap {
         unsafe { &mut *self.find::<Q>() }
     }
 
+    /// Brings the dependency `dep` (a slot of one of these tables) up to date and
+    /// returns the revision its result last changed in (see `revision.rs`).
+    pub(crate) fn changed_at(&self, dep: Dep, refresher: Refresher<'_>) -> Revision {
+        let entry = &self.entries[dep.table as usize];
+        let table = entry.table.load(Ordering::Acquire);
+        assert!(!table.is_null(), "a dependency names a live table");
+        // SAFETY: written before `table` was published, which we saw; the table is the
+        // type the function was made for, and the dependency's slot exists in it.
+        unsafe {
+            let changed_at = entry.changed_at.with(|f| (*f).assume_init());
+            changed_at(table, refresher, dep.id)
+        }
+    }
+
     /// The table of `Q`, made on first use.
     #[inline]
     fn find<Q: Query>(&self) -> *mut MemoTable<Q> {
@@ -138,7 +185,7 @@ impl TableMap {
                         // SAFETY: made by `Box::into_raw` below, dropped once.
                         drop(unsafe { Box::from_raw(table as *mut MemoTable<Q>) });
                     }
-                    let table = Box::into_raw(Box::new(MemoTable::<Q>::new()));
+                    let table = Box::into_raw(Box::new(MemoTable::<Q>::new(index as u32)));
                     // SAFETY: a vacant entry, and we hold the insert lock: no other
                     // writer, and readers look at the cells only after `table` is set.
                     unsafe {
@@ -146,6 +193,9 @@ impl TableMap {
                         entry
                             .drop_table
                             .with_mut(|d| (*d).write(drop_table::<Q> as unsafe fn(*mut ())));
+                        entry
+                            .changed_at
+                            .with_mut(|f| (*f).write(changed_at_of::<Q> as ChangedAtFn));
                     }
                     entry.table.store(table as *mut (), Ordering::Release);
                     return table;

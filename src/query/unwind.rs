@@ -97,6 +97,22 @@ pub(crate) fn request_in_recover(
     }
 }
 
+/// The error for a request from `recover` that did not find an input: the input was
+/// never set, or the query is not an input.
+pub(crate) fn refused_in_recover<Q: Query>(
+    recovering: &(&'static str, String),
+    key: &Q::Key,
+) -> QueryError {
+    if Q::IS_INPUT {
+        QueryError::InputNotSet {
+            input: Q::NAME,
+            key: key_text(key),
+        }
+    } else {
+        request_in_recover(recovering.clone(), (Q::NAME, key_text(key)))
+    }
+}
+
 /// What `Engine::run` makes of its closure's outcome.
 pub(crate) fn finish_run<R>(outcome: Result<R, Box<dyn Any + Send>>) -> Result<R, QueryError> {
     match outcome {

@@ -1,0 +1,322 @@
+//! Incremental recomputation: revisions, what each query read, and red-green checks.
+//!
+//! An engine made with [`Engine::incremental`](super::Engine::incremental) starts at
+//! revision 0 and moves to the next revision at the first [`Engine::set_input`]
+//! (super::Engine::set_input) after a run. Every memo then carries:
+//!
+//! - the revision it was last **verified** in (in its state word, see `table::state`:
+//!   a hit is still one load and a compare),
+//! - the revision its value last **changed** in, and
+//! - its **dependencies**: the `(query type, slot id)` of every request its compute
+//!   made, in the order made (a [`Dep`] is 8 bytes).
+//!
+//! A request in a later revision finds the memo stale and claims it like a new key (one
+//! CAS on the state word: exactly one requester refreshes it, the others wait through
+//! the wait graph as for any query in progress). The claimer brings each dependency up
+//! to date in order (recursively, through the same request path) and stops at the first
+//! that changed after the memo's verification: then the memo is **red** and `compute`
+//! runs again; if none did, it is **green** and only its verified revision moves.
+//! Checking in order matters: a dependency is checked only if every one before it is
+//! unchanged, so it is one the query would request again, and checking it runs nothing
+//! a fresh engine would not. A re-executed value equal to the old one (by
+//! [`Query::same`](super::Query::same); errors by their report) keeps the old "changed"
+//! revision (**early cutoff**), so its dependents stay green.
+//!
+//! A batch engine (`Engine::new()`, `Engine::serial()`) records nothing: every memo is
+//! verified at revision 0 for good, and the request path never touches this module's
+//! per-slot data.
+
+use super::error::QueryError;
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
+
+/// A revision number. Inputs set before the first run are at revision 0.
+pub(crate) type Revision = u64;
+
+/// The most revisions an engine can have: the state word keeps the verified revision
+/// in 61 bits (see `table::state`).
+pub(crate) const MAX_REVISION: Revision = (1 << 61) - 1;
+
+/// "Changed after any verification": what a dependency that could not be brought up to
+/// date (a deadlock) reports, so that its dependent re-executes.
+pub(crate) const CHANGED_NOW: Revision = Revision::MAX;
+
+/// One dependency: the memo table (its index in the engine's `TableMap`) and the
+/// slot's dense id in it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Dep {
+    pub(crate) table: u32,
+    pub(crate) id: u32,
+}
+
+/// The incremental bookkeeping of one slot, in pages parallel to the slots (allocated
+/// only by incremental engines). All-zero is a valid empty value.
+pub(crate) struct SlotMeta {
+    /// The revision the memo's result last changed in. Written by the slot's owner
+    /// before it publishes the final state (or by `set_input`, exclusively); read after
+    /// an acquire load of that state.
+    changed_at: AtomicU64,
+    /// The dependencies of the memo's last execution. Written by the owner while it
+    /// holds the slot; read only by a later owner (the claim's CAS orders them).
+    deps: UnsafeCell<Option<Box<[Dep]>>>,
+}
+
+impl SlotMeta {
+    pub(crate) fn empty() -> Self {
+        SlotMeta {
+            changed_at: AtomicU64::new(0),
+            deps: UnsafeCell::new(None),
+        }
+    }
+
+    /// The revision the result last changed in (see the field for who may call it).
+    #[inline]
+    pub(crate) fn changed_at(&self) -> Revision {
+        self.changed_at.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_changed_at(&self, revision: Revision) {
+        self.changed_at.store(revision, Ordering::Relaxed);
+    }
+
+    /// The dependencies of the last execution.
+    ///
+    /// # Safety
+    /// The caller owns the slot (its state word names the caller), or has `&mut`
+    /// access to the table.
+    pub(crate) unsafe fn deps(&self) -> &[Dep] {
+        // SAFETY: forwarded: only an owner writes the field.
+        self.deps
+            .with(|d| unsafe { (*d).as_deref().unwrap_or(&[]) })
+    }
+
+    /// Replaces the dependencies (dropping the old list).
+    ///
+    /// # Safety
+    /// As for [`SlotMeta::deps`], and no reference from `deps` is alive.
+    pub(crate) unsafe fn set_deps(&self, deps: Vec<Dep>) {
+        let deps = (!deps.is_empty()).then(|| deps.into_boxed_slice());
+        // SAFETY: forwarded.
+        self.deps.with_mut(|d| unsafe { *d = deps });
+    }
+}
+
+// SAFETY: `deps` is written and read only by the slot's current owner, which the state
+// word's CAS and final store hand over with acquire/release ordering.
+unsafe impl Sync for SlotMeta {}
+// SAFETY: plain data.
+unsafe impl Send for SlotMeta {}
+
+/// What a query in progress read, in order (the parallel engine's recorder: parallel
+/// work of one query records into it from several threads; each thread's requests stay
+/// in their program order, which is all red-green needs).
+pub(crate) struct DepLog {
+    deps: Mutex<Vec<Dep>>,
+}
+
+impl Default for DepLog {
+    fn default() -> Self {
+        DepLog {
+            deps: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl DepLog {
+    /// Records `dep` (a repeat of the last one is dropped).
+    #[inline]
+    pub(crate) fn record(&self, dep: Dep) {
+        let mut deps = self.deps.lock();
+        if deps.last() != Some(&dep) {
+            deps.push(dep);
+        }
+    }
+
+    /// The recorded list, leaving the log empty.
+    pub(crate) fn take(&self) -> Vec<Dep> {
+        std::mem::take(&mut *self.deps.lock())
+    }
+
+    /// Forgets everything recorded (before a re-execution).
+    pub(crate) fn clear(&self) {
+        self.deps.lock().clear();
+    }
+}
+
+/// Counts of what incremental engines did since the current revision began (see
+/// [`Engine::stats`](super::Engine::stats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// The current revision: 0 until an input changes after a run, then one more per
+    /// batch of `set_input` calls between runs.
+    pub revision: u64,
+    /// Queries whose `compute` ran (first executions and re-executions).
+    pub executed: u64,
+    /// Memos from an older revision reused without running `compute`: every
+    /// dependency was unchanged ("green").
+    pub verified: u64,
+    /// Re-executions whose result equalled the old one, so the memo kept its old
+    /// "changed" revision and its dependents could stay green ("early cutoff").
+    pub backdated: u64,
+}
+
+/// The counters behind [`Stats`] (incremental engines only).
+#[derive(Default)]
+pub(crate) struct Counters {
+    executed: AtomicU64,
+    verified: AtomicU64,
+    backdated: AtomicU64,
+}
+
+/// One of the events [`Counters`] counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Event {
+    Executed,
+    Verified,
+    Backdated,
+}
+
+impl Counters {
+    pub(crate) fn count(&self, event: Event) {
+        let counter = match event {
+            Event::Executed => &self.executed,
+            Event::Verified => &self.verified,
+            Event::Backdated => &self.backdated,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, revision: Revision) -> Stats {
+        Stats {
+            revision,
+            executed: self.executed.load(Ordering::Relaxed),
+            verified: self.verified.load(Ordering::Relaxed),
+            backdated: self.backdated.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        *self = Counters::default();
+    }
+}
+
+/// Whether a re-executed result may keep the old memo's "changed" revision: both values
+/// and `same` says so, or both errors reporting the same thing.
+pub(crate) fn unchanged<V>(
+    old: Result<&V, &QueryError>,
+    new: Result<&V, &QueryError>,
+    same: impl FnOnce(&V, &V) -> bool,
+) -> bool {
+    match (old, new) {
+        (Ok(old), Ok(new)) => same(old, new),
+        (Err(old), Err(new)) => old == new,
+        _ => false,
+    }
+}
+
+/// The outcome of checking a stale memo's dependencies.
+pub(crate) enum Verdict {
+    /// No dependency changed: reuse the memo.
+    Green,
+    /// A dependency changed: run `compute` again.
+    Red,
+}
+
+/// Checks `deps` in order: `changed_at(dep)` brings one up to date and returns the
+/// revision it last changed in (the engines also record the dependency there, and
+/// unwind if the check found the memo in a cycle). Stops at the first that changed
+/// after `verified_at`.
+pub(crate) fn check_deps(
+    deps: &[Dep],
+    verified_at: Revision,
+    mut changed_at: impl FnMut(Dep) -> Revision,
+) -> Verdict {
+    for &dep in deps {
+        if changed_at(dep) > verified_at {
+            return Verdict::Red;
+        }
+    }
+    Verdict::Green
+}
+
+/// An engine's revision state: whether it records dependencies at all, the current
+/// revision, and what happened in it.
+pub(crate) struct Revisions {
+    /// Made with `Engine::incremental`: queries record what they read.
+    pub(crate) incremental: bool,
+    /// The current revision (changes only under `&mut`, between runs).
+    pub(crate) now: Revision,
+    /// A run started in the current revision: the next input change starts a new one.
+    ran: crate::sync::atomic::AtomicBool,
+    pub(crate) counters: Counters,
+}
+
+impl Revisions {
+    pub(crate) fn new() -> Self {
+        Revisions {
+            incremental: false,
+            now: 0,
+            ran: crate::sync::atomic::AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Makes the engine incremental (before its first run).
+    pub(crate) fn make_incremental(&mut self) {
+        assert!(
+            !self.ran.load(Ordering::Relaxed),
+            "weft: `incremental()` is a choice made when the engine is created, before its first run"
+        );
+        self.incremental = true;
+    }
+
+    /// A run starts.
+    pub(crate) fn run_started(&self) {
+        if !self.ran.load(Ordering::Relaxed) {
+            self.ran.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// An input is about to change; `read_before` says whether its key had a slot (a
+    /// run may have read it). Returns the revision the change belongs to in an
+    /// incremental engine, `None` in a batch one.
+    pub(crate) fn input_changes(
+        &mut self,
+        read_before: bool,
+        what: impl FnOnce() -> String,
+    ) -> Option<Revision> {
+        let ran = self.ran.load(Ordering::Relaxed);
+        if !self.incremental {
+            assert!(
+                !(ran && read_before),
+                "weft: `set_input` changed `{}` after a run that may have read it, but this \
+                 engine records nothing to recompute from; make it with \
+                 `Engine::new().incremental()` (or `Engine::serial().incremental()`)",
+                what()
+            );
+            return None;
+        }
+        if ran {
+            assert!(
+                self.now < MAX_REVISION,
+                "weft: the engine ran out of revisions"
+            );
+            self.now += 1;
+            self.ran.store(false, Ordering::Relaxed);
+            self.counters.reset();
+        }
+        Some(self.now)
+    }
+
+    /// Counts `event` (incremental engines only).
+    #[inline]
+    pub(crate) fn count(&self, event: Event) {
+        if self.incremental {
+            self.counters.count(event);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot(self.now)
+    }
+}
