@@ -321,16 +321,33 @@ fn a_batch_engine_refuses_to_change_an_input_a_run_may_have_read() {
     for (name, pool, mut engine) in engines() {
         engine.set_input::<Knob>(1, 2);
         engine.set_input::<Knob>(1, 4); // before any run: fine
-        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)), Ok(4), "{name}");
+        assert_eq!(
+            run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)),
+            Ok(4),
+            "{name}"
+        );
         engine.set_input::<Knob>(9, 10); // never read: fine
         let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             engine.set_input::<Knob>(1, 6)
         }));
         let message = refused.expect_err("a read input cannot change in a batch engine");
-        let text = message.downcast_ref::<String>().expect("a formatted message");
-        assert!(text.contains("`knob(1)`") && text.contains("incremental()"), "{text}");
+        let text = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            text.contains("`knob(1)`") && text.contains("incremental()"),
+            "{text}"
+        );
         // The refusal changed nothing.
-        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)), Ok(4), "{name}");
-        assert_eq!(run_on(&pool, &engine, |cx| cx.get::<Fails>(&9)), Ok(10), "{name}");
+        assert_eq!(
+            run_on(&pool, &engine, |cx| cx.get::<Fails>(&1)),
+            Ok(4),
+            "{name}"
+        );
+        assert_eq!(
+            run_on(&pool, &engine, |cx| cx.get::<Fails>(&9)),
+            Ok(10),
+            "{name}"
+        );
     }
 }

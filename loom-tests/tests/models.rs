@@ -545,6 +545,56 @@ fn a_broadcast_reaches_every_worker_even_asleep() {
     });
 }
 
+loom::lazy_static! {
+    static ref REFRESH_CALLS: AtomicUsize = AtomicUsize::new(0);
+}
+
+struct Level;
+impl weft::query::Input for Level {
+    type Key = ();
+    type Value = u32;
+    const NAME: &'static str = "level";
+}
+
+struct Doubled;
+impl Query for Doubled {
+    type Key = ();
+    type Value = u32;
+    const NAME: &'static str = "doubled";
+    fn compute(cx: &Cx<'_>, _: &()) -> u32 {
+        REFRESH_CALLS.fetch_add(1, Ordering::SeqCst);
+        cx.get::<Level>(&()) * 2
+    }
+}
+
+// Incremental refresh: after an input change, two workers request the same stale memo
+// at once. Exactly one claims it (one CAS on its state word) and re-executes it; the
+// other waits and reuses the new value. Neither sees the old one.
+#[test]
+fn a_stale_memo_is_refreshed_once_by_racing_requests() {
+    model(|| {
+        let pool = pool(2);
+        let mut engine = Engine::new().incremental();
+        engine.set_input::<Level>((), 1);
+        let first = pool.install(|| engine.run(|cx| cx.get::<Doubled>(&())));
+        assert_eq!(first, Ok(2));
+        engine.set_input::<Level>((), 5);
+        let got = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.get::<Doubled>(&()), |cx| cx.get::<Doubled>(&())))
+            })
+            .unwrap();
+        assert_eq!(got, (10, 10));
+        assert_eq!(
+            REFRESH_CALLS.load(Ordering::SeqCst),
+            2,
+            "the stale memo was executed twice"
+        );
+        assert_eq!(engine.stats().executed, 1);
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process) with
 /// `expected_failure` in its output (alternatives separated by ` | `).
@@ -615,6 +665,16 @@ fn mutant_implicit_twice_is_caught() {
         "implicit_twice",
         "token_accounting_never_oversubscribes",
         "oversubscribed",
+    );
+}
+
+#[test]
+fn mutant_stale_claim_not_atomic_is_caught() {
+    // A stale memo claimed with a plain store: both requesters take it and execute.
+    expect_caught(
+        "stale_claim_not_atomic",
+        "a_stale_memo_is_refreshed_once_by_racing_requests",
+        "executed twice | Causality violation",
     );
 }
 
