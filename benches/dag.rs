@@ -26,34 +26,9 @@ use weft::query::{Cx, Engine, Query};
 
 // ---------------------------------------------------------------- the graph
 
-/// Dependency lists, as the workload defines them.
-fn graph(n: u32) -> Vec<Vec<u32>> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut draw = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut deps = vec![Vec::new()];
-    for i in 1..n {
-        let d = 1 + draw() % 4;
-        let window = u64::from(i.min(1000));
-        deps.push((0..d).map(|_| i - 1 - (draw() % window) as u32).collect());
-    }
-    deps
-}
-
-fn value_of(i: u32, deps: impl Iterator<Item = u64>, w: u32) -> u64 {
-    let mut h = u64::from(i) ^ 0xcbf2_9ce4_8422_2325;
-    for v in deps {
-        h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
-    }
-    for _ in 0..w {
-        h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    }
-    h
-}
+#[path = "common/dag_graph.rs"]
+mod dag_graph;
+use dag_graph::{check_graph, graph, value_of};
 
 /// What every query reads: the graph and `W` (the graph is built once per process; `W`
 /// changes between tables of one run).
@@ -339,15 +314,7 @@ fn main() {
     });
     let only = arg("--only");
     SPEC.set(Spec { deps: graph(n) }).ok();
-    if n == 100_000 {
-        let deps = &spec().deps;
-        assert_eq!(deps[4], [1, 2, 0, 2], "the graph matches the workload");
-        assert_eq!(
-            deps[99_999],
-            [99_495, 99_352],
-            "the graph matches the workload"
-        );
-    }
+    check_graph(&spec().deps);
     if let Some(variant) = arg("--usage") {
         W.store(ws[0], std::sync::atomic::Ordering::Relaxed);
         return usage_child(&variant);

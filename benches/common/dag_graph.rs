@@ -1,0 +1,48 @@
+//! The graph and node value of the shared query-DAG workload
+//! (`../shared/workloads/query-dag.md`), for `dag.rs` and `dag_incremental.rs`.
+//! Included with `#[path = "common/dag_graph.rs"] mod dag_graph;`.
+#![allow(dead_code)]
+
+/// Dependency lists, as the workload defines them.
+pub fn graph(n: u32) -> Vec<Vec<u32>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut draw = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut deps = vec![Vec::new()];
+    for i in 1..n {
+        let d = 1 + draw() % 4;
+        let window = u64::from(i.min(1000));
+        deps.push((0..d).map(|_| i - 1 - (draw() % window) as u32).collect());
+    }
+    deps
+}
+
+/// The value of node `i` from its dependencies' values, with `w` rounds of mixing.
+pub fn value_of(i: u32, deps: impl Iterator<Item = u64>, w: u32) -> u64 {
+    salted_value_of(i, 0, deps, w)
+}
+
+/// [`value_of`] with a salt mixed into the start (salt 0 gives the workload's value):
+/// the incremental variant's node value.
+pub fn salted_value_of(i: u32, salt: u64, deps: impl Iterator<Item = u64>, w: u32) -> u64 {
+    let mut h = u64::from(i) ^ 0xcbf2_9ce4_8422_2325 ^ salt;
+    for v in deps {
+        h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    for _ in 0..w {
+        h = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+    h
+}
+
+/// Checks the graph against the workload's published dependency lists.
+pub fn check_graph(deps: &[Vec<u32>]) {
+    if deps.len() == 100_000 {
+        assert_eq!(deps[4], [1, 2, 0, 2], "the graph matches the workload");
+        assert_eq!(deps[99_999], [99_495, 99_352], "the graph matches the workload");
+    }
+}
