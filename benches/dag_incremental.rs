@@ -317,7 +317,10 @@ fn main() {
         v.parse().expect("--n takes a number")
     });
     if let Some(w) = arg("--w") {
-        W.store(w.parse().expect("--w takes a number"), std::sync::atomic::Ordering::Relaxed);
+        W.store(
+            w.parse().expect("--w takes a number"),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
     let rounds: usize = arg("--rounds").map_or(if benching { 5 } else { 1 }, |v| {
         v.parse().expect("--rounds takes a number")
@@ -334,7 +337,10 @@ fn main() {
         for (k, variant) in VARIANTS.iter().enumerate() {
             let round = run(variant);
             assert_eq!(round.full.0, before, "{variant}: full evaluation");
-            assert_eq!(round.no_change.0, before, "{variant}: no-change re-evaluation");
+            assert_eq!(
+                round.no_change.0, before,
+                "{variant}: no-change re-evaluation"
+            );
             assert_eq!(round.edit.0, after, "{variant}: after the edit");
             for (phase, (_, t)) in [round.full, round.no_change, round.edit].iter().enumerate() {
                 times[k][phase].push(*t);

@@ -23,10 +23,9 @@
 use std::cell::{Cell, RefCell};
 
 use crate::query::{
-    canonical_cmp, check_deps, finish_run, hash_key, key_text, refused_in_recover, settle, state,
-    unwind_cycle, Claim, Cx, Cycle, Dep, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload,
-    Query, QueryError, Record, Recovering, Refresher, Revision, Revisions, Stored, TableMap,
-    Verdict,
+    canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
+    Cx, Cycle, Dep, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload, Query, QueryError,
+    Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -77,6 +76,8 @@ impl SerialEngine {
                 tables: TableMap::new(),
                 top: Cell::new(std::ptr::null()),
                 revisions: std::ptr::null(),
+                now: 0,
+                incremental: false,
             }),
         }
     }
@@ -105,6 +106,8 @@ impl SerialEngine {
         let body = || {
             let mut state = self.state.lock();
             state.revisions = &self.revisions;
+            state.now = self.revisions.now;
+            state.incremental = self.revisions.incremental;
             let previous = RUNNING.with(|r| r.replace((self, &*state)));
             let outcome = finish_run(crate::pool::catch(|| f(&Cx::serial(&state))));
             RUNNING.with(|r| r.set(previous));
@@ -144,6 +147,10 @@ pub(crate) struct SerialState {
     /// The engine's revisions, set by each run before it uses the state (the engine
     /// outlives its runs).
     revisions: *const Revisions,
+    /// Copies of the revisions' `now` and `incremental`, set with the pointer: the hot
+    /// path reads them without the indirection.
+    now: Revision,
+    incremental: bool,
 }
 
 // SAFETY: `top` points into the stack of the thread running the engine and is only
@@ -167,58 +174,59 @@ impl SerialState {
     /// engines).
     #[inline]
     fn record(&self, table: u32, id: u32) {
-        if !self.revisions().incremental {
-            return;
+        if self.incremental {
+            self.record_in_top(Dep { table, id });
         }
+    }
+
+    /// [`SerialState::record`]'s work, out of line (the hit path stays small).
+    #[inline(never)]
+    fn record_in_top(&self, dep: Dep) {
         // SAFETY: `top` is null or a live frame of the current request stack.
         if let Some(frame) = unsafe { self.top.get().as_ref() } {
             let mut deps = frame.deps.borrow_mut();
-            let dep = Dep { table, id };
             if deps.last() != Some(&dep) {
                 deps.push(dep);
             }
         }
     }
 
-    pub(crate) fn fetch<'e, Q: Query>(
-        &'e self,
-        recovering: Recovering<'_>,
-        key: &Q::Key,
-    ) -> Result<&'e Q::Value, QueryError> {
+    #[inline]
+    pub(crate) fn fetch<'e, Q: Query>(&'e self, key: &Q::Key) -> Result<&'e Q::Value, QueryError> {
         let table = self.tables.get::<Q>();
         let hash = hash_key(key);
         let found = table.find(hash, key);
-        if recovering.is_none() {
-            if let Some((id, slot)) = found {
-                self.record(table.index, id);
-                if let Some(value) = table.current_value(slot, self.revisions().now) {
-                    return Ok(value);
-                }
+        if let Some((id, slot)) = found {
+            self.record(table.index, id);
+            if let Some(value) = table.current_value(slot, self.now) {
+                return Ok(value);
             }
         }
-        self.fetch_cold(recovering, table, hash, key, found)
+        self.fetch_cold(table, hash, key, found)
     }
 
-    /// Everything but a plain hit: a read from `recover`, a failed, running (a cycle)
-    /// or stale entry, or a claim.
+    /// A read from `recover`: `(Q, key)` if it is an input, recorded as read by the
+    /// participant (the frame on top).
+    #[cold]
+    pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
+        let table = self.tables.get::<Q>();
+        let (id, slot) = table.find(hash_key(key), key)?;
+        let value = table.input_value(slot)?;
+        self.record(table.index, id);
+        Some(value)
+    }
+
+    /// Everything but a plain hit: a failed, running (a cycle) or stale entry, or a
+    /// claim.
     #[cold]
     #[inline(never)]
     fn fetch_cold<'e, Q: Query>(
         &'e self,
-        recovering: Recovering<'_>,
         table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
         found: Option<(u32, &'e crate::query::Slot<Q>)>,
     ) -> Result<&'e Q::Value, QueryError> {
-        if let Some(participant) = recovering {
-            let input = found.and_then(|(id, slot)| {
-                let value = table.input_value(slot)?;
-                self.record(table.index, id);
-                Some(value)
-            });
-            return input.ok_or_else(|| refused_in_recover::<Q>(participant, key));
-        }
         if let Some((id, slot)) = found {
             return self.current(table, id, slot);
         }
@@ -243,7 +251,7 @@ impl SerialState {
         id: u32,
         slot: &'e crate::query::Slot<Q>,
     ) -> Result<&'e Q::Value, QueryError> {
-        match table.read(slot, self.revisions().now) {
+        match table.read(slot, self.now) {
             Memo::Ready(result) => result,
             Memo::Running(owner) => {
                 self.mark_cycle(state::owner(owner) as *const Frame);
@@ -315,7 +323,9 @@ impl SerialState {
             }
             Ok(Verdict::Red) => {
                 frame.deps.borrow_mut().clear();
-                self.revisions().count(Event::Executed);
+                if self.incremental {
+                    self.revisions().count(Event::Executed);
+                }
                 crate::pool::catch(|| Q::compute(&cx, key))
             }
             // The check unwound: it found this query in a cycle.
@@ -347,7 +357,7 @@ impl SerialState {
         if self.top_in_cycle() {
             unwind_cycle();
         }
-        table.completed(slot, self.revisions().now)
+        table.completed(slot, self.now)
     }
 
     /// Checks the dependencies of the stale memo `frame` claimed from state `previous`,
@@ -428,7 +438,7 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
 
     /// [`SerialClaim::complete`] with a value.
     fn complete_value(self, value: Q::Value) {
-        if self.state.revisions().incremental {
+        if self.state.incremental {
             return self.complete(Ok(value));
         }
         // SAFETY: as in `store` (a batch engine claims only new slots).

@@ -43,6 +43,10 @@ pub fn salted_value_of(i: u32, salt: u64, deps: impl Iterator<Item = u64>, w: u3
 pub fn check_graph(deps: &[Vec<u32>]) {
     if deps.len() == 100_000 {
         assert_eq!(deps[4], [1, 2, 0, 2], "the graph matches the workload");
-        assert_eq!(deps[99_999], [99_495, 99_352], "the graph matches the workload");
+        assert_eq!(
+            deps[99_999],
+            [99_495, 99_352],
+            "the graph matches the workload"
+        );
     }
 }

@@ -49,6 +49,7 @@ unsafe impl Send for JobPtr {}
 unsafe impl Sync for JobPtr {}
 
 impl<'e> Cx<'e> {
+    #[inline]
     pub(crate) fn parallel(engine: &'e ParallelEngine, job: Option<&QueryJob>) -> Self {
         Cx::with(Inner::Parallel(ParallelCx {
             engine,
@@ -144,6 +145,19 @@ impl<'e> Cx<'e> {
                 // SAFETY: the job outlives this `Cx` (see `JobPtr`).
                 engine.fetch::<Q>(unsafe { job.0.as_ref() }, key)
             }
+            Inner::Serial {
+                engine,
+                recovering: None,
+            } => engine.fetch::<Q>(key),
+            _ => self.read_in_recover::<Q>(key),
+        }
+    }
+
+    /// A request from `Query::recover`: inputs only.
+    #[cold]
+    #[inline(never)]
+    fn read_in_recover<Q: Query>(&self, key: &Q::Key) -> Result<&'e Q::Value, QueryError> {
+        let (input, participant) = match self.inner {
             Inner::Parallel(ParallelCx {
                 engine,
                 job,
@@ -151,12 +165,15 @@ impl<'e> Cx<'e> {
             }) => {
                 // SAFETY: the job outlives this `Cx` (see `JobPtr`).
                 let job = unsafe { job.0.as_ref() };
-                engine
-                    .fetch_input::<Q>(job, key)
-                    .ok_or_else(|| refused_in_recover::<Q>(participant, key))
+                (engine.fetch_input::<Q>(job, key), participant)
             }
-            Inner::Serial { engine, recovering } => engine.fetch::<Q>(recovering, key),
-        }
+            Inner::Serial {
+                engine,
+                recovering: Some(participant),
+            } => (engine.fetch_input::<Q>(key), participant),
+            _ => unreachable!("called for a recovering context only"),
+        };
+        input.ok_or_else(|| refused_in_recover::<Q>(participant, key))
     }
 
     /// Runs `a` and `b`, potentially in parallel, for the current query.

@@ -50,16 +50,17 @@ impl ParallelEngine {
         let table = self.table::<Q>();
         let hash = hash_key(key);
         match table.find(hash, key) {
-            Some((id, slot)) => {
-                self.record(requester, table.index, id);
-                match table.current_value(slot, self.revisions.now) {
-                    Some(value) => {
-                        crate::trace::memo_hit(&self.trace);
-                        Ok(value)
-                    }
-                    None => self.not_current(requester, table, id, slot),
+            Some((id, slot)) => match table.current_value(slot, self.revisions.now) {
+                Some(value) => {
+                    self.record(requester, table.index, id);
+                    crate::trace::memo_hit(&self.trace);
+                    Ok(value)
                 }
-            }
+                None => {
+                    self.record(requester, table.index, id);
+                    self.not_current(requester, table, id, slot)
+                }
+            },
             None => self.claim::<Q>(requester, table, hash, key),
         }
     }
@@ -216,53 +217,74 @@ impl ParallelEngine {
         self.execute(requester, claim)
     }
 
-    /// Runs a claimed query: checks a stale memo's dependencies first (it may be
-    /// reused), else computes.
+    /// Runs a claimed query: computes a new key's value, or refreshes a stale memo.
     fn execute<'e, Q: Query>(
         &'e self,
         requester: Option<&QueryJob>,
         claim: ClaimGuard<'_, 'e, Q>,
     ) -> Result<&'e Q::Value, QueryError> {
-        let (job, table, slot) = (claim.job, claim.table, claim.slot);
         if crate::sync::fault("owner_unwinds_after_claim") {
             // Loom models only: an unwind nothing catches, for the claim guard to handle.
             std::panic::resume_unwind(Box::new("injected fault after a claim"));
         }
-        let key = slot.key();
-        let verdict = if claim.previous == state::VACANT {
-            Ok(Verdict::Red)
+        let (table, slot) = (claim.table, claim.slot);
+        if claim.previous == state::VACANT {
+            self.compute(claim, Ok(()));
         } else {
-            context::enter(Context::of(&job.ctx), || {
-                crate::pool::catch(|| self.check(job, table, claim.id, claim.previous))
-            })
-        };
-        let computed = match verdict {
+            self.refresh_claimed(claim);
+        }
+        self.after_completion(requester, table, slot)
+    }
+
+    /// Checks the dependencies of a stale memo (its claim's `previous` state), then
+    /// completes it unchanged if none changed, or computes it again.
+    #[cold]
+    #[inline(never)]
+    fn refresh_claimed<Q: Query>(&self, claim: ClaimGuard<'_, '_, Q>) {
+        let job = claim.job;
+        let verdict = context::enter(Context::of(&job.ctx), || {
+            crate::pool::catch(|| self.check(job, claim.table, claim.id, claim.previous))
+        });
+        match verdict {
             Ok(Verdict::Green) => {
                 self.revisions.count(Event::Verified);
                 claim.complete_green();
-                return self.after_completion(requester, table, slot);
             }
             Ok(Verdict::Red) => {
                 job.deps.clear();
-                self.revisions.count(Event::Executed);
-                context::enter(Context::of(&job.ctx), || {
-                    crate::pool::catch(|| {
-                        let _span = trace::query_span(&self.trace, || SpanKind::Query {
-                            name: Q::NAME,
-                            key: key_text(key),
-                        });
-                        Q::compute(&Cx::parallel(self, Some(job)), key)
-                    })
-                })
+                self.compute(claim, Ok(()));
             }
             // The check unwound: it found this query in a cycle.
-            Err(payload) => Err(payload),
-        };
+            Err(payload) => self.compute(claim, Err(payload)),
+        }
+    }
+
+    /// Runs `compute` for a claimed slot (unless `checked` carries the unwind of a
+    /// dependency check), then stores and completes.
+    #[inline]
+    fn compute<Q: Query>(
+        &self,
+        claim: ClaimGuard<'_, '_, Q>,
+        checked: Result<(), Box<dyn std::any::Any + Send>>,
+    ) {
+        let job = claim.job;
+        let key = claim.slot.key();
+        let computed = checked.and_then(|()| {
+            self.revisions.count(Event::Executed);
+            context::enter(Context::of(&job.ctx), || {
+                crate::pool::catch(|| {
+                    let _span = trace::query_span(&self.trace, || SpanKind::Query {
+                        name: Q::NAME,
+                        key: key_text(key),
+                    });
+                    Q::compute(&Cx::parallel(self, Some(job)), key)
+                })
+            })
+        });
         match computed {
             Ok(value) if !job.in_cycle() => claim.complete_value(value),
             computed => claim.complete(self.settle_cold::<Q>(job, key, computed)),
         }
-        self.after_completion(requester, table, slot)
     }
 
     /// The result of a slot this request completed (unwinding first if the requester
@@ -365,6 +387,7 @@ impl ParallelEngine {
 
 /// The worker this query code runs on: every request of the parallel engine does, since
 /// `Engine::run` runs its closure on a worker and a `Cx` never leaves its thread.
+#[inline]
 fn current_worker<'a>() -> &'a WorkerThread {
     // SAFETY: null or this thread's live WorkerThread.
     unsafe { WorkerThread::current().as_ref() }

@@ -89,6 +89,7 @@ unsafe impl Send for QueryJob {}
 unsafe impl Sync for QueryJob {}
 
 impl QueryJob {
+    #[inline]
     pub(crate) fn new(
         ctx: ContextNode,
         parent: Option<&QueryJob>,
@@ -124,6 +125,7 @@ impl QueryJob {
     }
 
     /// True once the job has been found in a cycle.
+    #[inline]
     pub(crate) fn in_cycle(&self) -> bool {
         self.in_cycle.load(Ordering::Acquire)
     }

@@ -49,12 +49,11 @@ pub use engine::Engine;
 pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
 pub use revision::Stats;
 
-pub(crate) use cx::Recovering;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
 pub(crate) use tables::{Refresher, TableMap};
-pub(crate) use unwind::{finish_run, refused_in_recover, settle, unwind_cycle};
+pub(crate) use unwind::{finish_run, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.
 pub trait Query: 'static {

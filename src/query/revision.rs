@@ -123,8 +123,9 @@ impl Default for DepLog {
 }
 
 impl DepLog {
-    /// Records `dep` (a repeat of the last one is dropped).
-    #[inline]
+    /// Records `dep` (a repeat of the last one is dropped). Kept out of line: the hit
+    /// path of every request calls it in incremental engines only.
+    #[inline(never)]
     pub(crate) fn record(&self, dep: Dep) {
         let mut deps = self.deps.lock();
         if deps.last() != Some(&dep) {
