@@ -17,8 +17,9 @@
 //! Then, in processes of their own, the memory an incremental engine adds over a batch
 //! one after the full evaluation (weft at 1 thread), per query and per recorded edge.
 //!
-//! Options: `--n N` (100000), `--w W` (64), `--rounds R` (5). Without `--bench` (a
-//! plain `cargo test`) it runs one tiny round as a smoke test.
+//! Options: `--n N` (100000), `--w W` (64), `--rounds R` (5), `--only VARIANT` (one
+//! variant's phases, e.g. under callgrind; no table). Without `--bench` (a plain
+//! `cargo test`) it runs one tiny round as a smoke test.
 
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -331,6 +332,23 @@ fn main() {
         return memory_child(&kind);
     }
     let (before, after) = (expected_sum(0), expected_sum(1));
+    if let Some(variant) = arg("--only") {
+        for _ in 0..rounds {
+            let round = run(&variant);
+            assert_eq!(
+                (round.full.0, round.no_change.0, round.edit.0),
+                (before, before, after)
+            );
+            let ms = |(_, t): (u64, Duration)| t.as_secs_f64() * 1e3;
+            println!(
+                "{variant}: full {:.2} ms, no change {:.3} ms, edit {:.2} ms",
+                ms(round.full),
+                ms(round.no_change),
+                ms(round.edit)
+            );
+        }
+        return;
+    }
     let mut times: Vec<[Vec<Duration>; 3]> = vec![Default::default(); VARIANTS.len()];
     let mut counts = None;
     for _ in 0..rounds {

@@ -270,7 +270,10 @@ impl SerialState {
     /// changed in: a dependency check of the innermost frame.
     pub(crate) fn changed_at<Q: Query>(&self, table: &MemoTable<Q>, id: u32) -> Revision {
         let slot = table.slot(id);
-        drop(self.current(table, id, slot));
+        if !state::is_current(slot.state.load(Ordering::Acquire), self.now) {
+            // Only the state word matters here; an error stays in the memo.
+            let _ = self.current(table, id, slot).is_ok();
+        }
         table.meta(id).changed_at()
     }
 

@@ -36,6 +36,7 @@ use super::unwind::{settle, unwind_cycle};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
 use crate::pool::WorkerThread;
+use crate::sync::atomic::Ordering;
 use crate::sync::Arc;
 use crate::trace::{self, BlockedOn, SpanKind};
 
@@ -121,16 +122,35 @@ impl ParallelEngine {
     ) -> Revision {
         let slot = table.slot(id);
         let now = self.revisions.now;
-        match table.read(slot, now) {
-            Memo::Ready(_) => {}
-            Memo::Running(_) => drop(self.wait(Some(job), table, slot)),
-            Memo::Stale(previous) => drop(self.refresh(Some(job), table, id, slot, previous)),
+        let word = slot.state.load(Ordering::Acquire);
+        if !state::is_current(word, now) {
+            self.bring_up_to_date(job, table, id, slot, word);
+            if !state::is_current(slot.state.load(Ordering::Acquire), now) {
+                // Released by the deadlock backstop: not brought up to date.
+                return CHANGED_NOW;
+            }
         }
-        match table.read(slot, now) {
-            Memo::Ready(_) => table.meta(id).changed_at(),
-            // Released by the deadlock backstop: not brought up to date.
-            _ => CHANGED_NOW,
-        }
+        table.meta(id).changed_at()
+    }
+
+    /// A dependency that is in progress (wait for it) or stale (refresh it).
+    #[cold]
+    #[inline(never)]
+    fn bring_up_to_date<Q: Query>(
+        &self,
+        job: &QueryJob,
+        table: &MemoTable<Q>,
+        id: u32,
+        slot: &Slot<Q>,
+        word: usize,
+    ) {
+        let done = if state::is_running(word) {
+            self.wait(Some(job), table, slot).is_ok()
+        } else {
+            self.refresh(Some(job), table, id, slot, word).is_ok()
+        };
+        // Only the state word matters to the caller; an error stays in the memo.
+        let _ = done;
     }
 
     #[cold]

@@ -129,6 +129,9 @@ impl DepLog {
     pub(crate) fn record(&self, dep: Dep) {
         let mut deps = self.deps.lock();
         if deps.last() != Some(&dep) {
+            if deps.capacity() == 0 {
+                deps.reserve_exact(8);
+            }
             deps.push(dep);
         }
     }

@@ -95,6 +95,12 @@ pub(crate) mod state {
         ((state & !FINAL) >> 2) as Revision
     }
 
+    /// True for a final state that is current in revision `now`.
+    #[inline]
+    pub(crate) fn is_current(state: usize, now: Revision) -> bool {
+        state == done(now) || state == failed(now) || state == INPUT
+    }
+
     /// The owner's address in a running state.
     #[inline]
     pub(crate) fn owner(state: usize) -> usize {
