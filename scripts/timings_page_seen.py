@@ -8,7 +8,7 @@ device scale factor of 1. The page comes from `src/trace/html.rs`; what is check
 
 * the DOM: the title and heading, one `<g class="lane">` per thread that recorded (as
   the summary table says), each with its name and its background bar, bars for the
-  spans, the seven legend swatches, the summary and threads tables (one row per lane),
+  spans, the eight legend swatches, the summary and threads tables (one row per lane),
   and every section heading;
 * the pixels: the lanes are there as drawn bands at least `MIN_BAND_WIDTH` pixels wide,
   one band per lane, each about a lane high, and inside them the page's colours for
@@ -33,6 +33,7 @@ PALETTE = {
     "bg": (0xF3, 0xF3, 0xF3),
     "job": (0x9C, 0xCC, 0x65),
     "query": (0x2E, 0x7D, 0x32),
+    "verify": (0x00, 0x89, 0x7B),
     "blocked": (0xE5, 0x39, 0x35),
     "wait": (0xE2, 0xE2, 0xE2),
     "idle": (0xC7, 0xC7, 0xC7),
@@ -40,7 +41,7 @@ PALETTE = {
     "cycle": (0x8E, 0x24, 0xAA),
     "spare": (0x1E, 0x88, 0xE5),
 }
-SPAN_CLASSES = ["job", "query", "blocked", "wait", "idle", "token"]
+SPAN_CLASSES = ["job", "query", "verify", "blocked", "wait", "idle", "token"]
 HEADINGS = ["Summary", "Threads", "Time blocked per query", "Longest blocked waits", "Cycles found"]
 TOLERANCE = 6
 # The plot is 1,100 px wide: a row of a lane is drawn (not white) all the way across,
@@ -135,8 +136,8 @@ def check_dom(path):
     missing = [h for h in HEADINGS if h not in [x.strip() for x in page.h2]]
     if missing:
         wrong.append(f"section headings missing: {missing}")
-    if page.swatches != 7:
-        wrong.append(f"{page.swatches} legend swatches, not 7")
+    if page.swatches != 8:
+        wrong.append(f"{page.swatches} legend swatches, not 8")
     lanes = page.lanes
     if not lanes:
         wrong.append("no lanes (<g class=lane>) in the SVG")
@@ -149,8 +150,8 @@ def check_dom(path):
     for lane in lanes:
         for cls, n in lane["spans"].items():
             spans[cls] = spans.get(cls, 0) + n
-    if spans.get("job", 0) + spans.get("query", 0) == 0:
-        wrong.append("no job or query bar in any lane")
+    if spans.get("job", 0) + spans.get("query", 0) + spans.get("verify", 0) == 0:
+        wrong.append("no job, query or verify bar in any lane")
     for cls in ["summary", "threads"]:
         if cls not in page.tables:
             wrong.append(f"no {cls} table")
@@ -280,9 +281,9 @@ def check_pixels(path, lanes):
                 name = palette_name(p)
                 if name:
                     counts[name] = counts.get(name, 0) + 1
-    running = counts.get("job", 0) + counts.get("query", 0)
+    running = counts.get("job", 0) + counts.get("query", 0) + counts.get("verify", 0)
     if running < MIN_RUNNING_PIXELS:
-        wrong.append(f"only {running} running pixels (job, query colours) in the lanes")
+        wrong.append(f"only {running} running pixels (job, query, verify colours) in the lanes")
     if counts.get("bg", 0) < MIN_BG_PIXELS:
         wrong.append(f"only {counts.get('bg', 0)} lane-background pixels")
     if wrong:

@@ -354,3 +354,66 @@ fn writers_create_the_files() {
     assert!(std::fs::read_to_string(&html).unwrap().contains("</html>"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+struct Knob;
+impl weft::query::Input for Knob {
+    type Key = ();
+    type Value = u64;
+    const NAME: &'static str = "knob";
+}
+
+/// Reads the knob only through `fib`, so a knob change re-checks `scaled` first.
+struct Scaled;
+impl Query for Scaled {
+    type Key = u64;
+    type Value = u64;
+    const NAME: &'static str = "scaled";
+    fn compute(cx: &Cx<'_>, n: &u64) -> u64 {
+        cx.get::<Fib>(n) * cx.get::<Knob>(&())
+    }
+}
+
+#[test]
+fn an_incremental_refresh_shows_its_dependency_checks_apart_from_execution() {
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(2)
+        .trace(true)
+        .build()
+        .unwrap();
+    let mut engine = Engine::new().incremental();
+    engine.set_input::<Knob>((), 1);
+    assert_eq!(
+        pool.install(|| engine.run(|cx| cx.get::<Scaled>(&10))),
+        Ok(55)
+    );
+    drop(pool.take_trace());
+    engine.set_input::<Knob>((), 2);
+    assert_eq!(
+        pool.install(|| engine.run(|cx| cx.get::<Scaled>(&10))),
+        Ok(110)
+    );
+    let trace = pool.take_trace();
+    let spans: Vec<&SpanKind> = trace
+        .threads()
+        .iter()
+        .flat_map(|t| t.spans())
+        .map(|s| &s.kind)
+        .collect();
+    let verify = SpanKind::Verify {
+        name: "scaled",
+        key: "10".into(),
+    };
+    assert!(spans.contains(&&verify), "{trace}");
+    assert_eq!(verify.category(), "verify");
+    assert_eq!(verify.state(), State::Running);
+    // Red: the check found the knob changed, and `scaled` ran again.
+    assert!(spans.contains(&&SpanKind::Query {
+        name: "scaled",
+        key: "10".into()
+    }));
+    // `fib(10)` depends on nothing that changed: checked, not executed.
+    assert!(!spans
+        .iter()
+        .any(|k| matches!(k, SpanKind::Query { name: "fib", .. })));
+    assert!(trace.to_html().contains("class=\"verify\""));
+}

@@ -263,7 +263,13 @@ impl ParallelEngine {
     fn refresh_claimed<Q: Query>(&self, claim: ClaimGuard<'_, '_, Q>) {
         let job = claim.job;
         let verdict = context::enter(Context::of(&job.ctx), || {
-            crate::pool::catch(|| self.check(job, claim.table, claim.id, claim.previous))
+            crate::pool::catch(|| {
+                let _span = trace::query_span(&self.trace, || SpanKind::Verify {
+                    name: Q::NAME,
+                    key: key_text(claim.slot.key()),
+                });
+                self.check(job, claim.table, claim.id, claim.previous)
+            })
         });
         match verdict {
             Ok(Verdict::Green) => {

@@ -33,7 +33,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -2px; }
 svg text { font: 11px system-ui, sans-serif; fill: #333; }
 .bg { fill: #f3f3f3; }
-.job { fill: #9ccc65; } .query { fill: #2e7d32; } .blocked { fill: #e53935; }
+.job { fill: #9ccc65; } .query { fill: #2e7d32; } .verify { fill: #00897b; } .blocked { fill: #e53935; }
 .wait { fill: #e2e2e2; } .idle { fill: #c7c7c7; } .token { fill: #ffb300; }
 .tick { stroke: #ddd; } .cycle { stroke: #8e24aa; stroke-width: 2; } .spare { stroke: #1e88e5; stroke-width: 1.5; }
 rect:hover { stroke: #000; stroke-width: 1; }
@@ -88,6 +88,7 @@ fn class_of(kind: &SpanKind) -> &'static str {
     match kind {
         SpanKind::Job => "job",
         SpanKind::Query { .. } => "query",
+        SpanKind::Verify { .. } => "verify",
         SpanKind::Blocked(_) => "blocked",
         SpanKind::Wait => "wait",
         SpanKind::Idle => "idle",
@@ -321,6 +322,7 @@ pub(super) fn render(trace: &Trace) -> String {
     for (class, name) in [
         ("job", "running a job"),
         ("query", "executing a query"),
+        ("verify", "checking a memo's dependencies"),
         ("blocked", "blocked"),
         ("wait", "waiting for a stolen job"),
         ("idle", "asleep"),

@@ -70,6 +70,14 @@ pub enum SpanKind {
         /// The key, as `Debug` text.
         key: String,
     },
+    /// Checking a memo's dependencies in a new revision (an incremental engine) to
+    /// reuse it without running `compute`; a red check ends in a `Query` span.
+    Verify {
+        /// `Query::NAME`.
+        name: &'static str,
+        /// The key, as `Debug` text.
+        key: String,
+    },
     /// Blocked: the worker could not run anything until something else finished.
     Blocked(BlockedOn),
     /// Waiting for a stolen `join` half or a scope's jobs, running other jobs meanwhile
@@ -117,7 +125,7 @@ impl SpanKind {
     /// The state a thread is in while this is its innermost span.
     pub fn state(&self) -> State {
         match self {
-            SpanKind::Job | SpanKind::Query { .. } => State::Running,
+            SpanKind::Job | SpanKind::Query { .. } | SpanKind::Verify { .. } => State::Running,
             SpanKind::Blocked(_) => State::Blocked,
             SpanKind::Wait | SpanKind::Idle | SpanKind::TokenAcquire => State::Idle,
         }
@@ -128,6 +136,7 @@ impl SpanKind {
         match self {
             SpanKind::Job => "job".to_string(),
             SpanKind::Query { name, .. } => name.to_string(),
+            SpanKind::Verify { name, .. } => format!("verify {name}"),
             SpanKind::Blocked(on) => match on {
                 BlockedOn::Query { query, .. } => format!("blocked on {query}"),
                 BlockedOn::RestrictedWait => "blocked (wait on the thread)".to_string(),
@@ -139,11 +148,12 @@ impl SpanKind {
         }
     }
 
-    /// The category: `job`, `query`, `blocked`, `wait`, `idle` or `token`.
+    /// The category: `job`, `query`, `verify`, `blocked`, `wait`, `idle` or `token`.
     pub fn category(&self) -> &'static str {
         match self {
             SpanKind::Job => "job",
             SpanKind::Query { .. } => "query",
+            SpanKind::Verify { .. } => "verify",
             SpanKind::Blocked(_) => "blocked",
             SpanKind::Wait => "wait",
             SpanKind::Idle => "idle",
@@ -154,7 +164,7 @@ impl SpanKind {
     /// Details for a hover or a trace viewer: `(field, value)` pairs.
     pub fn details(&self) -> Vec<(&'static str, String)> {
         match self {
-            SpanKind::Query { name, key } => {
+            SpanKind::Query { name, key } | SpanKind::Verify { name, key } => {
                 vec![("query", name.to_string()), ("key", key.clone())]
             }
             SpanKind::Blocked(BlockedOn::Query { query, key, waiter }) => {
