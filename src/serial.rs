@@ -319,7 +319,7 @@ impl SerialState {
         };
         let computed = match verdict {
             Ok(Verdict::Green) => {
-                self.revisions().count(Event::Verified);
+                self.revisions().count(Event::Verified, id);
                 self.top.set(frame.parent);
                 claim.complete_green();
                 return self.after_completion(table, slot);
@@ -327,7 +327,7 @@ impl SerialState {
             Ok(Verdict::Red) => {
                 frame.deps.borrow_mut().clear();
                 if self.incremental {
-                    self.revisions().count(Event::Executed);
+                    self.revisions().count(Event::Executed, id);
                 }
                 crate::pool::catch(|| Q::compute(&cx, key))
             }
@@ -474,7 +474,7 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
         let (done, stored) =
             unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
         if stored == Stored::Backdated {
-            revisions.count(Event::Backdated);
+            revisions.count(Event::Backdated, self.id);
         }
         self.slot.state.store(done, Ordering::Release);
     }

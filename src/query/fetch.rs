@@ -32,7 +32,7 @@ use super::job::{key_text, QueryJob};
 use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
 use super::table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
 use super::tables::Refresher;
-use super::unwind::{settle, unwind_cycle};
+use super::unwind::{settle, unwind_cycle, CycleUnwind};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
 use crate::pool::WorkerThread;
@@ -272,8 +272,11 @@ impl ParallelEngine {
             })
         });
         match verdict {
-            Ok(Verdict::Green) => {
-                self.revisions.count(Event::Verified);
+            // (A job is marked in a cycle only while it waits, and a wait that returns
+            // to a marked job unwinds: a finished check cannot have been marked. The
+            // guard costs a load.)
+            Ok(Verdict::Green) if !job.in_cycle() => {
+                self.revisions.count(Event::Verified, claim.id);
                 claim.complete_green();
             }
             Ok(Verdict::Red) => {
@@ -282,6 +285,7 @@ impl ParallelEngine {
             }
             // The check unwound: it found this query in a cycle.
             Err(payload) => self.compute(claim, Err(payload)),
+            Ok(Verdict::Green) => self.compute(claim, Err(Box::new(CycleUnwind))),
         }
     }
 
@@ -296,7 +300,7 @@ impl ParallelEngine {
         let job = claim.job;
         let key = claim.slot.key();
         let computed = checked.and_then(|()| {
-            self.revisions.count(Event::Executed);
+            self.revisions.count(Event::Executed, claim.id);
             context::enter(Context::of(&job.ctx), || {
                 crate::pool::catch(|| {
                     let _span = trace::query_span(&self.trace, || SpanKind::Query {
@@ -475,7 +479,7 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
         let (done, stored) =
             unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
         if stored == Stored::Backdated {
-            revisions.count(Event::Backdated);
+            revisions.count(Event::Backdated, self.id);
         }
         self.engine.graph.complete(&self.slot.state, done, self.job);
     }

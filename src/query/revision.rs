@@ -164,12 +164,29 @@ pub struct Stats {
     pub backdated: u64,
 }
 
-/// The counters behind [`Stats`] (incremental engines only).
-#[derive(Default)]
+/// The counters behind [`Stats`] (incremental engines only), in shards on their own
+/// cache lines chosen by slot id, so that workers counting different queries do not
+/// write one line.
 pub(crate) struct Counters {
+    shards: [CounterShard; COUNTER_SHARDS],
+}
+
+const COUNTER_SHARDS: usize = if cfg!(loom) { 1 } else { 16 };
+
+#[derive(Default)]
+#[repr(align(64))]
+struct CounterShard {
     executed: AtomicU64,
     verified: AtomicU64,
     backdated: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            shards: std::array::from_fn(|_| CounterShard::default()),
+        }
+    }
 }
 
 /// One of the events [`Counters`] counts.
@@ -181,21 +198,29 @@ pub(crate) enum Event {
 }
 
 impl Counters {
-    pub(crate) fn count(&self, event: Event) {
+    /// Counts `event` for slot `id`.
+    pub(crate) fn count(&self, event: Event, id: u32) {
+        let shard = &self.shards[id as usize % COUNTER_SHARDS];
         let counter = match event {
-            Event::Executed => &self.executed,
-            Event::Verified => &self.verified,
-            Event::Backdated => &self.backdated,
+            Event::Executed => &shard.executed,
+            Event::Verified => &shard.verified,
+            Event::Backdated => &shard.backdated,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self, revision: Revision) -> Stats {
+        let sum = |f: fn(&CounterShard) -> &AtomicU64| {
+            self.shards
+                .iter()
+                .map(|s| f(s).load(Ordering::Relaxed))
+                .sum()
+        };
         Stats {
             revision,
-            executed: self.executed.load(Ordering::Relaxed),
-            verified: self.verified.load(Ordering::Relaxed),
-            backdated: self.backdated.load(Ordering::Relaxed),
+            executed: sum(|s| &s.executed),
+            verified: sum(|s| &s.verified),
+            backdated: sum(|s| &s.backdated),
         }
     }
 
@@ -312,11 +337,11 @@ impl Revisions {
         Some(self.now)
     }
 
-    /// Counts `event` (incremental engines only).
+    /// Counts `event` for slot `id` (incremental engines only).
     #[inline]
-    pub(crate) fn count(&self, event: Event) {
+    pub(crate) fn count(&self, event: Event, id: u32) {
         if self.incremental {
-            self.counters.count(event);
+            self.counters.count(event, id);
         }
     }
 
