@@ -274,7 +274,7 @@ impl SerialState {
             // Only the state word matters here; an error stays in the memo.
             let _ = self.current(table, id, slot).is_ok();
         }
-        table.meta(id).changed_at()
+        state::changed_at(slot.state.load(Ordering::Acquire))
     }
 
     /// Runs slot `id`, claimed from state `previous` (`VACANT` for a new key, else a
@@ -446,18 +446,18 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
         }
         // SAFETY: as in `store` (a batch engine claims only new slots).
         unsafe { MemoTable::store_value(self.slot, value) };
-        self.slot.state.store(state::done(0), Ordering::Release);
+        self.slot.state.store(state::done(0, 0), Ordering::Release);
         std::mem::forget(self);
     }
 
     /// Completes a stale memo whose dependencies were unchanged (see the parallel
     /// engine's `complete_green`).
     fn complete_green(self) {
-        let now = self.state.revisions().now;
+        let (now, changed) = (self.state.now, state::changed_at(self.previous));
         let done = if state::has_value(self.previous) {
-            state::done(now)
+            state::done(now, changed)
         } else {
-            state::failed(now)
+            state::failed(now, changed)
         };
         self.slot.state.store(done, Ordering::Release);
         std::mem::forget(self);

@@ -122,15 +122,16 @@ impl ParallelEngine {
     ) -> Revision {
         let slot = table.slot(id);
         let now = self.revisions.now;
-        let word = slot.state.load(Ordering::Acquire);
+        let mut word = slot.state.load(Ordering::Acquire);
         if !state::is_current(word, now) {
             self.bring_up_to_date(job, table, id, slot, word);
-            if !state::is_current(slot.state.load(Ordering::Acquire), now) {
+            word = slot.state.load(Ordering::Acquire);
+            if !state::is_current(word, now) {
                 // Released by the deadlock backstop: not brought up to date.
                 return CHANGED_NOW;
             }
         }
-        table.meta(id).changed_at()
+        state::changed_at(word)
     }
 
     /// A dependency that is in progress (wait for it) or stale (refresh it).
@@ -262,13 +263,14 @@ impl ParallelEngine {
     #[inline(never)]
     fn refresh_claimed<Q: Query>(&self, claim: ClaimGuard<'_, '_, Q>) {
         let job = claim.job;
+        let started = std::cell::Cell::new(0);
         let verdict = context::enter(Context::of(&job.ctx), || {
             crate::pool::catch(|| {
                 let _span = trace::query_span(&self.trace, || SpanKind::Verify {
                     name: Q::NAME,
                     key: key_text(claim.slot.key()),
                 });
-                self.check(job, claim.table, claim.id, claim.previous)
+                self.check(job, claim.table, claim.id, claim.previous, &started)
             })
         });
         match verdict {
@@ -279,13 +281,19 @@ impl ParallelEngine {
                 self.revisions.count(Event::Verified, claim.id);
                 claim.complete_green();
             }
-            Ok(Verdict::Red) => {
-                job.deps.clear();
-                self.compute(claim, Ok(()));
+            Ok(Verdict::Red) => self.compute(claim, Ok(())),
+            // Found in a cycle while checking: settled as a compute that requested the
+            // dependencies checked so far, which are what it depends on.
+            verdict => {
+                // SAFETY: `job` owns the slot; its dependencies are written only when it
+                // completes, below.
+                let old = unsafe { claim.table.meta(claim.id).deps() };
+                for &dep in &old[..started.get()] {
+                    job.deps.record(dep);
+                }
+                let payload = verdict.err().unwrap_or_else(|| Box::new(CycleUnwind));
+                self.compute(claim, Err(payload));
             }
-            // The check unwound: it found this query in a cycle.
-            Err(payload) => self.compute(claim, Err(payload)),
-            Ok(Verdict::Green) => self.compute(claim, Err(Box::new(CycleUnwind))),
         }
     }
 
@@ -333,20 +341,21 @@ impl ParallelEngine {
     }
 
     /// Checks the dependencies of a stale memo that `job` claimed from state `previous`,
-    /// recording each as checked (a check that unwinds leaves the memo depending on
-    /// what a fresh execution would have read up to there).
+    /// counting in `started` those it began to check (a check that unwinds leaves the
+    /// memo depending on them: what a fresh execution would have read up to there).
     fn check<Q: Query>(
         &self,
         job: &QueryJob,
         table: &MemoTable<Q>,
         id: u32,
         previous: usize,
+        started: &std::cell::Cell<usize>,
     ) -> Verdict {
         // SAFETY: `job` owns the slot; nothing writes its dependencies before it
         // completes.
         let deps = unsafe { table.meta(id).deps() };
         check_deps(deps, state::verified_at(previous), |dep| {
-            job.deps.record(dep);
+            started.set(started.get() + 1);
             let changed = self.tables.changed_at(dep, Refresher::Parallel(self, job));
             if job.in_cycle() {
                 unwind_cycle();
@@ -450,18 +459,18 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
         }
         // SAFETY: as in `publish` (a batch engine claims only new slots).
         unsafe { MemoTable::store_value(self.slot, value) };
-        (self.engine.graph).complete(&self.slot.state, state::done(0), self.job);
+        (self.engine.graph).complete(&self.slot.state, state::done(0, 0), self.job);
         std::mem::forget(self);
     }
 
     /// Completes a stale memo whose dependencies were all unchanged: it is current
     /// again, with its result, dependencies and "changed" revision as they were.
     fn complete_green(self) {
-        let now = self.engine.revisions.now;
+        let (now, changed) = (self.engine.revisions.now, state::changed_at(self.previous));
         let done = if state::has_value(self.previous) {
-            state::done(now)
+            state::done(now, changed)
         } else {
-            state::failed(now)
+            state::failed(now, changed)
         };
         self.engine.graph.complete(&self.slot.state, done, self.job);
         std::mem::forget(self);

@@ -4,9 +4,9 @@
 //! revision 0 and moves to the next revision at the first [`Engine::set_input`]
 //! (super::Engine::set_input) after a run. Every memo then carries:
 //!
-//! - the revision it was last **verified** in (in its state word, see `table::state`:
-//!   a hit is still one load and a compare),
-//! - the revision its value last **changed** in, and
+//! - the revision it was last **verified** in and the one its value last **changed**
+//!   in (both in its state word, see `table::state`: a hit is still one load and a
+//!   compare, and checking a dependency one load), and
 //! - its **dependencies**: the `(query type, slot id)` of every request its compute
 //!   made, in the order made (a [`Dep`] is 8 bytes).
 //!
@@ -33,9 +33,9 @@ use crate::sync::{Mutex, UnsafeCell};
 /// A revision number. Inputs set before the first run are at revision 0.
 pub(crate) type Revision = u64;
 
-/// The most revisions an engine can have: the state word keeps the verified revision
-/// in 61 bits (see `table::state`).
-pub(crate) const MAX_REVISION: Revision = (1 << 61) - 1;
+/// The most revisions an engine can have: the state word keeps revisions in 30 bits
+/// (see `table::state`), about a billion input changes.
+pub(crate) const MAX_REVISION: Revision = (1 << super::table::state::REVISION_BITS) - 1;
 
 /// "Changed after any verification": what a dependency that could not be brought up to
 /// date (a deadlock) reports, so that its dependent re-executes.
@@ -49,13 +49,10 @@ pub(crate) struct Dep {
     pub(crate) id: u32,
 }
 
-/// The incremental bookkeeping of one slot, in pages parallel to the slots (allocated
-/// only by incremental engines). All-zero is a valid empty value.
+/// The incremental bookkeeping of one slot besides its two revisions (which live in
+/// its state word), in pages parallel to the slots (allocated only by incremental
+/// engines). All-zero is a valid empty value.
 pub(crate) struct SlotMeta {
-    /// The revision the memo's result last changed in. Written by the slot's owner
-    /// before it publishes the final state (or by `set_input`, exclusively); read after
-    /// an acquire load of that state.
-    changed_at: AtomicU64,
     /// The dependencies of the memo's last execution. Written by the owner while it
     /// holds the slot; read only by a later owner (the claim's CAS orders them).
     deps: UnsafeCell<Option<Box<[Dep]>>>,
@@ -64,19 +61,8 @@ pub(crate) struct SlotMeta {
 impl SlotMeta {
     pub(crate) fn empty() -> Self {
         SlotMeta {
-            changed_at: AtomicU64::new(0),
             deps: UnsafeCell::new(None),
         }
-    }
-
-    /// The revision the result last changed in (see the field for who may call it).
-    #[inline]
-    pub(crate) fn changed_at(&self) -> Revision {
-        self.changed_at.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn set_changed_at(&self, revision: Revision) {
-        self.changed_at.store(revision, Ordering::Relaxed);
     }
 
     /// The dependencies of the last execution.
@@ -95,7 +81,9 @@ impl SlotMeta {
     /// # Safety
     /// As for [`SlotMeta::deps`], and no reference from `deps` is alive.
     pub(crate) unsafe fn set_deps(&self, deps: Vec<Dep>) {
-        let deps = (!deps.is_empty()).then(|| deps.into_boxed_slice());
+        // A copy of exactly the right size (shrinking the log in place would leave the
+        // allocator a hole per query).
+        let deps = (!deps.is_empty()).then(|| Box::<[Dep]>::from(deps.as_slice()));
         // SAFETY: forwarded.
         self.deps.with_mut(|d| unsafe { *d = deps });
     }
@@ -139,11 +127,6 @@ impl DepLog {
     /// The recorded list, leaving the log empty.
     pub(crate) fn take(&self) -> Vec<Dep> {
         std::mem::take(&mut *self.deps.lock())
-    }
-
-    /// Forgets everything recorded (before a re-execution).
-    pub(crate) fn clear(&self) {
-        self.deps.lock().clear();
     }
 }
 

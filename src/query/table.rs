@@ -38,37 +38,60 @@ use crate::sync::{Mutex, UnsafeCell};
 ///
 /// `VACANT` until the slot is claimed; then the owner's address (a query job, or a
 /// serial engine frame, both aligned to 8) while it computes, with [`state::WAITED`]
-/// set once a waiter registered (see `graph.rs`); then a final state: [`state::INPUT`],
-/// or [`state::done`] / [`state::failed`] (the error is in the table's side map) of the
-/// revision the memo was last verified in (always 0 in a batch engine; see
-/// `revision.rs`). Final states have the top bit set, which no address has.
+/// set once a waiter registered (see `graph.rs`); then a final state: [`state::input`],
+/// or [`state::done`] / [`state::failed`] (the error is in the table's side map).
+/// Final states have the top bit set, which no address has, and carry the two
+/// revisions red-green needs (see `revision.rs`; both always 0 in a batch engine): the
+/// one the memo was last **verified** in, and the one its result last **changed** in.
+/// Keeping both in the word makes a hit one load and a masked compare, and a
+/// dependency check one load.
+///
+/// Layout of a final state: bit 63 set; bits 32..63 the changed revision; bits 2..32
+/// the verified revision (of `done` and `failed`; 0 for an input, always current);
+/// bits 0..2 the kind.
 pub(crate) mod state {
     use super::super::revision::Revision;
 
     pub(crate) const VACANT: usize = 0;
     /// The top bit: set in every final state.
     const FINAL: usize = 1 << 63;
+    const KIND: usize = 3;
     const DONE: usize = 1;
     const FAILED: usize = 2;
-    /// Set with `Engine::set_input`: current in every revision.
-    pub(crate) const INPUT: usize = FINAL | 3;
+    const INPUT: usize = 3;
+    const VERIFIED_SHIFT: u32 = 2;
+    const CHANGED_SHIFT: u32 = 32;
+    /// Revisions fit in 30 bits (the verified field's width).
+    pub(crate) const REVISION_BITS: u32 = 30;
+    const CHANGED_MASK: usize = ((1 << (63 - CHANGED_SHIFT)) - 1) << CHANGED_SHIFT;
     /// Low bit of a running state: a waiter is registered, the owner's completion must
     /// take the wait-graph lock to wake it.
     pub(crate) const WAITED: usize = 1;
 
-    // Final states keep the verified revision in the bits between the kind and the top.
     const _: () = assert!(usize::BITS == 64, "weft's memo states need 64-bit words");
 
-    /// A value verified in `revision`.
+    /// A value verified in `verified`, last changed in `changed`.
     #[inline]
-    pub(crate) const fn done(revision: Revision) -> usize {
-        FINAL | (revision as usize) << 2 | DONE
+    pub(crate) const fn done(verified: Revision, changed: Revision) -> usize {
+        FINAL | (changed as usize) << CHANGED_SHIFT | (verified as usize) << VERIFIED_SHIFT | DONE
     }
 
-    /// An error verified in `revision`.
+    /// An error verified in `verified`, last changed in `changed`.
     #[inline]
-    pub(crate) const fn failed(revision: Revision) -> usize {
-        FINAL | (revision as usize) << 2 | FAILED
+    pub(crate) const fn failed(verified: Revision, changed: Revision) -> usize {
+        FINAL | (changed as usize) << CHANGED_SHIFT | (verified as usize) << VERIFIED_SHIFT | FAILED
+    }
+
+    /// An input set in revision `changed`.
+    #[inline]
+    pub(crate) const fn input(changed: Revision) -> usize {
+        FINAL | (changed as usize) << CHANGED_SHIFT | INPUT
+    }
+
+    /// True for an input's state.
+    #[inline]
+    pub(crate) fn is_input(state: usize) -> bool {
+        state & (FINAL | KIND) == FINAL | INPUT
     }
 
     /// True while an owner computes the slot.
@@ -80,25 +103,44 @@ pub(crate) mod state {
     /// True for a final state that holds a value (not an error).
     #[inline]
     pub(crate) fn has_value(state: usize) -> bool {
-        state & FINAL != 0 && state & 3 != FAILED
+        state & FINAL != 0 && state & KIND != FAILED
     }
 
     /// True for a final state that holds an error.
     #[inline]
     pub(crate) fn has_error(state: usize) -> bool {
-        state & FINAL != 0 && state & 3 == FAILED
+        state & FINAL != 0 && state & KIND == FAILED
     }
 
     /// The revision a `done` or `failed` state was verified in.
     #[inline]
     pub(crate) fn verified_at(state: usize) -> Revision {
-        ((state & !FINAL) >> 2) as Revision
+        ((state >> VERIFIED_SHIFT) & ((1 << REVISION_BITS) - 1)) as Revision
     }
 
-    /// True for a final state that is current in revision `now`.
+    /// The revision a final state's result last changed in.
+    #[inline]
+    pub(crate) fn changed_at(state: usize) -> Revision {
+        ((state & CHANGED_MASK) >> CHANGED_SHIFT) as Revision
+    }
+
+    /// True for a state holding a value current in revision `now` (a hit).
+    #[inline]
+    pub(crate) fn is_current_value(state: usize, now: Revision) -> bool {
+        let verified = state & !CHANGED_MASK;
+        verified == done(now, 0) || verified == FINAL | INPUT
+    }
+
+    /// True for a state holding an error current in revision `now`.
+    #[inline]
+    pub(crate) fn is_current_error(state: usize, now: Revision) -> bool {
+        state & !CHANGED_MASK == failed(now, 0)
+    }
+
+    /// True for a final state current in revision `now`.
     #[inline]
     pub(crate) fn is_current(state: usize, now: Revision) -> bool {
-        state == done(now) || state == failed(now) || state == INPUT
+        is_current_value(state, now) || is_current_error(state, now)
     }
 
     /// The owner's address in a running state.
@@ -371,10 +413,10 @@ impl<Q: Query> MemoTable<Q> {
     #[inline]
     pub(crate) fn read<'t>(&'t self, slot: &'t Slot<Q>, now: Revision) -> Memo<'t, Q::Value> {
         let word = slot.state.load(Ordering::Acquire);
-        if word == state::done(now) || word == state::INPUT {
+        if state::is_current_value(word, now) {
             // SAFETY: the acquire load saw the write that preceded the final state.
             Memo::Ready(Ok(unsafe { self.value_of(slot) }))
-        } else if word == state::failed(now) {
+        } else if state::is_current_error(word, now) {
             Memo::Ready(Err(self.error_of(slot)))
         } else if state::is_running(word) {
             Memo::Running(word)
@@ -393,7 +435,7 @@ impl<Q: Query> MemoTable<Q> {
     ) -> Option<&'t Q::Value> {
         let word = slot.state.load(Ordering::Acquire);
         // SAFETY: the acquire load saw the write that preceded the final state.
-        (word == state::done(now) || word == state::INPUT).then(|| unsafe { self.value_of(slot) })
+        state::is_current_value(word, now).then(|| unsafe { self.value_of(slot) })
     }
 
     /// The value of a slot whose state holds a value.
@@ -421,7 +463,7 @@ impl<Q: Query> MemoTable<Q> {
     /// `recover` may read.
     pub(crate) fn input_value<'t>(&'t self, slot: &'t Slot<Q>) -> Option<&'t Q::Value> {
         // SAFETY: the acquire load saw the write that preceded the final state.
-        (slot.state.load(Ordering::Acquire) == state::INPUT).then(|| unsafe { self.value_of(slot) })
+        state::is_input(slot.state.load(Ordering::Acquire)).then(|| unsafe { self.value_of(slot) })
     }
 
     /// The result of `slot`, which the caller knows is complete in revision `now` (it
@@ -623,11 +665,12 @@ impl<Q: Query> MemoTable<Q> {
             };
             if kept {
                 drop_quietly(result);
+                let changed = state::changed_at(previous);
                 return (
                     if old_value.is_some() {
-                        state::done(now)
+                        state::done(now, changed)
                     } else {
-                        state::failed(now)
+                        state::failed(now, changed)
                     },
                     Stored::Backdated,
                 );
@@ -643,7 +686,6 @@ impl<Q: Query> MemoTable<Q> {
             }
         }
         debug_assert!(!kept);
-        meta.set_changed_at(now);
         // SAFETY: forwarded; the old result (if any) was removed above.
         (
             unsafe { self.store_new(slot, result, now) },
@@ -651,8 +693,8 @@ impl<Q: Query> MemoTable<Q> {
         )
     }
 
-    /// Stores `result` into `slot`, which holds none; returns the final state of
-    /// revision `now`.
+    /// Stores `result` into `slot`, which holds none; returns the final state of a
+    /// result verified and changed in revision `now`.
     ///
     /// # Safety
     /// The caller owns the running slot, which holds no result.
@@ -666,19 +708,19 @@ impl<Q: Query> MemoTable<Q> {
             Ok(value) => {
                 // SAFETY: forwarded.
                 unsafe { Self::store_value(slot, value) };
-                state::done(now)
+                state::done(now, now)
             }
             Err(error) => {
                 self.errors
                     .lock()
                     .insert(slot as *const Slot<Q> as usize, error);
-                state::failed(now)
+                state::failed(now, now)
             }
         }
     }
 
     /// Stores a value into a new slot: a batch engine's common case, with nothing to
-    /// match (its final state is then `state::done(0)`).
+    /// match (its final state is then `state::done(0, 0)`).
     ///
     /// # Safety
     /// As for [`MemoTable::store_new`].
@@ -698,7 +740,8 @@ impl<Q: Query> MemoTable<Q> {
         value: Q::Value,
         changed_in: Option<Revision>,
     ) -> bool {
-        let (id, slot, old_value, existed) = match self.claim(hash, &key, state::INPUT) {
+        let input = state::input(changed_in.unwrap_or(0));
+        let (id, slot, old_value, existed) = match self.claim(hash, &key, input) {
             Claim::Claimed(id, slot) => (id, slot, false, false),
             Claim::Existing(id, slot) => {
                 let old = slot.state.load(Ordering::Relaxed);
@@ -722,12 +765,10 @@ impl<Q: Query> MemoTable<Q> {
             (*v).write(value);
             old
         });
-        slot.state.store(state::INPUT, Ordering::Release);
-        if let Some(revision) = changed_in {
-            let meta = self.meta(id);
-            meta.set_changed_at(revision);
+        slot.state.store(input, Ordering::Release);
+        if changed_in.is_some() {
             // SAFETY: `&mut self`: exclusive; an input depends on nothing.
-            unsafe { meta.set_deps(Vec::new()) };
+            unsafe { self.meta(id).set_deps(Vec::new()) };
         }
         drop(old);
         existed
