@@ -28,7 +28,7 @@ use weft::query::{Cx, Engine, Query};
 
 #[path = "common/dag_graph.rs"]
 mod dag_graph;
-use dag_graph::{check_graph, graph, value_of};
+use dag_graph::{check_graph, graph, salsa_chunked_sum, value_of};
 
 /// What every query reads: the graph and `W` (the graph is built once per process; `W`
 /// changes between tables of one run).
@@ -156,26 +156,7 @@ fn run(variant: &str) -> (u64, Duration) {
                 let deps = deps.iter().map(|&j| nodes[j as usize]).collect();
                 nodes.push(Node::new(&db, i as u32, deps));
             }
-            let out = timed(|| {
-                let handles: Vec<_> = nodes.chunks(CHUNK).map(|c| (c, db.clone())).collect();
-                pool.install(move || {
-                    let (tx, rx) = std::sync::mpsc::channel();
-                    rayon::scope(|s| {
-                        for (chunk, db) in handles {
-                            let tx = tx.clone();
-                            s.spawn(move |_| {
-                                let sum = chunk
-                                    .iter()
-                                    .fold(0u64, |a, &n| a.wrapping_add(salsa_value(&db, n)));
-                                tx.send(sum).unwrap();
-                            });
-                        }
-                    });
-                    drop(tx);
-                    rx.iter().fold(0u64, |a, v| a.wrapping_add(v))
-                })
-            });
-            out
+            timed(|| salsa_chunked_sum(&pool, &db, &nodes, CHUNK, |db, n| salsa_value(db, n)))
         }
         other => panic!("unknown variant `{other}`"),
     }

@@ -30,7 +30,7 @@ use weft::query::{Cx, Engine, Input, Query};
 
 #[path = "common/dag_graph.rs"]
 mod dag_graph;
-use dag_graph::{check_graph, graph, salted_value_of};
+use dag_graph::{check_graph, graph, salsa_chunked_sum, salted_value_of};
 
 static DEPS: OnceLock<Vec<Vec<u32>>> = OnceLock::new();
 static W: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(64);
@@ -127,23 +127,7 @@ fn salsa_value(db: &dyn salsa::Database, node: Node) -> u64 {
 }
 
 fn salsa_sum(pool: &rayon::ThreadPool, db: &salsa::DatabaseImpl, nodes: &[Node]) -> u64 {
-    let handles: Vec<_> = nodes.chunks(CHUNK).map(|c| (c, db.clone())).collect();
-    pool.install(move || {
-        let (tx, rx) = std::sync::mpsc::channel();
-        rayon::scope(|s| {
-            for (chunk, db) in handles {
-                let tx = tx.clone();
-                s.spawn(move |_| {
-                    let sum = chunk
-                        .iter()
-                        .fold(0u64, |a, &n| a.wrapping_add(salsa_value(&db, n)));
-                    tx.send(sum).unwrap();
-                });
-            }
-        });
-        drop(tx);
-        rx.iter().fold(0u64, |a, v| a.wrapping_add(v))
-    })
+    salsa_chunked_sum(pool, db, nodes, CHUNK, |db, n| salsa_value(db, n))
 }
 
 // ---------------------------------------------------------------- one round

@@ -7,8 +7,9 @@
 //! CI runs a short share; `WEFT_INCR_SCRIPTS=1000 cargo test --release --test
 //! incremental_differential` runs the long mode.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
+mod common;
+
+use common::{NodeKey, Rng};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,39 +81,7 @@ impl Input for Fallback {
     const NAME: &'static str = "fallback";
 }
 
-#[derive(Clone)]
-struct Key {
-    spec: Arc<Spec>,
-    node: u32,
-}
-
-// One engine only ever sees one spec: keys compare by node.
-impl PartialEq for Key {
-    fn eq(&self, o: &Self) -> bool {
-        self.node == o.node
-    }
-}
-impl Eq for Key {}
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.node.hash(h)
-    }
-}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Key {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.node.cmp(&o.node)
-    }
-}
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.node)
-    }
-}
+type Key = NodeKey<Spec>;
 
 struct Node;
 impl Query for Node {
@@ -191,24 +160,6 @@ impl Query for Node {
     }
     fn same(old: &u64, new: &u64) -> bool {
         old == new
-    }
-}
-
-/// splitmix64: a tiny deterministic generator.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
     }
 }
 

@@ -6,8 +6,9 @@
 //! CI runs a short share; `WEFT_STRESS_GRAPHS=10000 cargo test --release --test stress`
 //! runs the long mode.
 
-use std::fmt;
-use std::hash::{Hash, Hasher};
+mod common;
+
+use common::{NodeKey, Rng};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,39 +38,7 @@ struct Spec {
     nodes: Vec<NodeSpec>,
 }
 
-#[derive(Clone)]
-struct Key {
-    spec: Arc<Spec>,
-    node: u32,
-}
-
-// One engine only ever sees one spec: keys compare by node.
-impl PartialEq for Key {
-    fn eq(&self, o: &Self) -> bool {
-        self.node == o.node
-    }
-}
-impl Eq for Key {}
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.node.hash(h)
-    }
-}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Key {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.node.cmp(&o.node)
-    }
-}
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.node)
-    }
-}
+type Key = NodeKey<Spec>;
 
 struct Node;
 impl Query for Node {
@@ -116,21 +85,6 @@ impl Query for Node {
     fn recover(_: &Cx<'_>, key: &Key, cycle: &Cycle) -> Option<u64> {
         let spec = &key.spec.nodes[key.node as usize];
         spec.recovers.then(|| 7 + cycle.participants().len() as u64)
-    }
-}
-
-/// splitmix64: a tiny deterministic generator.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

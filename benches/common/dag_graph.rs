@@ -50,3 +50,32 @@ pub fn check_graph(deps: &[Vec<u32>]) {
         );
     }
 }
+
+/// The salsa variants' evaluation: every node a root, in chunks of `chunk` consecutive
+/// nodes spawned on `pool`, each chunk on its own database handle; the wrapping sum of
+/// `value` over all nodes.
+pub fn salsa_chunked_sum<N: Copy + Send + Sync>(
+    pool: &rayon::ThreadPool,
+    db: &salsa::DatabaseImpl,
+    nodes: &[N],
+    chunk: usize,
+    value: fn(&salsa::DatabaseImpl, N) -> u64,
+) -> u64 {
+    let handles: Vec<_> = nodes.chunks(chunk).map(|c| (c, db.clone())).collect();
+    pool.install(move || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        rayon::scope(|s| {
+            for (chunk, db) in handles {
+                let tx = tx.clone();
+                s.spawn(move |_| {
+                    let sum = chunk
+                        .iter()
+                        .fold(0u64, |a, &n| a.wrapping_add(value(&db, n)));
+                    tx.send(sum).unwrap();
+                });
+            }
+        });
+        drop(tx);
+        rx.iter().fold(0u64, |a, v| a.wrapping_add(v))
+    })
+}

@@ -54,3 +54,68 @@ pub fn run_on<R: Send>(
         None => engine.run(f),
     }
 }
+
+/// A key naming node `node` of a generated graph `spec` (the differential tests'
+/// keys). One engine only ever sees one spec, so keys compare, hash and print by node.
+pub struct NodeKey<S> {
+    pub spec: std::sync::Arc<S>,
+    pub node: u32,
+}
+
+impl<S> Clone for NodeKey<S> {
+    fn clone(&self) -> Self {
+        NodeKey {
+            spec: self.spec.clone(),
+            node: self.node,
+        }
+    }
+}
+impl<S> PartialEq for NodeKey<S> {
+    fn eq(&self, o: &Self) -> bool {
+        self.node == o.node
+    }
+}
+impl<S> Eq for NodeKey<S> {}
+impl<S> std::hash::Hash for NodeKey<S> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.node.hash(h)
+    }
+}
+impl<S> PartialOrd for NodeKey<S> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<S> Ord for NodeKey<S> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.node.cmp(&o.node)
+    }
+}
+impl<S> std::fmt::Debug for NodeKey<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.node)
+    }
+}
+
+/// splitmix64: a tiny deterministic generator for the generated tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True one time in `one_in`.
+    pub fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
