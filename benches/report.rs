@@ -5,8 +5,10 @@
 //! engine and 1, 2, 4 and 8 threads (several rounds, interleaved across configurations),
 //! and measures each child's wall time, CPU time and peak RSS (`wait4`'s rusage). Writes
 //! `target/weft-report/report.md` and `target/weft-report/speedup.svg` and prints the
-//! tables. When valgrind is on PATH it also runs `benches/callgrind_join.sh` and appends
-//! its per-join instruction counts.
+//! tables. It then runs the demo's edit benchmark (`cargo bench -p compiler-demo --bench
+//! edits`: re-checks on one incremental engine after an edit, against a check from
+//! scratch) and appends its table. When valgrind is on PATH it also runs
+//! `benches/callgrind_join.sh` and appends its per-join instruction counts.
 //!
 //! Environment:
 //! - `WEFT_REPORT_ROUNDS=N`: rounds per configuration (default 3).
@@ -203,6 +205,9 @@ fn main() {
         "Plot: `speedup.svg` (speedup over 1 thread vs threads).\n"
     )
     .unwrap();
+
+    println!("\nrunning the edit benchmark (cargo bench -p compiler-demo --bench edits)...");
+    report.push_str(&edits_section(&root, &out));
 
     if smoke {
         writeln!(
@@ -641,4 +646,23 @@ fn callgrind_section(root: &Path) -> String {
         }
     }
     section
+}
+
+/// Runs the demo's edit benchmark, which writes `edits.md` into `out` (smoke mode
+/// passes through the environment), and returns that table as a report section.
+fn edits_section(root: &Path, out: &Path) -> String {
+    let table = out.join("edits.md");
+    let _ = fs::remove_file(&table);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["bench", "-p", "compiler-demo", "--bench", "edits"])
+        .current_dir(root)
+        .status();
+    match (status, fs::read_to_string(&table)) {
+        (Ok(s), Ok(text)) if s.success() => format!("{text}\n"),
+        (Ok(s), _) => format!("## Re-checks after an edit\n\nThe edit benchmark failed ({s}).\n\n"),
+        (Err(e), _) => {
+            format!("## Re-checks after an edit\n\nCould not run the edit benchmark: {e}\n\n")
+        }
+    }
 }

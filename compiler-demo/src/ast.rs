@@ -258,8 +258,9 @@ impl Item {
     }
 }
 
-/// A parsed file.
+/// A parsed file. Each item is shared, so the query that hands out one item's syntax
+/// (`ItemSyntax`) clones a pointer, not a tree.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SourceModule {
-    pub items: Vec<Item>,
+    pub items: Vec<Arc<Item>>,
 }

@@ -88,7 +88,7 @@ pub enum Instr {
     Not,
     Jump(u32),
     JumpIfFalse(u32),
-    /// Calls a function by index (after linking) with this many arguments.
+    /// Calls a function by its index in the program with this many arguments.
     Call(u32, u32),
     Return,
     Pop,

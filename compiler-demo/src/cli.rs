@@ -75,6 +75,10 @@ enum Cmd {
         /// Also write a Chrome trace of the pool's timings (parallel engine only)
         #[arg(long, value_name = "FILE.json")]
         trace: Option<PathBuf>,
+        /// Keep checking: after the first check, check again whenever a file under DIR
+        /// changes, re-executing only what the change affects, until Ctrl-C (exit 0)
+        #[arg(long, conflicts_with_all = ["timings", "trace"])]
+        watch: bool,
     },
     /// Check a program and write its linked bytecode listing.
     #[command(after_help = EXIT_CODES)]
@@ -128,6 +132,7 @@ fn dispatch(cli: Cli) -> Outcome {
             engine,
             timings,
             trace,
+            watch: _,
         } => {
             let files = TraceFiles {
                 chrome_json: trace,
@@ -164,6 +169,16 @@ fn dispatch(cli: Cli) -> Outcome {
 /// Runs the command line and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // `check --watch` prints as it goes; every other command prints one outcome.
+    if let Cmd::Check {
+        program,
+        engine,
+        watch: true,
+        ..
+    } = &cli.command
+    {
+        return crate::watch::run(&program.dir, engine.mode());
+    }
     let outcome = dispatch(cli);
     // A closed pipe is not worth a panic; the exit code still tells the story.
     let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());

@@ -1,25 +1,29 @@
 //! Gathering the program's diagnostics from every query that owns some.
 //!
-//! Bodies and items are visited with `par_map`, whose results come back in input
-//! order, so the gathered list does not depend on scheduling; it is then sorted anyway.
-//! Cycles arrive once per participant; they are grouped by their canonical participant
-//! list and reported once each (see `cycles.rs`).
+//! Each module's are gathered by its own query (`ModuleDiagnostics`), so after an edit
+//! only the edited module's gathering runs again, and `CrateDiagnostics` (which merges
+//! them) runs again only when some module's diagnostics changed. Modules, bodies and
+//! items are visited with `par_map`, whose results come back in input order, so the
+//! gathered list does not depend on scheduling; it is then sorted anyway. Cycles arrive
+//! once per participant; they are grouped by their canonical participant list and
+//! reported once each (see `cycles.rs`).
 
 use crate::ast::ItemKind;
 use crate::cycles::{cycle_diag, Step, StructShape};
 use crate::diagnostics::{sort_and_dedup, Diag};
 use crate::engine::{Cx, Cycle, Query};
-use crate::modtree::{DefData, DefKind, ModId, ModuleTree};
+use crate::modtree::{DefData, DefId, DefKind, ModId, ModuleTree};
+use crate::outline::{def_name_span, use_spans};
 use crate::queries as q;
 use crate::source::{FileId, Span};
 use crate::types::{item_of, Ty};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What one item or import contributed: its diagnostics and any cycle it took part in.
 type Contribution = (Vec<Diag>, Option<Step>);
 
-fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, i: usize) -> Contribution {
-    let def = &tree.defs[i];
+fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, d: DefId) -> Contribution {
+    let def = tree.def(d);
     let key = &def.key;
     let step = |cycle: &Option<Cycle>, name: &'static str, shape: Option<StructShape>| {
         cycle.as_ref().map(|c| Step {
@@ -63,23 +67,39 @@ fn right_hand_side(cx: &Cx<'_>, def: &DefData) -> Span {
     item_of(cx, &def.key, |_, item| match &item.kind {
         ItemKind::Alias(te) => te.span(),
         ItemKind::Const(_, init) => init.span,
-        _ => def.name_span,
+        _ => item.name.span,
     })
-    .unwrap_or(def.name_span)
+    .unwrap_or_default()
 }
 
 /// A struct's header and the fields whose types are structs.
 fn struct_shape(cx: &Cx<'_>, tree: &ModuleTree, def: &DefData) -> StructShape {
     let fields = cx.get::<q::StructFields>(&def.key);
-    let header = item_of(cx, &def.key, |_, item| Span {
-        end: def.name_span.end,
-        ..item.span
+    // `struct Name`, and where each field's type is written.
+    let (header, type_spans) = item_of(cx, &def.key, |_, item| {
+        let header = Span {
+            end: item.name.span.end,
+            ..item.span
+        };
+        let type_spans: Vec<Span> = match &item.kind {
+            ItemKind::Struct(written) => fields
+                .written_at
+                .iter()
+                .map(|&i| {
+                    written
+                        .get(i as usize)
+                        .map_or(item.name.span, |f| f.ty.span())
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        (header, type_spans)
     })
-    .unwrap_or(def.name_span);
+    .unwrap_or_default();
     let fields = fields
         .fields
         .iter()
-        .zip(&fields.type_spans)
+        .zip(&type_spans)
         .filter_map(|((_, ty), &span)| match ty {
             Ty::Struct(k) => Some((span, tree.def(k.id).key.id)),
             _ => None,
@@ -92,41 +112,66 @@ fn struct_shape(cx: &Cx<'_>, tree: &ModuleTree, def: &DefData) -> StructShape {
     }
 }
 
-/// Body of `CrateDiagnostics`.
-pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
-    let tree = cx.get::<q::ModuleTree>(&());
-    let mut diags = tree.diags.clone();
-    let files: Vec<FileId> = (0..cx.get::<q::FileList>(&()).len() as u32)
-        .map(FileId)
-        .collect();
-    for f in &files {
-        diags.extend(cx.get::<q::Parse>(f).diags.iter().cloned());
-    }
-    let mods: Vec<ModId> = (0..tree.modules.len() as u32).map(ModId).collect();
-    for scope in cx.par_map(&mods, |cx, m| cx.get::<q::ModuleScope>(m)) {
-        diags.extend(scope.diags.iter().cloned());
-    }
+/// What one module contributes to the program's diagnostics.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ModuleReport {
+    /// The diagnostics of its file's syntax, its scope, its imports and its items.
+    pub diags: Vec<Diag>,
+    /// Each cycle one of its imports or items took part in, as that participant saw it.
+    pub steps: Vec<Step>,
+}
 
-    let mut contributions: Vec<Contribution> = cx.par_map(&tree.uses, |cx, u| {
-        let r = cx.get::<q::ResolveUse>(&u.key);
+/// Body of `ModuleDiagnostics`.
+pub fn module_diagnostics(cx: &Cx<'_>, m: ModId) -> ModuleReport {
+    let tree = cx.get::<q::ModuleTree>(&());
+    let module = tree.module(m);
+    let mut report = ModuleReport::default();
+    if let Some(file) = module.file {
+        report.diags = cx.get_ref::<q::Parse>(&file).diags.clone();
+    }
+    report
+        .diags
+        .extend(cx.get_ref::<q::ModuleScope>(&m).diags.iter().cloned());
+    let mut contributions: Vec<Contribution> = cx.par_map(&module.uses, |cx, &id| {
+        let key = &tree.use_(id).key;
+        let r = cx.get::<q::ResolveUse>(key);
         let step = r.cycle.as_ref().map(|c| Step {
             cycle: c.clone(),
-            key: (q::ResolveUse::NAME, format!("{:?}", u.key)),
-            span: u.path_span,
+            key: (q::ResolveUse::NAME, format!("{key:?}")),
+            span: use_spans(cx, &tree, id).path,
             shape: None,
         });
         (r.diags.clone(), step)
     });
-    let indices: Vec<usize> = (0..tree.defs.len()).collect();
-    contributions.extend(cx.par_map(&indices, |cx, &i| item_contribution(cx, &tree, i)));
+    contributions.extend(cx.par_map(&module.defs, |cx, &d| item_contribution(cx, &tree, d)));
+    for (diags, step) in contributions {
+        report.diags.extend(diags);
+        report.steps.extend(step);
+    }
+    report
+}
 
+/// Body of `CrateDiagnostics`: the module tree's diagnostics, the syntax errors of
+/// files that are no module, every module's report, one diagnostic per cycle, and the
+/// check of `main`; sorted, without duplicates.
+pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
+    let tree = cx.get::<q::ModuleTree>(&());
+    let mut diags = tree.diags.clone();
+    let in_modules: HashSet<FileId> = tree.modules.iter().filter_map(|m| m.file).collect();
+    for f in (0..cx.get::<q::FileList>(&()).len() as u32).map(FileId) {
+        if !in_modules.contains(&f) {
+            diags.extend(cx.get_ref::<q::Parse>(&f).diags.iter().cloned());
+        }
+    }
+    let mods: Vec<ModId> = (0..tree.modules.len() as u32).map(ModId).collect();
+    let reports = cx.par_map(&mods, |cx, m| cx.get::<q::ModuleDiagnostics>(m));
     let mut cycles: BTreeMap<Vec<(&'static str, String)>, Cycle> = BTreeMap::new();
     let mut steps = HashMap::new();
-    for (ds, step) in contributions {
-        diags.extend(ds);
-        if let Some(step) = step {
+    for report in &reports {
+        diags.extend(report.diags.iter().cloned());
+        for step in &report.steps {
             cycles.insert(step.cycle.participants().to_vec(), step.cycle.clone());
-            steps.insert(step.key.clone(), step);
+            steps.insert(step.key.clone(), step.clone());
         }
     }
     diags.extend(cycles.values().map(|c| cycle_diag(c, &steps)));
@@ -147,11 +192,10 @@ fn check_main(cx: &Cx<'_>, tree: &ModuleTree) -> Option<Diag> {
                 .help("add `fn main() -> i64 { ... }` to `main.wd`"),
         );
     };
-    let def = tree.def(main);
-    let sig = cx.get::<q::FnSignature>(&def.key);
+    let sig = cx.get::<q::FnSignature>(&tree.def(main).key);
     let ok = sig.params.is_empty() && matches!(sig.ret, Ty::I64 | Ty::Error);
     (!ok).then(|| {
         Diag::error("E0580", "`main` function has wrong type")
-            .at(def.name_span, "expected `fn main() -> i64`")
+            .at(def_name_span(cx, tree, main), "expected `fn main() -> i64`")
     })
 }

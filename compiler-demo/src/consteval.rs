@@ -17,7 +17,7 @@ use crate::resolve::{describe_res, resolve_at, PathUse, Res};
 use crate::types::{item_of, lower_type, Ty};
 
 /// A constant's type and value (`None` when evaluation failed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConstValue {
     pub ty: Ty,
     pub value: Option<Value>,

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub type StepKey = (&'static str, String);
 
 /// One participant of a cycle, as its item or import describes it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub cycle: Cycle,
     pub key: StepKey,
@@ -28,7 +28,7 @@ pub struct Step {
 }
 
 /// What an infinite-size report needs to know about one struct.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StructShape {
     pub def: DefId,
     /// `struct Name`.

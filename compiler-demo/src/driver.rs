@@ -7,6 +7,7 @@
 use crate::bytecode::Program;
 use crate::diagnostics::{render, render_plain, Diag};
 use crate::engine::Engine;
+use crate::modtree::ModId;
 use crate::queries as q;
 use crate::source::{FileId, SourceFile, SourceMap};
 use std::path::{Path, PathBuf};
@@ -126,8 +127,7 @@ fn with_engine<R: Send>(
             Mode::Serial => Engine::serial(),
             Mode::Parallel(_) => Engine::new(),
         };
-        let list: Vec<String> = sources.files.iter().map(|f| f.path.clone()).collect();
-        engine.set_input::<q::FileList>((), Arc::new(list));
+        engine.set_input::<q::FileList>((), file_list(sources));
         for (i, file) in sources.files.iter().enumerate() {
             engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
         }
@@ -141,6 +141,11 @@ fn with_engine<R: Send>(
         Mode::Serial => Ok((setup(), None)),
         Mode::Parallel(threads) => crate::pool::install_traced(threads, trace, setup),
     }
+}
+
+/// The value of the `FileList` input for `sources`: every file's path, in id order.
+pub fn file_list(sources: &SourceMap) -> Arc<Vec<String>> {
+    Arc::new(sources.files.iter().map(|f| f.path.clone()).collect())
 }
 
 /// Checks a program: its sorted diagnostics, and its linked program when it has none.
@@ -157,8 +162,25 @@ pub type Compiled = (Vec<Diag>, Option<Arc<Program>>, Option<Trace>);
 
 /// [`compile`], also returning the pool's timings when `trace` is set (parallel mode).
 pub fn compile_traced(sources: &SourceMap, mode: Mode, trace: bool) -> Result<Compiled, String> {
-    let (result, recorded) = with_engine(sources, mode, trace, |engine| {
-        engine.run(|cx| {
+    let (result, recorded) = with_engine(sources, mode, trace, compile_on)?;
+    let (diags, program) = result?;
+    Ok((diags, program, recorded))
+}
+
+/// Checks the program whose inputs `engine` holds (on the current pool, for a parallel
+/// engine): its sorted diagnostics, and its linked program when it has none.
+pub fn compile_on(engine: &Engine) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
+    engine
+        .run(|cx| {
+            // Every module's diagnostics first, side by side. When an incremental engine
+            // finds their merge unchanged, it verifies what the merge read one memo after
+            // another; asked for from here, the modules' memos are verified in parallel
+            // instead. A fresh engine computes the same either way.
+            let tree = cx.get::<q::ModuleTree>(&());
+            let modules: Vec<ModId> = (0..tree.modules.len() as u32).map(ModId).collect();
+            cx.par_for_each(&modules, |cx, m| {
+                cx.get_ref::<q::ModuleDiagnostics>(m);
+            });
             let diags = cx.get::<q::CrateDiagnostics>(&());
             let program = if diags.is_empty() {
                 cx.get::<q::LinkedProgram>(&())
@@ -167,9 +189,7 @@ pub fn compile_traced(sources: &SourceMap, mode: Mode, trace: bool) -> Result<Co
             };
             ((*diags).clone(), program)
         })
-    })?;
-    let (diags, program) = result.map_err(|e| format!("internal compiler error: {e}"))?;
-    Ok((diags, program, recorded))
+        .map_err(|e| format!("internal compiler error: {e}"))
 }
 
 /// Where to write the timings of a run (`--trace`, `--timings`).
@@ -252,8 +272,9 @@ pub fn execute_sources_traced(
     outcome
 }
 
-/// What a command prints once the program is compiled.
-fn finish(
+/// What a command prints once the program is compiled: `diags` and `program` as
+/// [`compile`] returns them.
+pub fn finish(
     sources: &SourceMap,
     command: &Command,
     diags: &[Diag],

@@ -1,11 +1,12 @@
 //! Lowering typed IR to bytecode, and linking functions into a program.
 //!
 //! Every expression leaves one value on the stack. Calls are emitted with the callee's
-//! `DefId` and rewritten to function indices when the program is linked.
+//! index in the program (`FunctionIndex`: functions in id order), so linking only
+//! collects the functions: after an edit it does not copy every function again.
 
 use crate::bytecode::{Function, Instr, Program, Value};
 use crate::engine::Cx;
-use crate::modtree::{DefKey, DefKind};
+use crate::modtree::{DefId, DefKey, DefKind};
 use crate::queries as q;
 use crate::source::Span;
 use crate::tir::{TExpr, TExprKind, TStmt};
@@ -14,6 +15,10 @@ use std::sync::Arc;
 
 struct Emitter<'a, 'c> {
     cx: &'a Cx<'c>,
+    /// Each function's index in the program.
+    index: &'a HashMap<DefId, u32>,
+    /// A call named something that is not a function of the program.
+    unlinked: bool,
     code: Vec<Instr>,
     spans: Vec<Span>,
 }
@@ -64,7 +69,9 @@ impl Emitter<'_, '_> {
                 for a in args {
                     self.expr(a);
                 }
-                self.emit(Instr::Call(key.id.0, args.len() as u32), span);
+                let target = self.index.get(&key.id).copied();
+                self.unlinked |= target.is_none();
+                self.emit(Instr::Call(target.unwrap_or(0), args.len() as u32), span);
             }
             TExprKind::Field(base, i) => {
                 self.expr(base);
@@ -194,16 +201,29 @@ impl Emitter<'_, '_> {
     }
 }
 
-/// Body of `Lower`: bytecode for one checked function (calls not yet linked).
+/// Body of `FunctionIndex`: each function's index in the program, in id order.
+pub fn function_index(cx: &Cx<'_>) -> HashMap<DefId, u32> {
+    let tree = cx.get::<q::ModuleTree>(&());
+    let fns = tree.defs.iter().filter(|d| d.kind == DefKind::Fn);
+    fns.enumerate().map(|(i, d)| (d.key.id, i as u32)).collect()
+}
+
+/// Body of `Lower`: bytecode for one checked function; `None` if it did not check.
 pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
     let checked = cx.get::<q::TypeCheck>(key);
     let typed = checked.typed.as_ref()?;
+    let index = cx.get::<q::FunctionIndex>(&());
     let mut em = Emitter {
         cx,
+        index: &index,
+        unlinked: false,
         code: Vec::new(),
         spans: Vec::new(),
     };
     em.expr(&typed.body);
+    if em.unlinked {
+        return None;
+    }
     em.emit(Instr::Return, typed.body.span);
     let name = Arc::clone(&key.path);
     Some(Arc::new(Function {
@@ -215,7 +235,7 @@ pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
     }))
 }
 
-/// Body of `LinkedProgram`: lowers every function in parallel and resolves calls.
+/// Body of `LinkedProgram`: lowers every function in parallel and collects them.
 /// `None` when the program has no `main` or a function failed to check.
 pub fn link(cx: &Cx<'_>) -> Option<Arc<Program>> {
     let tree = cx.get::<q::ModuleTree>(&());
@@ -225,22 +245,8 @@ pub fn link(cx: &Cx<'_>) -> Option<Arc<Program>> {
         .filter(|d| d.kind == DefKind::Fn)
         .map(|d| d.key.clone())
         .collect();
-    let index: HashMap<u32, u32> = fns
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.id.0, i as u32))
-        .collect();
     let lowered = cx.par_map(&fns, |cx, key| cx.get::<q::Lower>(key));
-    let mut functions = Vec::with_capacity(lowered.len());
-    for f in lowered {
-        let mut f = (*f?).clone();
-        for ins in &mut f.code {
-            if let Instr::Call(target, _) = ins {
-                *target = *index.get(target)?;
-            }
-        }
-        functions.push(Arc::new(f));
-    }
-    let main = *index.get(&tree.main_fn()?.0)?;
+    let functions = lowered.into_iter().collect::<Option<Vec<_>>>()?;
+    let main = *cx.get::<q::FunctionIndex>(&()).get(&tree.main_fn()?)?;
     Some(Arc::new(Program { functions, main }))
 }

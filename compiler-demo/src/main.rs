@@ -1,6 +1,8 @@
 //! The `compiler-demo` command line.
 
 mod cli;
+mod interrupt;
+mod watch;
 
 fn main() {
     // This process ends right after its one compilation (see the function's docs).

@@ -5,11 +5,12 @@
 //! sorted path order and items in file order, so every id is a function of the program
 //! text alone.
 
-use crate::ast::{ItemKind, UseKind};
+use crate::ast::PathRoot;
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
+use crate::outline::OutlineKind;
 use crate::queries as q;
-use crate::source::{FileId, Span};
+use crate::source::FileId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -24,31 +25,36 @@ pub struct DefId(pub u32);
 pub struct UseId(pub u32);
 
 /// A query key naming an item; its `Debug` text is the item's path, which is what cycle
-/// reports show.
+/// reports show. Keys compare by id and path: after an edit renames an item, or moves
+/// another item to its id, the key is a new one, so no memo made for the old item
+/// (which shows the old path in its value and its reports) answers for the new one.
 #[derive(Clone)]
 pub struct DefKey {
     pub id: DefId,
     pub path: Arc<str>,
 }
 
-/// A query key naming a `use` declaration, shown as the path it imports.
+/// A query key naming a `use` declaration, shown as the path it imports; compared by
+/// id and text, like [`DefKey`].
 #[derive(Clone)]
 pub struct UseKey {
     pub id: UseId,
     pub text: Arc<str>,
 }
 
-macro_rules! key_by_id {
+macro_rules! key_by_id_and_text {
     ($t:ty, $field:ident) => {
         impl PartialEq for $t {
             fn eq(&self, other: &Self) -> bool {
                 self.id == other.id
+                    && (Arc::ptr_eq(&self.$field, &other.$field) || self.$field == other.$field)
             }
         }
         impl Eq for $t {}
         impl std::hash::Hash for $t {
             fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-                self.id.hash(h)
+                self.id.hash(h);
+                self.$field.hash(h);
             }
         }
         impl PartialOrd for $t {
@@ -57,8 +63,12 @@ macro_rules! key_by_id {
             }
         }
         impl Ord for $t {
+            /// By id first: within one program ids are distinct, so the text only
+            /// orders keys of different revisions.
             fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.id.cmp(&other.id)
+                self.id
+                    .cmp(&other.id)
+                    .then_with(|| self.$field.cmp(&other.$field))
             }
         }
         impl fmt::Debug for $t {
@@ -68,8 +78,8 @@ macro_rules! key_by_id {
         }
     };
 }
-key_by_id!(DefKey, path);
-key_by_id!(UseKey, text);
+key_by_id_and_text!(DefKey, path);
+key_by_id_and_text!(UseKey, text);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefKind {
@@ -90,7 +100,7 @@ impl DefKind {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct ModuleData {
     /// Path segments from the crate root; empty for the root.
     pub path: Vec<Arc<str>>,
@@ -116,34 +126,37 @@ impl ModuleData {
     }
 }
 
-#[derive(Debug)]
+/// A definition. Where its name is written is not here (see `outline.rs`):
+/// [`def_name_span`](crate::outline::def_name_span) reads it from the item's syntax.
+#[derive(Debug, PartialEq, Eq)]
 pub struct DefData {
     pub kind: DefKind,
     pub module: ModId,
     pub name: Arc<str>,
-    pub name_span: Span,
     pub is_pub: bool,
     /// Index of the item in its file's item list.
     pub item: u32,
     pub key: DefKey,
 }
 
-#[derive(Debug)]
+/// An import. Where it is written is not here (see `outline.rs`):
+/// [`use_spans`](crate::outline::use_spans) reads it from the item's syntax.
+#[derive(Debug, PartialEq, Eq)]
 pub struct UseData {
     pub module: ModId,
     /// The bound name, or `None` for a glob.
     pub name: Option<Arc<str>>,
-    /// The bound name as written (the `*` of a glob).
-    pub span: Span,
-    /// The imported path as written, with a glob's `::*`.
-    pub path_span: Span,
+    /// How the imported path (for a glob, the module's) starts.
+    pub root: PathRoot,
+    /// The imported path's segments after its root.
+    pub segments: Arc<[Arc<str>]>,
     pub is_pub: bool,
     pub item: u32,
     pub key: UseKey,
 }
 
 /// Every module, item and import in the program.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct ModuleTree {
     pub modules: Vec<ModuleData>,
     pub defs: Vec<DefData>,
@@ -226,11 +239,11 @@ fn module_path(file: &str) -> Option<Vec<Arc<str>>> {
     segs.iter().all(|s| is_ident(s)).then_some(segs)
 }
 
-/// Computes the module tree, parsing every file in parallel.
+/// Computes the module tree from every file's outline (files are parsed in parallel).
 pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
     let files = cx.get::<q::FileList>(&());
     let ids: Vec<FileId> = (0..files.len() as u32).map(FileId).collect();
-    let parsed = cx.par_map(&ids, |cx, id| cx.get::<q::Parse>(id));
+    let outlines = cx.par_map(&ids, |cx, id| cx.get::<q::FileOutline>(id));
 
     let mut tree = ModuleTree::default();
     let mut by_path: BTreeMap<Vec<Arc<str>>, Option<FileId>> = BTreeMap::new();
@@ -259,7 +272,7 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         tree.modules.push(ModuleData {
             path: path.clone(),
             file: *file,
-            unreadable: file.is_some_and(|f| parsed[f.0 as usize].unreadable),
+            unreadable: file.is_some_and(|f| outlines[f.0 as usize].unreadable),
             parent,
             children: BTreeMap::new(),
             defs: Vec::new(),
@@ -287,30 +300,24 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
             .iter()
             .map(|s| format!("{s}::"))
             .collect();
-        for (i, item) in parsed[file.0 as usize].module.items.iter().enumerate() {
+        for (i, item) in outlines[file.0 as usize].items.iter().enumerate() {
             let module = ModId(m as u32);
             let kind = match &item.kind {
-                ItemKind::Fn(_) => DefKind::Fn,
-                ItemKind::Struct(_) => DefKind::Struct,
-                ItemKind::Const(..) => DefKind::Const,
-                ItemKind::Alias(_) => DefKind::Alias,
-                ItemKind::Use(u) => {
+                OutlineKind::Def(kind) => *kind,
+                OutlineKind::Use {
+                    binds,
+                    root,
+                    segments,
+                    written,
+                } => {
                     let id = UseId(tree.uses.len() as u32);
-                    let (name, path_span, written) = match &u.kind {
-                        UseKind::Single(n) => (Some(n.name.clone()), u.path.span, u.path.text()),
-                        UseKind::Glob => (
-                            None,
-                            u.path.span.to(item.name.span),
-                            format!("{}::*", u.path.text()),
-                        ),
-                    };
                     let module_name = tree.modules[m].display_path();
                     let text = format!("{module_name}::{{use {written}}}");
                     tree.uses.push(UseData {
                         module,
-                        name,
-                        span: item.name.span,
-                        path_span,
+                        name: binds.clone(),
+                        root: *root,
+                        segments: segments.clone(),
                         is_pub: item.is_pub,
                         item: i as u32,
                         key: UseKey {
@@ -326,13 +333,12 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
             tree.defs.push(DefData {
                 kind,
                 module,
-                name: item.name.name.clone(),
-                name_span: item.name.span,
+                name: item.name.clone(),
                 is_pub: item.is_pub,
                 item: i as u32,
                 key: DefKey {
                     id,
-                    path: Arc::from(format!("{prefix}{}", item.name.name)),
+                    path: Arc::from(format!("{prefix}{}", item.name)),
                 },
             });
             tree.modules[m].defs.push(id);

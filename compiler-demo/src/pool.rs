@@ -13,14 +13,20 @@ pub fn install_traced<R: Send>(
     trace: bool,
     f: impl FnOnce() -> R + Send,
 ) -> Result<(R, Option<weft::trace::Trace>), String> {
+    let pool = build(threads, trace)?;
+    let result = pool.install(f);
+    let recorded = trace.then(|| pool.take_trace());
+    Ok((result, recorded))
+}
+
+/// A weft pool of `threads` workers (0: the pool's default size), recording timings
+/// when `trace` is set.
+pub fn build(threads: usize, trace: bool) -> Result<weft::ThreadPool, String> {
     let mut builder = weft::ThreadPoolBuilder::new().trace(trace);
     if threads > 0 {
         builder = builder.num_threads(threads);
     }
-    let pool = builder
+    builder
         .build()
-        .map_err(|e| format!("cannot start a pool of {threads} threads: {e}"))?;
-    let result = pool.install(f);
-    let recorded = trace.then(|| pool.take_trace());
-    Ok((result, recorded))
+        .map_err(|e| format!("cannot start a pool of {threads} threads: {e}"))
 }

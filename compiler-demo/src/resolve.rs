@@ -15,10 +15,11 @@
 //! caller turns them into a diagnostic at its own span, so memoized resolutions are
 //! shared.
 
-use crate::ast::{ItemKind, Path, PathRoot, UseKind};
+use crate::ast::{Path, PathRoot};
 use crate::diagnostics::Diag;
 use crate::engine::{Cx, Cycle};
 use crate::modtree::{DefId, ModId, ModuleTree, UseId};
+use crate::outline::{def_name_span, use_path, use_spans};
 use crate::queries as q;
 pub use crate::resolve_errors::ResolveError;
 use crate::resolve_errors::{error_diag, reexport_of_private, Hidden};
@@ -34,7 +35,7 @@ pub enum Entry {
 }
 
 /// The names one module declares, and its glob imports.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Scope {
     pub names: HashMap<Arc<str>, Entry>,
     pub globs: Vec<UseId>,
@@ -124,7 +125,7 @@ impl PathKey {
 
 /// Result of resolving one `use`: what it names, and the visibility that thing has
 /// where the `use` found it (the `use`'s own `pub` is not part of it).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UseResult {
     pub res: Res,
     pub vis: Vis,
@@ -137,25 +138,32 @@ pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
     let tree = cx.get::<q::ModuleTree>(&());
     let module = tree.module(m);
     let mut scope = Scope::default();
-    let mut first_span = HashMap::new();
     for (name, &child) in &module.children {
         scope.names.insert(name.clone(), Entry::Module(child));
     }
-    let mut declare = |scope: &mut Scope, name: &Arc<str>, span, entry| {
-        if let Some(prev) = scope.names.get(name) {
+    // Where a declared name is written, read from its item's syntax only to report it
+    // defined twice: the scope itself does not depend on where its items are.
+    let span_of = |entry: Entry| match entry {
+        Entry::Def(d) => Some(def_name_span(cx, &tree, d)),
+        Entry::Import(u) => Some(use_spans(cx, &tree, u).name),
+        Entry::Module(_) => None,
+    };
+    let declare = |scope: &mut Scope, name: &Arc<str>, entry: Entry| {
+        if let Some(&prev) = scope.names.get(name) {
+            let span = span_of(entry).unwrap_or_default();
             let mut d = Diag::error(
                 "E0428",
                 format!("the name `{name}` is defined multiple times"),
             )
             .at(span, format!("`{name}` redefined here"));
-            match (prev, first_span.get(name)) {
-                (_, Some(&s)) => {
+            match (prev, span_of(prev)) {
+                (_, Some(s)) => {
                     d = d.with_secondary(s, format!("previous definition of `{name}` here"))
                 }
                 (Entry::Module(c), None) => {
                     d = d.note(format!(
                         "module `{}` is defined by a file",
-                        tree.module(*c).display_path()
+                        tree.module(c).display_path()
                     ))
                 }
                 _ => {}
@@ -163,17 +171,14 @@ pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
             scope.diags.push(d);
         } else {
             scope.names.insert(name.clone(), entry);
-            first_span.insert(name.clone(), span);
         }
     };
     for &d in &module.defs {
-        let def = tree.def(d);
-        declare(&mut scope, &def.name, def.name_span, Entry::Def(d));
+        declare(&mut scope, &tree.def(d).name, Entry::Def(d));
     }
     for &u in &module.uses {
-        let data = tree.use_(u);
-        match &data.name {
-            Some(name) => declare(&mut scope, name, data.span, Entry::Import(u)),
+        match &tree.use_(u).name {
+            Some(name) => declare(&mut scope, name, Entry::Import(u)),
             None => scope.globs.push(u),
         }
     }
@@ -223,7 +228,7 @@ fn entry_binding(
                 return Err(Hidden {
                     kind: "import".to_string(),
                     what: format!("import `{name}`"),
-                    defined_at: data.span,
+                    defined_at: use_spans(cx, tree, u).name,
                     refers_to: None,
                 });
             }
@@ -238,8 +243,8 @@ fn entry_binding(
         Ok(binding)
     } else {
         Err(match entry {
-            Entry::Import(u) => Hidden::import_of(tree, u, binding.res),
-            _ => Hidden::item(tree, binding.res),
+            Entry::Import(u) => Hidden::import_of(cx, tree, u, binding.res),
+            _ => Hidden::item(cx, tree, binding.res),
         })
     }
 }
@@ -374,7 +379,7 @@ fn lookup(
                     .iter()
                     .map(|f| {
                         let what = describe_res(tree, f.binding.res);
-                        (what, tree.use_(f.via).path_span)
+                        (what, use_spans(cx, tree, f.via).path)
                     })
                     .collect(),
             })
@@ -382,7 +387,7 @@ fn lookup(
     }
     // Nothing `from` may name: report what exists but is hidden, if anything.
     match glob_search(cx, tree, m, name, from, false).0.first() {
-        Some(hidden) => Err(Hidden::item(tree, hidden.binding.res).at(seg)),
+        Some(hidden) => Err(Hidden::item(cx, tree, hidden.binding.res).at(seg)),
         None => Err(not_found),
     }
 }
@@ -469,56 +474,67 @@ fn binding_at(
     }
 }
 
-/// Resolves one `use`; the body of the `ResolveUse` query.
+/// Resolves one `use`; the body of the `ResolveUse` query. What the import names is
+/// in the module tree; its syntax is read only to report an error at its spans, so an
+/// edit elsewhere in its file does not make it run again.
 pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
     let tree = cx.get::<q::ModuleTree>(&());
     let data = tree.use_(id);
-    let module = tree.module(data.module);
+    let written = || use_path(cx, &tree, id);
     let mut diags = Vec::new();
-    let mut binding = Binding::ERR;
-    if let Some(file) = module.file {
-        let parsed = cx.get::<q::Parse>(&file);
-        if let Some(ItemKind::Use(decl)) =
-            parsed.module.items.get(data.item as usize).map(|i| &i.kind)
-        {
-            if imports_itself(cx, data.module, data.name.as_deref(), &decl.path) {
-                let name = data.name.as_deref().unwrap_or_default();
-                diags.push(
-                    Diag::error("E0432", format!("unresolved import `{}`", decl.path.text())).at(
-                        decl.path.span,
-                        format!(
-                            "no `{name}` in `{}` other than this import",
-                            module.display_path()
-                        ),
-                    ),
-                );
-                return UseResult {
-                    res: Res::Err,
-                    vis: Vis::Public,
-                    diags,
-                    cycle: None,
-                };
-            }
-            binding = binding_at(cx, data.module, &decl.path, PathUse::Import, &mut diags);
-            let res = binding.res;
-            if decl.kind == UseKind::Glob && !matches!(res, Res::Module(_) | Res::Err) {
-                diags.push(
-                    Diag::error(
-                        "E0432",
-                        format!("unresolved import `{}::*`", decl.path.text()),
-                    )
-                    .at(
-                        decl.path.span,
-                        format!("{} is not a module", describe_res(&tree, res)),
-                    ),
-                );
-                binding = Binding::ERR;
-            }
-            if let (UseKind::Single(_), true, Res::Def(d)) = (&decl.kind, data.is_pub, res) {
-                if binding.vis != Vis::Public {
-                    diags.push(reexport_of_private(&tree, d, decl.path.span));
-                }
-            }
+    if imports_itself(
+        cx,
+        data.module,
+        data.name.as_deref(),
+        data.root,
+        &data.segments,
+    ) {
+        let path = written();
+        let name = data.name.as_deref().unwrap_or_default();
+        diags.push(
+            Diag::error("E0432", format!("unresolved import `{}`", path.text())).at(
+                path.span,
+                format!(
+                    "no `{name}` in `{}` other than this import",
+                    tree.module(data.module).display_path()
+                ),
+            ),
+        );
+        return UseResult {
+            res: Res::Err,
+            vis: Vis::Public,
+            diags,
+            cycle: None,
+        };
+    }
+    let key = PathKey {
+        module: data.module,
+        root: data.root,
+        segments: data.segments.clone(),
+        for_use: true,
+    };
+    let mut binding = match cx.get::<q::ResolvePath>(&key) {
+        Ok(binding) => binding,
+        Err(e) => {
+            diags.push(error_diag(&e, &written(), PathUse::Import));
+            Binding::ERR
+        }
+    };
+    let res = binding.res;
+    let glob = data.name.is_none();
+    if glob && !matches!(res, Res::Module(_) | Res::Err) {
+        let path = written();
+        diags.push(
+            Diag::error("E0432", format!("unresolved import `{}::*`", path.text())).at(
+                path.span,
+                format!("{} is not a module", describe_res(&tree, res)),
+            ),
+        );
+        binding = Binding::ERR;
+    }
+    if let (false, true, Res::Def(d)) = (glob, data.is_pub, res) {
+        if binding.vis != Vis::Public {
+            diags.push(reexport_of_private(cx, &tree, d, written().span));
         }
     }
     UseResult {
@@ -530,20 +546,26 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
 }
 
 /// Whether a single import in module `m` binding `name` names `m::name`, i.e. itself.
-fn imports_itself(cx: &Cx<'_>, m: ModId, name: Option<&str>, path: &Path) -> bool {
-    let (Some(name), Some((last, prefix))) = (name, path.segments.split_last()) else {
+fn imports_itself(
+    cx: &Cx<'_>,
+    m: ModId,
+    name: Option<&str>,
+    root: PathRoot,
+    segments: &[Arc<str>],
+) -> bool {
+    let (Some(name), Some((last, prefix))) = (name, segments.split_last()) else {
         return false;
     };
-    if *last.name != *name {
+    if **last != *name {
         return false;
     }
-    if prefix.is_empty() && path.root == PathRoot::Local {
+    if prefix.is_empty() && root == PathRoot::Local {
         return true;
     }
     let key = PathKey {
         module: m,
-        root: path.root,
-        segments: prefix.iter().map(|s| s.name.clone()).collect(),
+        root,
+        segments: prefix.into(),
         for_use: true,
     };
     cx.get::<q::ResolvePath>(&key)

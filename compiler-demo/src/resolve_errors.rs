@@ -6,7 +6,9 @@
 
 use crate::ast::{Ident, Path};
 use crate::diagnostics::Diag;
+use crate::engine::Cx;
 use crate::modtree::{DefId, ModuleTree, UseId};
+use crate::outline::{def_name_span, use_spans};
 use crate::resolve::{describe_res, PathUse, Res};
 use crate::source::Span;
 
@@ -58,25 +60,25 @@ fn kind_of(tree: &ModuleTree, res: Res) -> &'static str {
 
 impl Hidden {
     /// An item that is not visible where it is named.
-    pub(crate) fn item(tree: &ModuleTree, res: Res) -> Hidden {
+    pub(crate) fn item(cx: &Cx<'_>, tree: &ModuleTree, res: Res) -> Hidden {
         Hidden {
             kind: kind_of(tree, res).to_string(),
             what: describe_res(tree, res),
-            defined_at: def_span(tree, res),
+            defined_at: def_span(cx, tree, res),
             refers_to: None,
         }
     }
 
     /// An import, visible itself, that names something not visible where it is named.
-    pub(crate) fn import_of(tree: &ModuleTree, u: UseId, res: Res) -> Hidden {
+    pub(crate) fn import_of(cx: &Cx<'_>, tree: &ModuleTree, u: UseId, res: Res) -> Hidden {
         let data = tree.use_(u);
         let kind = format!("{} import", kind_of(tree, res));
         let name = data.name.as_deref().unwrap_or("*");
         Hidden {
             what: format!("{kind} `{name}`"),
             kind,
-            defined_at: data.span,
-            refers_to: Some((describe_res(tree, res), def_span(tree, res))),
+            defined_at: use_spans(cx, tree, u).name,
+            refers_to: Some((describe_res(tree, res), def_span(cx, tree, res))),
         }
     }
 
@@ -92,9 +94,9 @@ impl Hidden {
 }
 
 /// Where a definition's name is written (nothing for modules and errors).
-pub(crate) fn def_span(tree: &ModuleTree, res: Res) -> Span {
+pub(crate) fn def_span(cx: &Cx<'_>, tree: &ModuleTree, res: Res) -> Span {
     match res {
-        Res::Def(d) => tree.def(d).name_span,
+        Res::Def(d) => def_name_span(cx, tree, d),
         _ => Span::default(),
     }
 }
@@ -187,7 +189,7 @@ pub fn error_diag(e: &ResolveError, path: &Path, usage: PathUse) -> Diag {
 
 /// `pub use` of something less than public (E0364). The import still binds the name,
 /// at the narrower visibility, so other modules get E0603 rather than a leak.
-pub(crate) fn reexport_of_private(tree: &ModuleTree, d: DefId, at: Span) -> Diag {
+pub(crate) fn reexport_of_private(cx: &Cx<'_>, tree: &ModuleTree, d: DefId, at: Span) -> Diag {
     let def = tree.def(d);
     Diag::error(
         "E0364",
@@ -195,7 +197,7 @@ pub(crate) fn reexport_of_private(tree: &ModuleTree, d: DefId, at: Span) -> Diag
     )
     .at(at, format!("re-export of private {}", def.kind.describe()))
     .note_at(
-        def.name_span,
+        def_name_span(cx, tree, d),
         format!(
             "consider marking `{}` as `pub` where it is defined",
             def.name

@@ -8,14 +8,14 @@ use crate::modtree::DefKey;
 use crate::source::Span;
 use crate::types::Ty;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TExpr {
     pub kind: TExprKind,
     pub ty: Ty,
     pub span: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TExprKind {
     Int(i64),
     Bool(bool),
@@ -39,14 +39,14 @@ pub enum TExprKind {
     Error,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TStmt {
     Let(u32, TExpr),
     Expr(TExpr),
 }
 
 /// A checked function body.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypedFn {
     pub body: TExpr,
     pub params: u32,

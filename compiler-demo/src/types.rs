@@ -56,7 +56,7 @@ impl Ty {
 }
 
 /// A type alias after expansion.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliasValue {
     pub ty: Ty,
     pub diags: Vec<Diag>,
@@ -64,11 +64,14 @@ pub struct AliasValue {
 }
 
 /// The fields of a struct, in declaration order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct StructFields {
     pub fields: Vec<(Arc<str>, Ty)>,
-    /// Where each field's type is written, in the order of `fields`.
-    pub type_spans: Vec<crate::source::Span>,
+    /// For each of `fields`, its index among the fields written in the struct's syntax
+    /// (a field declared twice is written twice but counted once). An index, not a
+    /// span: an edit that moves the struct leaves this value equal, so the bodies that
+    /// use the struct need not be checked again.
+    pub written_at: Vec<u32>,
     pub index: HashMap<Arc<str>, u32>,
     pub diags: Vec<Diag>,
     /// A syntax error lost fields: unknown or missing field names are not reported.
@@ -76,20 +79,18 @@ pub struct StructFields {
 }
 
 /// The size of a struct in value slots.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub size: u64,
     pub cycle: Option<Cycle>,
 }
 
-/// Finds the syntax of an item.
+/// Finds the syntax of an item (through `ItemSyntax`: see `outline.rs`).
 pub fn item_of<R>(cx: &Cx<'_>, key: &DefKey, f: impl FnOnce(ModId, &Item) -> R) -> Option<R> {
     let tree = cx.get::<q::ModuleTree>(&());
     let def = tree.def(key.id);
-    let file = tree.module(def.module).file?;
-    let parsed = cx.get::<q::Parse>(&file);
-    let item = parsed.module.items.get(def.item as usize)?;
-    Some(f(def.module, item))
+    let item = crate::outline::item_syntax(cx, &tree, def.module, def.item)?;
+    Some(f(def.module, &item))
 }
 
 /// Converts a written type to a `Ty`, expanding aliases; errors go to `diags`.
@@ -156,7 +157,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
         };
         out.incomplete = item.incomplete;
         let mut first = HashMap::new();
-        for f in fields {
+        for (written, f) in fields.iter().enumerate() {
             let ty = lower_type(cx, m, &f.ty, &mut out.diags);
             if let Some(&prev) = first.get(&f.name.name) {
                 out.diags.push(
@@ -173,7 +174,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
             out.index
                 .insert(f.name.name.clone(), out.fields.len() as u32);
             out.fields.push((f.name.name.clone(), ty));
-            out.type_spans.push(f.ty.span());
+            out.written_at.push(written as u32);
         }
     });
     out

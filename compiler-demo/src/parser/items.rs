@@ -65,7 +65,7 @@ impl Parser {
         while *self.peek() != TokenKind::Eof {
             let start = self.pos;
             let parsed = self.item();
-            items.extend(parsed.item);
+            items.extend(parsed.item.map(Arc::new));
             if !parsed.complete {
                 self.skip_to_item(start);
             }

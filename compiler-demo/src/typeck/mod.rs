@@ -13,6 +13,7 @@ use crate::ast::{
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
 use crate::modtree::{DefKey, DefKind, ModId, ModuleTree};
+use crate::outline::def_name_span;
 use crate::queries as q;
 use crate::resolve::{describe_res, resolve_at, PathUse, Res};
 use crate::source::Span;
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A function's parameter and return types.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Signature {
     pub params: Vec<(Arc<str>, Ty)>,
     pub ret: Ty,
@@ -33,7 +34,7 @@ pub struct Signature {
 }
 
 /// A checked function: typed IR when the body had no errors.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct CheckedFn {
     pub typed: Option<TypedFn>,
     pub diags: Vec<Diag>,
@@ -442,7 +443,6 @@ impl Checker<'_, '_> {
             return texpr(TExprKind::Error, sig.ret.clone(), span);
         }
         if sig.params.len() != args.len() {
-            let def = self.tree.def(key.id);
             let param_spans = item_of(self.cx, &key, |_, item| match &item.kind {
                 ItemKind::Fn(decl) => decl
                     .params
@@ -452,7 +452,7 @@ impl Checker<'_, '_> {
                 _ => Vec::new(),
             });
             let callee = Callee {
-                name_span: def.name_span,
+                name_span: def_name_span(self.cx, self.tree, key.id),
                 params: &sig.params,
                 param_spans: param_spans.unwrap_or_default(),
             };
