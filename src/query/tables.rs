@@ -6,8 +6,8 @@ use std::mem::MaybeUninit;
 
 use super::engine::ParallelEngine;
 use super::job::QueryJob;
-use super::revision::{Dep, Revision};
-use super::table::MemoTable;
+use super::revision::{Dep, Revision, CHANGED_NOW};
+use super::table::{state, MemoTable};
 use super::Query;
 use crate::serial::SerialState;
 use crate::sync::atomic::{AtomicPtr, Ordering};
@@ -35,11 +35,13 @@ struct TypeEntry {
 }
 
 /// Who brings a dependency up to date: the parallel engine for a query job, or the
-/// serial engine.
+/// serial engine; or nobody (`Peek`: a dependency not current in the given revision
+/// reports [`CHANGED_NOW`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Refresher<'a> {
     Parallel(&'a ParallelEngine, &'a QueryJob),
     Serial(&'a SerialState),
+    Peek(Revision),
 }
 
 /// Brings slot `id` of the table at the address up to date in the current revision and
@@ -57,6 +59,14 @@ unsafe fn changed_at_of<Q: Query>(table: *const (), refresher: Refresher<'_>, id
     match refresher {
         Refresher::Parallel(engine, job) => engine.changed_at(job, table, id),
         Refresher::Serial(state) => state.changed_at(table, id),
+        Refresher::Peek(now) => {
+            let word = table.slot(id).state.load(Ordering::Acquire);
+            if state::is_current(word, now) {
+                state::changed_at(word)
+            } else {
+                CHANGED_NOW
+            }
+        }
     }
 }
 

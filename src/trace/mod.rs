@@ -71,7 +71,9 @@ pub enum SpanKind {
         key: String,
     },
     /// Checking a memo's dependencies in a new revision (an incremental engine) to
-    /// reuse it without running `compute`; a red check ends in a `Query` span.
+    /// reuse it without running `compute`, when some dependency must first be brought
+    /// up to date (a memo whose dependencies are all current is reused without a span);
+    /// a red check ends in a `Query` span.
     Verify {
         /// `Query::NAME`.
         name: &'static str,
