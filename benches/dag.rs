@@ -28,7 +28,7 @@ use weft::query::{Cx, Engine, Query};
 
 #[path = "common/dag_graph.rs"]
 mod dag_graph;
-use dag_graph::{check_graph, graph, salsa_chunked_sum, value_of};
+use dag_graph::{check_graph, graph, salsa_chunked_sum, value_of, weft_chunked_sum};
 
 /// What every query reads: the graph and `W` (the graph is built once per process; `W`
 /// changes between tables of one run).
@@ -93,15 +93,7 @@ impl Query for Value {
 }
 
 fn weft_sum(cx: &Cx<'_>) -> u64 {
-    let ids: Vec<u32> = (0..spec().deps.len() as u32).collect();
-    let chunks: Vec<&[u32]> = ids.chunks(CHUNK).collect();
-    cx.par_map(&chunks, |cx, chunk| {
-        chunk
-            .iter()
-            .fold(0u64, |a, i| a.wrapping_add(cx.get::<Value>(i)))
-    })
-    .iter()
-    .fold(0, |a, &v| a.wrapping_add(v))
+    weft_chunked_sum::<Value>(cx, spec().deps.len() as u32, CHUNK)
 }
 
 #[salsa::input]

@@ -30,7 +30,7 @@ use weft::query::{Cx, Engine, Input, Query};
 
 #[path = "common/dag_graph.rs"]
 mod dag_graph;
-use dag_graph::{check_graph, graph, salsa_chunked_sum, salted_value_of};
+use dag_graph::{check_graph, graph, salsa_chunked_sum, salted_value_of, weft_chunked_sum};
 
 static DEPS: OnceLock<Vec<Vec<u32>>> = OnceLock::new();
 static W: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(64);
@@ -86,15 +86,7 @@ impl Query for Value {
 }
 
 fn weft_sum(cx: &Cx<'_>) -> u64 {
-    let ids: Vec<u32> = (0..n()).collect();
-    let chunks: Vec<&[u32]> = ids.chunks(CHUNK).collect();
-    cx.par_map(&chunks, |cx, chunk| {
-        chunk
-            .iter()
-            .fold(0u64, |a, i| a.wrapping_add(cx.get::<Value>(i)))
-    })
-    .iter()
-    .fold(0, |a, &v| a.wrapping_add(v))
+    weft_chunked_sum::<Value>(cx, n(), CHUNK)
 }
 
 // ---------------------------------------------------------------- salsa

@@ -9,21 +9,13 @@
 
 mod common;
 
-use common::{NodeKey, Rng};
+use common::{Calls, NodeKey, Rng};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use weft::query::{Cx, Cycle, Engine, Input, Query};
 use weft::{ThreadPool, ThreadPoolBuilder};
-
-/// How a node requests its dependencies.
-#[derive(Clone, Copy, Debug)]
-enum Calls {
-    Sequential,
-    ParMap,
-    Join,
-}
 
 #[derive(Debug)]
 struct NodeSpec {
@@ -128,18 +120,7 @@ impl Query for Node {
                 cx.get::<Node>(k)
             }
         };
-        let values: Vec<u64> = match spec.calls {
-            Calls::Sequential => keys.iter().map(|k| one(cx, k)).collect(),
-            Calls::ParMap => cx.par_map(&keys, |cx, k| one(cx, k)),
-            Calls::Join => {
-                let (l, r) = keys.split_at(keys.len() / 2);
-                let (l, r) = cx.join(
-                    |cx| l.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
-                    |cx| r.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
-                );
-                l.into_iter().chain(r).collect()
-            }
-        };
+        let values = spec.calls.request(cx, &keys, one);
         let value = values
             .iter()
             .fold((key.node as u64 * 1_000_003) ^ salt, |acc, v| {
@@ -167,11 +148,6 @@ impl Query for Node {
 /// only on the next member, so cycles never share participants and their reports do
 /// not depend on timing), and acyclic nodes with forward candidates (or ring members).
 fn random_spec(rng: &mut Rng, size: u32) -> Spec {
-    let calls = |rng: &mut Rng| match rng.below(3) {
-        0 => Calls::Sequential,
-        1 => Calls::ParMap,
-        _ => Calls::Join,
-    };
     let mut nodes: Vec<NodeSpec> = (0..size)
         .map(|_| NodeSpec {
             candidates: Vec::new(),
@@ -197,7 +173,7 @@ fn random_spec(rng: &mut Rng, size: u32) -> Spec {
             let last = pos + 1 == members.len();
             nodes[i].ring = Some((rings, last));
             nodes[i].candidates = vec![members[(pos + 1) % members.len()] as u32];
-            nodes[i].calls = calls(rng);
+            nodes[i].calls = Calls::random(rng);
             nodes[i].recovers = rng.chance(2);
             nodes[i].tolerant = rng.chance(2);
             nodes[i].fragile = rng.chance(4);
@@ -218,7 +194,7 @@ fn random_spec(rng: &mut Rng, size: u32) -> Spec {
                 nodes[i].candidates.push(c as u32);
             }
         }
-        nodes[i].calls = calls(rng);
+        nodes[i].calls = Calls::random(rng);
         nodes[i].tolerant = !rng.chance(3);
         nodes[i].fragile = rng.chance(8);
         nodes[i].coarse = rng.chance(3);

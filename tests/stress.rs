@@ -8,21 +8,13 @@
 
 mod common;
 
-use common::{NodeKey, Rng};
+use common::{Calls, NodeKey, Rng};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use weft::query::{Cx, Cycle, Engine, Query};
 use weft::ThreadPoolBuilder;
-
-/// How a node requests its dependencies.
-#[derive(Clone, Copy, Debug)]
-enum Calls {
-    Sequential,
-    ParMap,
-    Join,
-}
 
 #[derive(Debug)]
 struct NodeSpec {
@@ -66,18 +58,7 @@ impl Query for Node {
                 cx.get::<Node>(k)
             }
         };
-        let values: Vec<u64> = match spec.calls {
-            Calls::Sequential => keys.iter().map(|k| one(cx, k)).collect(),
-            Calls::ParMap => cx.par_map(&keys, |cx, k| one(cx, k)),
-            Calls::Join => {
-                let (l, r) = keys.split_at(keys.len() / 2);
-                let (l, r) = cx.join(
-                    |cx| l.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
-                    |cx| r.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
-                );
-                l.into_iter().chain(r).collect()
-            }
-        };
+        let values = spec.calls.request(cx, &keys, one);
         values.iter().fold(key.node as u64 * 1_000_003, |acc, v| {
             acc.wrapping_mul(31).wrapping_add(*v)
         })
@@ -90,11 +71,6 @@ impl Query for Node {
 
 fn random_spec(seed: u64, size: u32) -> Spec {
     let mut rng = Rng(seed);
-    let calls = |rng: &mut Rng| match rng.below(3) {
-        0 => Calls::Sequential,
-        1 => Calls::ParMap,
-        _ => Calls::Join,
-    };
     let mut nodes: Vec<NodeSpec> = (0..size)
         .map(|_| NodeSpec {
             deps: Vec::new(),
@@ -120,7 +96,7 @@ fn random_spec(seed: u64, size: u32) -> Spec {
         for (pos, &i) in members.iter().enumerate() {
             in_cycle[i] = true;
             nodes[i].deps = vec![members[(pos + 1) % members.len()] as u32];
-            nodes[i].calls = calls(&mut rng);
+            nodes[i].calls = Calls::random(&mut rng);
             nodes[i].recovers = rng.below(2) == 0;
             nodes[i].tolerant = rng.below(2) == 0;
         }
@@ -139,7 +115,7 @@ fn random_spec(seed: u64, size: u32) -> Spec {
                 nodes[i].deps.push(c as u32);
             }
         }
-        nodes[i].calls = calls(&mut rng);
+        nodes[i].calls = Calls::random(&mut rng);
         nodes[i].tolerant = rng.below(3) != 0;
         nodes[i].panics = rng.below(40) == 0;
     }

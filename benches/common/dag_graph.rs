@@ -79,3 +79,21 @@ pub fn salsa_chunked_sum<N: Copy + Send + Sync>(
         rx.iter().fold(0u64, |a, v| a.wrapping_add(v))
     })
 }
+
+/// The weft variants' evaluation: every node of `0..n` a root, in chunks of `chunk`
+/// consecutive ids requested through `cx.par_map`; the wrapping sum of query `Q`.
+pub fn weft_chunked_sum<Q: weft::query::Query<Key = u32, Value = u64>>(
+    cx: &weft::query::Cx<'_>,
+    n: u32,
+    chunk: usize,
+) -> u64 {
+    let ids: Vec<u32> = (0..n).collect();
+    let chunks: Vec<&[u32]> = ids.chunks(chunk).collect();
+    cx.par_map(&chunks, |cx, chunk| {
+        chunk
+            .iter()
+            .fold(0u64, |a, i| a.wrapping_add(cx.get::<Q>(i)))
+    })
+    .iter()
+    .fold(0, |a, &v| a.wrapping_add(v))
+}

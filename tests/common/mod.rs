@@ -119,3 +119,43 @@ impl Rng {
         self.below(one_in) == 0
     }
 }
+
+/// How a generated node requests its dependencies.
+#[derive(Clone, Copy, Debug)]
+pub enum Calls {
+    Sequential,
+    ParMap,
+    Join,
+}
+
+impl Calls {
+    /// One of the three, at random.
+    pub fn random(rng: &mut Rng) -> Calls {
+        match rng.below(3) {
+            0 => Calls::Sequential,
+            1 => Calls::ParMap,
+            _ => Calls::Join,
+        }
+    }
+
+    /// `one` over `keys` in this style (results in key order).
+    pub fn request<K: Sync>(
+        self,
+        cx: &Cx<'_>,
+        keys: &[K],
+        one: impl Fn(&Cx<'_>, &K) -> u64 + Sync,
+    ) -> Vec<u64> {
+        match self {
+            Calls::Sequential => keys.iter().map(|k| one(cx, k)).collect(),
+            Calls::ParMap => cx.par_map(keys, |cx, k| one(cx, k)),
+            Calls::Join => {
+                let (l, r) = keys.split_at(keys.len() / 2);
+                let (l, r) = cx.join(
+                    |cx| l.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
+                    |cx| r.iter().map(|k| one(cx, k)).collect::<Vec<_>>(),
+                );
+                l.into_iter().chain(r).collect()
+            }
+        }
+    }
+}
