@@ -24,8 +24,8 @@ use std::cell::{Cell, RefCell};
 
 use crate::query::{
     canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
-    Cx, Cycle, Dep, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload, Query, QueryError,
-    Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
+    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload, Query,
+    QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -41,7 +41,7 @@ struct Frame {
     key: *const dyn ErasedKey,
     cycle: RefCell<Option<Cycle>>,
     /// What the query read, in order (incremental engines only).
-    deps: RefCell<Vec<Dep>>,
+    deps: RefCell<DepBuf>,
 }
 
 // A running slot's state word is its frame's address (see `table::state`).
@@ -129,13 +129,9 @@ impl SerialEngine {
             .unwrap_or_else(|err| panic!("weft: failed to start the serial engine's stack: {err}"))
     }
 
-    pub(crate) fn set_input<I: Input>(&mut self, hash: u64, key: I::Key, value: I::Value) {
+    pub(crate) fn set_input<I: Input>(&mut self, key: I::Key, value: I::Value) {
         let mut state = self.state.lock();
-        let table = state.tables.get_mut::<I>();
-        let read_before = table.find(hash, &key).is_some();
-        let changed_in = (self.revisions)
-            .input_changes(read_before, || format!("{}({})", I::NAME, key_text(&key)));
-        table.set(hash, key, value, changed_in);
+        state.tables.set_input::<I>(&mut self.revisions, key, value);
     }
 }
 
@@ -184,10 +180,7 @@ impl SerialState {
     fn record_in_top(&self, dep: Dep) {
         // SAFETY: `top` is null or a live frame of the current request stack.
         if let Some(frame) = unsafe { self.top.get().as_ref() } {
-            let mut deps = frame.deps.borrow_mut();
-            if deps.last() != Some(&dep) {
-                deps.push(dep);
-            }
+            frame.deps.borrow_mut().push(dep);
         }
     }
 
@@ -298,7 +291,7 @@ impl SerialState {
                 std::mem::transmute::<*const (dyn ErasedKey + '_), *const dyn ErasedKey>(erased)
             },
             cycle: RefCell::new(None),
-            deps: RefCell::new(Vec::new()),
+            deps: RefCell::new(DepBuf::default()),
         };
         slot.state
             .store(&frame as *const Frame as usize, Ordering::Relaxed);
@@ -374,7 +367,7 @@ impl SerialState {
     ) -> Verdict {
         // SAFETY: `frame` owns the slot; nothing writes its dependencies before it
         // completes.
-        let deps = unsafe { table.meta(id).deps() };
+        let deps = unsafe { table.deps(id) };
         check_deps(deps, state::verified_at(previous), |dep| {
             frame.deps.borrow_mut().push(dep);
             let changed = self.tables.changed_at(dep, Refresher::Serial(self));

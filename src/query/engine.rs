@@ -2,9 +2,9 @@
 
 use super::error::QueryError;
 use super::graph::WaitGraph;
-use super::job::{key_text, QueryJob};
+use super::job::QueryJob;
 use super::revision::{Revisions, Stats};
-use super::table::{hash_key, MemoTable};
+use super::table::MemoTable;
 use super::tables::TableMap;
 use super::unwind::finish_run;
 use super::{Cx, Input, Query};
@@ -131,19 +131,11 @@ impl Engine {
     /// [`Engine::incremental`]). Also while a run of this engine is in progress on
     /// another thread holding a memo of it (impossible through `&mut self` alone).
     pub fn set_input<I: Input>(&mut self, key: I::Key, value: I::Value) {
-        let hash = hash_key(&key);
-        let what = || format!("{}({})", I::NAME, key_text(&key));
         match &mut self.kind {
             EngineKind::Parallel(engine) => {
-                let table = engine.tables.get_mut::<I>();
-                let read_before = table.find(hash, &key).is_some();
-                let changed_in = engine.revisions.input_changes(read_before, what);
-                engine
-                    .tables
-                    .get_mut::<I>()
-                    .set(hash, key, value, changed_in);
+                (engine.tables).set_input::<I>(&mut engine.revisions, key, value)
             }
-            EngineKind::Serial(engine) => engine.set_input::<I>(hash, key, value),
+            EngineKind::Serial(engine) => engine.set_input::<I>(key, value),
         }
     }
 

@@ -271,10 +271,10 @@ impl ParallelEngine {
         let peek = Refresher::Peek(self.revisions.now);
         // SAFETY: `job` owns the slot; its dependencies are written only when it
         // completes.
-        let deps = unsafe { claim.table.meta(claim.id).deps() };
+        let deps = unsafe { claim.table.deps(claim.id) };
         if deps
             .iter()
-            .all(|&dep| self.tables.changed_at(dep, peek) <= verified_at)
+            .all(|dep| self.tables.changed_at(dep, peek) <= verified_at)
         {
             self.revisions.count(Event::Verified, claim.id);
             claim.complete_green();
@@ -304,8 +304,8 @@ impl ParallelEngine {
             verdict => {
                 // SAFETY: `job` owns the slot; its dependencies are written only when it
                 // completes, below.
-                let old = unsafe { claim.table.meta(claim.id).deps() };
-                for &dep in &old[..started.get()] {
+                let old = unsafe { claim.table.deps(claim.id) };
+                for dep in old.prefix(started.get()).iter() {
                     job.deps.record(dep);
                 }
                 let payload = verdict.err().unwrap_or_else(|| Box::new(CycleUnwind));
@@ -370,7 +370,7 @@ impl ParallelEngine {
     ) -> Verdict {
         // SAFETY: `job` owns the slot; nothing writes its dependencies before it
         // completes.
-        let deps = unsafe { table.meta(id).deps() };
+        let deps = unsafe { table.deps(id) };
         check_deps(deps, state::verified_at(previous), |dep| {
             started.set(started.get() + 1);
             let changed = self.tables.changed_at(dep, Refresher::Parallel(self, job));

@@ -10,9 +10,9 @@ use std::any::Any;
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt::Debug;
 
+use super::deps::DepLog;
 use super::error::Cycle;
 use super::graph::WaitSlot;
-use super::revision::DepLog;
 use crate::pool::context::ContextNode;
 use crate::pool::registry::Registry;
 use crate::pool::{catch, drop_payload};

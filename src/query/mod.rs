@@ -33,6 +33,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 mod cx;
+mod deps;
 mod engine;
 mod error;
 mod fetch;
@@ -49,6 +50,7 @@ pub use engine::Engine;
 pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
 pub use revision::Stats;
 
+pub(crate) use deps::DepBuf;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};

@@ -28,7 +28,7 @@ pub(crate) struct Pages<T> {
 
 /// Where element `id` lives: (page, offset in the page, page length).
 #[inline]
-fn locate(id: u32) -> (usize, usize, usize) {
+pub(crate) fn locate(id: u32) -> (usize, usize, usize) {
     let x = u64::from(id) + FIRST;
     let page = (63 - x.leading_zeros() - FIRST_BITS) as usize;
     let len = FIRST << page;
@@ -52,23 +52,38 @@ impl<T> Pages<T> {
     /// that happens-before this call (a slot is published after its page).
     #[inline]
     pub(crate) fn get(&self, id: u32) -> &T {
+        // SAFETY: the element exists (the caller's precondition, forwarded) and lives as
+        // long as `self`.
+        unsafe { &*self.get_ptr(id) }
+    }
+
+    /// [`Pages::get`] as a pointer that may reach the rest of the element's page (with
+    /// the caller's own care for what it reads there).
+    #[inline]
+    pub(crate) fn get_ptr(&self, id: u32) -> *const T {
         let (page, offset, _) = locate(id);
         let base = self.pages[page].load(Ordering::Acquire);
         debug_assert!(!base.is_null(), "page of id {id} is allocated");
         // SAFETY: the page exists (caller's precondition) and holds `len > offset`
-        // elements, which live as long as `self`.
-        unsafe { &*base.add(offset) }
+        // elements.
+        unsafe { base.add(offset) }
     }
 
     /// Element `id`, allocating its page if needed.
     pub(crate) fn ensure(&self, id: u32) -> &T {
+        // SAFETY: the element exists and lives as long as `self`.
+        unsafe { &*self.ensure_ptr(id) }
+    }
+
+    /// [`Pages::ensure`] as a pointer that may reach the rest of the element's page.
+    pub(crate) fn ensure_ptr(&self, id: u32) -> *const T {
         let (page, offset, len) = locate(id);
         let mut base = self.pages[page].load(Ordering::Acquire);
         if base.is_null() {
             base = self.allocate(page, len);
         }
-        // SAFETY: the page holds `len > offset` elements, which live as long as `self`.
-        unsafe { &*base.add(offset) }
+        // SAFETY: the page holds `len > offset` elements.
+        unsafe { base.add(offset) }
     }
 
     #[cold]

@@ -26,9 +26,10 @@
 //! verified at revision 0 for good, and the request path never touches this module's
 //! per-slot data.
 
+pub(crate) use super::deps::Dep;
+use super::deps::Deps;
 use super::error::QueryError;
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Mutex, UnsafeCell};
 
 /// A revision number. Inputs set before the first run are at revision 0.
 pub(crate) type Revision = u64;
@@ -40,95 +41,6 @@ pub(crate) const MAX_REVISION: Revision = (1 << super::table::state::REVISION_BI
 /// "Changed after any verification": what a dependency that could not be brought up to
 /// date (a deadlock) reports, so that its dependent re-executes.
 pub(crate) const CHANGED_NOW: Revision = Revision::MAX;
-
-/// One dependency: the memo table (its index in the engine's `TableMap`) and the
-/// slot's dense id in it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Dep {
-    pub(crate) table: u32,
-    pub(crate) id: u32,
-}
-
-/// The incremental bookkeeping of one slot besides its two revisions (which live in
-/// its state word), in pages parallel to the slots (allocated only by incremental
-/// engines). All-zero is a valid empty value.
-pub(crate) struct SlotMeta {
-    /// The dependencies of the memo's last execution. Written by the owner while it
-    /// holds the slot; read only by a later owner (the claim's CAS orders them).
-    deps: UnsafeCell<Option<Box<[Dep]>>>,
-}
-
-impl SlotMeta {
-    pub(crate) fn empty() -> Self {
-        SlotMeta {
-            deps: UnsafeCell::new(None),
-        }
-    }
-
-    /// The dependencies of the last execution.
-    ///
-    /// # Safety
-    /// The caller owns the slot (its state word names the caller), or has `&mut`
-    /// access to the table.
-    pub(crate) unsafe fn deps(&self) -> &[Dep] {
-        // SAFETY: forwarded: only an owner writes the field.
-        self.deps
-            .with(|d| unsafe { (*d).as_deref().unwrap_or(&[]) })
-    }
-
-    /// Replaces the dependencies (dropping the old list).
-    ///
-    /// # Safety
-    /// As for [`SlotMeta::deps`], and no reference from `deps` is alive.
-    pub(crate) unsafe fn set_deps(&self, deps: Vec<Dep>) {
-        // A copy of exactly the right size (shrinking the log in place would leave the
-        // allocator a hole per query).
-        let deps = (!deps.is_empty()).then(|| Box::<[Dep]>::from(deps.as_slice()));
-        // SAFETY: forwarded.
-        self.deps.with_mut(|d| unsafe { *d = deps });
-    }
-}
-
-// SAFETY: `deps` is written and read only by the slot's current owner, which the state
-// word's CAS and final store hand over with acquire/release ordering.
-unsafe impl Sync for SlotMeta {}
-// SAFETY: plain data.
-unsafe impl Send for SlotMeta {}
-
-/// What a query in progress read, in order (the parallel engine's recorder: parallel
-/// work of one query records into it from several threads; each thread's requests stay
-/// in their program order, which is all red-green needs).
-pub(crate) struct DepLog {
-    deps: Mutex<Vec<Dep>>,
-}
-
-impl Default for DepLog {
-    fn default() -> Self {
-        DepLog {
-            deps: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl DepLog {
-    /// Records `dep` (a repeat of the last one is dropped). Kept out of line: the hit
-    /// path of every request calls it in incremental engines only.
-    #[inline(never)]
-    pub(crate) fn record(&self, dep: Dep) {
-        let mut deps = self.deps.lock();
-        if deps.last() != Some(&dep) {
-            if deps.capacity() == 0 {
-                deps.reserve_exact(8);
-            }
-            deps.push(dep);
-        }
-    }
-
-    /// The recorded list, leaving the log empty.
-    pub(crate) fn take(&self) -> Vec<Dep> {
-        std::mem::take(&mut *self.deps.lock())
-    }
-}
 
 /// Counts of what incremental engines did since the current revision began (see
 /// [`Engine::stats`](super::Engine::stats)).
@@ -239,11 +151,11 @@ pub(crate) enum Verdict {
 /// unwind if the check found the memo in a cycle). Stops at the first that changed
 /// after `verified_at`.
 pub(crate) fn check_deps(
-    deps: &[Dep],
+    deps: Deps<'_>,
     verified_at: Revision,
     mut changed_at: impl FnMut(Dep) -> Revision,
 ) -> Verdict {
-    for &dep in deps {
+    for dep in deps.iter() {
         if changed_at(dep) > verified_at {
             return Verdict::Red;
         }

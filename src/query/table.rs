@@ -27,9 +27,10 @@ use std::mem::MaybeUninit;
 
 use rustc_hash::FxHashMap;
 
+use super::deps::{DepArena, DepBuf, Deps, SlotMeta};
 use super::error::QueryError;
 use super::pages::Pages;
-use super::revision::{self, Dep, Revision, SlotMeta};
+use super::revision::{self, Revision};
 use super::Query;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
@@ -224,9 +225,10 @@ pub(crate) struct MemoTable<Q: Query> {
     arrays: [AtomicU64; SHARDS],
     writers: [Writer; SHARDS],
     slots: Pages<Slot<Q>>,
-    /// Incremental bookkeeping, by slot id (incremental engines only: a batch engine
-    /// never allocates a page of it).
+    /// Where each slot's dependency list lives, by slot id, and the lists (incremental
+    /// engines only: a batch engine never allocates a page of either).
     meta: Pages<SlotMeta>,
+    dep_lists: DepArena,
     /// Errors of failed slots, by slot address.
     errors: Mutex<FxHashMap<usize, QueryError>>,
     /// This table's index in its engine's `TableMap` (a dependency names it).
@@ -238,7 +240,7 @@ pub(crate) struct Record {
     /// The current revision.
     pub(crate) now: Revision,
     /// What the execution read, in order.
-    pub(crate) deps: Vec<Dep>,
+    pub(crate) deps: DepBuf,
 }
 
 /// How [`MemoTable::finish`] stored a result.
@@ -346,6 +348,7 @@ impl<Q: Query> MemoTable<Q> {
             // SAFETY: an all-zero `SlotMeta` is `SlotMeta::empty()` (a zero counter and
             // `None`), and it is not zero-sized.
             meta: unsafe { Pages::new(SlotMeta::empty) },
+            dep_lists: DepArena::new(),
             errors: Mutex::new(FxHashMap::default()),
             index,
         }
@@ -403,10 +406,20 @@ impl<Q: Query> MemoTable<Q> {
         self.slots.get(id)
     }
 
-    /// The incremental bookkeeping of slot `id`.
+    /// The dependencies of slot `id`'s last execution.
+    ///
+    /// # Safety
+    /// The caller owns the slot, or has `&mut` access to the table.
     #[inline]
-    pub(crate) fn meta(&self, id: u32) -> &SlotMeta {
-        self.meta.ensure(id)
+    pub(crate) unsafe fn deps(&self, id: u32) -> Deps<'_> {
+        // SAFETY: forwarded.
+        unsafe { self.meta.ensure(id).deps(&self.dep_lists) }
+    }
+
+    /// Reclaims the room of dependency lists that moved (between runs; see
+    /// [`DepArena::compact`]).
+    pub(crate) fn compact_deps(&mut self) {
+        self.dep_lists.compact(&mut self.meta);
     }
 
     /// What `slot` (found or claimed in this table) holds now, in revision `now`.
@@ -641,9 +654,12 @@ impl<Q: Query> MemoTable<Q> {
             // SAFETY: forwarded (a batch engine only stores into new slots).
             return (unsafe { self.store_new(slot, result, 0) }, Stored::Changed);
         };
-        let meta = self.meta(id);
         // SAFETY: we own the slot.
-        unsafe { meta.set_deps(deps) };
+        unsafe {
+            self.meta
+                .ensure(id)
+                .set_deps(&self.dep_lists, deps.as_slice())
+        };
         let mut kept = false;
         if previous != state::VACANT {
             // SAFETY: we own the slot, and `previous` (which we claimed it from) says
@@ -768,7 +784,7 @@ impl<Q: Query> MemoTable<Q> {
         slot.state.store(input, Ordering::Release);
         if changed_in.is_some() {
             // SAFETY: `&mut self`: exclusive; an input depends on nothing.
-            unsafe { self.meta(id).set_deps(Vec::new()) };
+            unsafe { self.meta.ensure(id).set_deps(&self.dep_lists, &[]) };
         }
         drop(old);
         existed

@@ -5,10 +5,11 @@ use std::hash::{Hash, Hasher};
 use std::mem::MaybeUninit;
 
 use super::engine::ParallelEngine;
+use super::job::key_text;
 use super::job::QueryJob;
-use super::revision::{Dep, Revision, CHANGED_NOW};
-use super::table::{state, MemoTable};
-use super::Query;
+use super::revision::{Dep, Revision, Revisions, CHANGED_NOW};
+use super::table::{hash_key, state, MemoTable};
+use super::{Input, Query};
 use crate::serial::SerialState;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
@@ -31,6 +32,7 @@ struct TypeEntry {
     table: AtomicPtr<()>,
     type_id: UnsafeCell<MaybeUninit<TypeId>>,
     drop_table: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
+    compact_deps: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
     changed_at: UnsafeCell<MaybeUninit<ChangedAtFn>>,
 }
 
@@ -76,6 +78,7 @@ impl TypeEntry {
             table: AtomicPtr::new(std::ptr::null_mut()),
             type_id: UnsafeCell::new(MaybeUninit::uninit()),
             drop_table: UnsafeCell::new(MaybeUninit::uninit()),
+            compact_deps: UnsafeCell::new(MaybeUninit::uninit()),
             changed_at: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
@@ -165,6 +168,42 @@ impl TableMap {
         }
     }
 
+    /// Sets input `(I, key)` to `value` (both engines' `Engine::set_input`): in an
+    /// incremental engine, in the current revision, or a new one if a run happened
+    /// since the last change (then dependency lists are compacted, between runs).
+    pub(crate) fn set_input<I: Input>(
+        &mut self,
+        revisions: &mut Revisions,
+        key: I::Key,
+        value: I::Value,
+    ) {
+        let hash = hash_key(&key);
+        let read_before = self.get_mut::<I>().find(hash, &key).is_some();
+        let revision = revisions.now;
+        let changed_in =
+            revisions.input_changes(read_before, || format!("{}({})", I::NAME, key_text(&key)));
+        if revisions.now != revision {
+            self.compact_deps();
+        }
+        self.get_mut::<I>().set(hash, key, value, changed_in);
+    }
+
+    /// Reclaims the dead room of every table's dependency lists (see
+    /// `deps::DepArena::compact`): between runs, when a revision begins.
+    fn compact_deps(&mut self) {
+        for entry in self.entries.iter() {
+            let table = entry.table.load(Ordering::Relaxed);
+            if !table.is_null() {
+                // SAFETY: `&mut self`: nobody else uses the tables; a published entry
+                // has its compaction function, made for its table's type.
+                unsafe {
+                    let compact = entry.compact_deps.with(|d| (*d).assume_init());
+                    compact(table);
+                }
+            }
+        }
+    }
+
     /// The table of `Q`, made on first use.
     #[inline]
     fn find<Q: Query>(&self) -> *mut MemoTable<Q> {
@@ -195,6 +234,11 @@ impl TableMap {
                         // SAFETY: made by `Box::into_raw` below, dropped once.
                         drop(unsafe { Box::from_raw(table as *mut MemoTable<Q>) });
                     }
+                    unsafe fn compact_deps<Q: Query>(table: *mut ()) {
+                        // SAFETY: made by `Box::into_raw` below; the caller has `&mut`
+                        // access to the map.
+                        unsafe { (*(table as *mut MemoTable<Q>)).compact_deps() };
+                    }
                     let table = Box::into_raw(Box::new(MemoTable::<Q>::new(index as u32)));
                     // SAFETY: a vacant entry, and we hold the insert lock: no other
                     // writer, and readers look at the cells only after `table` is set.
@@ -203,6 +247,9 @@ impl TableMap {
                         entry
                             .drop_table
                             .with_mut(|d| (*d).write(drop_table::<Q> as unsafe fn(*mut ())));
+                        entry
+                            .compact_deps
+                            .with_mut(|d| (*d).write(compact_deps::<Q> as unsafe fn(*mut ())));
                         entry
                             .changed_at
                             .with_mut(|f| (*f).write(changed_at_of::<Q> as ChangedAtFn));
