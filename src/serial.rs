@@ -254,6 +254,13 @@ impl SerialState {
                 if self.top_in_cycle() {
                     unwind_cycle();
                 }
+                // As in the parallel engine: green without a frame when every
+                // dependency is already current and unchanged.
+                let now = self.now;
+                if table.try_green(id, slot, previous, now, |dep| self.tables.peek(dep, now)) {
+                    self.revisions().count(Event::Verified, || 0);
+                    return table.completed(slot, now);
+                }
                 self.execute(table, id, slot, previous)
             }
         }
@@ -312,7 +319,7 @@ impl SerialState {
         };
         let computed = match verdict {
             Ok(Verdict::Green) => {
-                self.revisions().count(Event::Verified, id);
+                self.revisions().count(Event::Verified, || 0);
                 self.top.set(frame.parent);
                 claim.complete_green();
                 return self.after_completion(table, slot);
@@ -320,7 +327,7 @@ impl SerialState {
             Ok(Verdict::Red) => {
                 frame.deps.borrow_mut().clear();
                 if self.incremental {
-                    self.revisions().count(Event::Executed, id);
+                    self.revisions().count(Event::Executed, || 0);
                 }
                 crate::pool::catch(|| Q::compute(&cx, key))
             }
@@ -446,12 +453,7 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
     /// Completes a stale memo whose dependencies were unchanged (see the parallel
     /// engine's `complete_green`).
     fn complete_green(self) {
-        let (now, changed) = (self.state.now, state::changed_at(self.previous));
-        let done = if state::has_value(self.previous) {
-            state::done(now, changed)
-        } else {
-            state::failed(now, changed)
-        };
+        let done = state::reverified(self.previous, self.state.now);
         self.slot.state.store(done, Ordering::Release);
         std::mem::forget(self);
     }
@@ -467,7 +469,7 @@ impl<Q: Query> SerialClaim<'_, '_, Q> {
         let (done, stored) =
             unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
         if stored == Stored::Backdated {
-            revisions.count(Event::Backdated, self.id);
+            revisions.count(Event::Backdated, || 0);
         }
         self.slot.state.store(done, Ordering::Release);
     }

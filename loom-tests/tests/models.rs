@@ -595,6 +595,51 @@ fn a_stale_memo_is_refreshed_once_by_racing_requests() {
     });
 }
 
+struct Unread;
+impl weft::query::Input for Unread {
+    type Key = ();
+    type Value = u32;
+    const NAME: &'static str = "unread";
+}
+
+struct Tripled;
+impl Query for Tripled {
+    type Key = ();
+    type Value = u32;
+    const NAME: &'static str = "tripled";
+    fn compute(cx: &Cx<'_>, _: &()) -> u32 {
+        cx.get::<Doubled>(&()) / 2 * 3
+    }
+}
+
+// Green without a claim: after an input nothing read changes, two workers request a
+// stale memo whose dependency is stale too. One of them claims it and brings the
+// dependency up to date; the other may then find every dependency current and make the
+// memo green with a CAS from the stale state it loaded, which must fail if the memo was
+// claimed meanwhile (a store would overwrite the owner's state: caught by the owner's
+// completion, which checks that its state still names it). Each memo is verified once,
+// nothing runs.
+#[test]
+fn a_memo_made_green_without_a_claim_never_overwrites_a_claim() {
+    model(|| {
+        let pool = pool(2);
+        let mut engine = Engine::new().incremental();
+        engine.set_input::<Level>((), 2);
+        let first = pool.install(|| engine.run(|cx| cx.get::<Tripled>(&())));
+        assert_eq!(first, Ok(6));
+        engine.set_input::<Unread>((), 1);
+        let got = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.get::<Tripled>(&()), |cx| cx.get::<Tripled>(&())))
+            })
+            .unwrap();
+        assert_eq!(got, (6, 6));
+        let stats = engine.stats();
+        assert_eq!((stats.executed, stats.verified), (0, 2), "{stats:?}");
+        pool.shutdown();
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process) with
 /// `expected_failure` in its output (alternatives separated by ` | `).
@@ -675,6 +720,17 @@ fn mutant_stale_claim_not_atomic_is_caught() {
         "stale_claim_not_atomic",
         "a_stale_memo_is_refreshed_once_by_racing_requests",
         "executed twice | Causality violation",
+    );
+}
+
+#[test]
+fn mutant_green_by_store_is_caught() {
+    // A memo made green with a store instead of a CAS: it can overwrite the state of a
+    // requester that claimed the memo meanwhile.
+    expect_caught(
+        "green_by_store",
+        "a_memo_made_green_without_a_claim_never_overwrites_a_claim",
+        "names its owner | verified: 3",
     );
 }
 

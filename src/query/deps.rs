@@ -16,7 +16,7 @@
 
 use super::pages::{locate, Pages};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::sync::{Mutex, UnsafeCell};
+use crate::sync::Mutex;
 
 /// One dependency: the memo table (its index in the engine's `TableMap`) and the
 /// slot's dense id in it.
@@ -112,32 +112,44 @@ impl DepLog {
     }
 }
 
-/// One stored edge: written by the owner of the slot whose list holds it, read by a
-/// later owner (the slot's state word orders them).
-type Edge = UnsafeCell<Dep>;
+/// One stored edge, a [`Dep`] packed as `table << 32 | id`. Edges are atomics so that a
+/// reader that has not claimed the slot may look at its list (see `SlotMeta::peek`).
+type Edge = AtomicU64;
+
+fn pack(dep: Dep) -> u64 {
+    u64::from(dep.table) << 32 | u64::from(dep.id)
+}
+
+fn unpack(edge: u64) -> Dep {
+    Dep {
+        table: (edge >> 32) as u32,
+        id: edge as u32,
+    }
+}
 
 /// The stored dependency lists of one memo table (see the module docs).
 pub(crate) struct DepArena {
     edges: Pages<Edge>,
     /// The first edge no list has taken.
     end: AtomicU32,
-    /// Edges below `end` that no slot's room covers: rooms left by lists that moved,
-    /// and page tails skipped so that a list stays within one page.
+    /// Edges below `end` that no slot's list covers: lists that moved or shrank, and
+    /// page tails skipped so that a list stays within one page.
     dead: AtomicU64,
 }
 
 /// Where a slot's list lives in its table's [`DepArena`]. All-zero is the empty list.
 pub(crate) struct SlotMeta {
-    /// `(start, len, room)`: the list is edges `start .. start + len`, and the slot
-    /// owns `start .. start + room` (room ≥ len). Written and read only by the slot's
-    /// current owner (the claim's CAS and the final store order the owners).
-    range: UnsafeCell<(u32, u32, u32)>,
+    /// `start | len << 32`: the list is edges `start .. start + len`, which the slot
+    /// owns. Written only by the slot's current owner (the claim's CAS and the final
+    /// store order the owners), with release ordering after the edges, so a reader
+    /// that loads it with acquire ordering sees edges at least that new.
+    range: AtomicU64,
 }
 
 impl SlotMeta {
     pub(crate) fn empty() -> Self {
         SlotMeta {
-            range: UnsafeCell::new((0, 0, 0)),
+            range: AtomicU64::new(0),
         }
     }
 
@@ -147,39 +159,39 @@ impl SlotMeta {
     /// The caller owns the slot (its state word names the caller), or has `&mut`
     /// access to the table; `arena` is the table's.
     pub(crate) unsafe fn deps<'a>(&self, arena: &'a DepArena) -> Deps<'a> {
-        // SAFETY: forwarded: only an owner writes the field.
-        let (start, len, _) = self.range.with(|r| unsafe { *r });
-        arena.list(start, len)
+        let range = self.range.load(Ordering::Relaxed);
+        arena.list(range as u32, (range >> 32) as u32)
     }
 
-    /// Stores `deps` as the slot's list, in its old room if they fit.
+    /// The list as a reader that does not own the slot sees it: the one published by
+    /// the owner whose final state the reader loaded (acquire) or any newer one, or a
+    /// mix of that and one its next owner is writing in place. Every entry is some
+    /// recorded dependency; a reader must validate what it concludes (see
+    /// `MemoTable::try_green`).
+    pub(crate) fn peek<'a>(&self, arena: &'a DepArena) -> Deps<'a> {
+        let range = self.range.load(Ordering::Acquire);
+        arena.list(range as u32, (range >> 32) as u32)
+    }
+
+    /// Stores `deps` as the slot's list, in place if it is no longer than the old one.
     ///
     /// # Safety
-    /// As for [`SlotMeta::deps`], and no [`Deps`] of this slot is alive.
+    /// As for [`SlotMeta::deps`].
     pub(crate) unsafe fn set_deps(&self, arena: &DepArena, deps: &[Dep]) {
-        // SAFETY: forwarded: we own the slot.
-        let (start, _, room) = self.range.with(|r| unsafe { *r });
+        let range = self.range.load(Ordering::Relaxed);
+        let (start, old_len) = (range as u32, (range >> 32) as u32);
         let len = u32::try_from(deps.len()).expect("weft: a query read over 4 billion times");
-        let (start, room) = if len <= room {
-            (start, room)
+        let start = if len <= old_len {
+            arena.died(old_len - len);
+            start
         } else {
-            arena.dead.fetch_add(u64::from(room), Ordering::Relaxed);
-            (arena.allocate(len), len)
+            arena.died(old_len);
+            arena.allocate(len)
         };
-        // SAFETY: the slot owns `start .. start + room` (just allocated, or its own room),
-        // which holds `len` edges.
-        unsafe { arena.write(start, deps) };
-        // SAFETY: forwarded.
-        self.range.with_mut(|r| unsafe { *r = (start, len, room) });
+        arena.write(start, deps);
+        (self.range).store(u64::from(start) | u64::from(len) << 32, Ordering::Release);
     }
 }
-
-// SAFETY: `range` (and the edges it names) is written and read only by the slot's
-// current owner, which the state word's CAS and final store hand over with
-// acquire/release ordering.
-unsafe impl Sync for SlotMeta {}
-// SAFETY: plain data.
-unsafe impl Send for SlotMeta {}
 
 /// A stored list, read in order.
 #[derive(Clone, Copy)]
@@ -201,20 +213,25 @@ impl<'a> Deps<'a> {
 
     pub(crate) fn iter(self) -> impl Iterator<Item = Dep> + 'a {
         // SAFETY: `first .. first + len` are edges of one arena page (lists never span
-        // pages), which live as long as the arena; the owner that made this view reads
-        // them while no one writes them (see `SlotMeta::deps`).
-        (0..self.len as usize).map(move |i| unsafe { (*self.first.add(i)).with(|d| *d) })
+        // pages), which live as long as the arena.
+        (0..self.len as usize)
+            .map(move |i| unpack(unsafe { &*self.first.add(i) }.load(Ordering::Relaxed)))
     }
 }
 
 impl DepArena {
     pub(crate) fn new() -> Self {
         DepArena {
-            // SAFETY: an all-zero `Dep` is `Dep::default()`, and an edge is not
-            // zero-sized.
-            edges: unsafe { Pages::new(|| UnsafeCell::new(Dep::default())) },
+            // SAFETY: an all-zero `AtomicU64` is `AtomicU64::new(0)`, not zero-sized.
+            edges: unsafe { Pages::new(|| AtomicU64::new(0)) },
             end: AtomicU32::new(0),
             dead: AtomicU64::new(0),
+        }
+    }
+
+    fn died(&self, edges: u32) {
+        if edges > 0 {
+            self.dead.fetch_add(u64::from(edges), Ordering::Relaxed);
         }
     }
 
@@ -234,10 +251,7 @@ impl DepArena {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    let skipped = start - u64::from(end);
-                    if skipped > 0 {
-                        self.dead.fetch_add(skipped, Ordering::Relaxed);
-                    }
+                    self.died((start - u64::from(end)) as u32);
                     return start as u32;
                 }
                 Err(now) => end = now,
@@ -245,31 +259,33 @@ impl DepArena {
         }
     }
 
-    /// Writes `deps` at `start`.
-    ///
-    /// # Safety
-    /// The caller owns edges `start .. start + deps.len()`, which lie in one page.
-    unsafe fn write(&self, start: u32, deps: &[Dep]) {
+    /// Writes `deps` at `start`, edges the caller's slot owns (in one page).
+    fn write(&self, start: u32, deps: &[Dep]) {
         if deps.is_empty() {
             return;
         }
         let first = self.edges.ensure_ptr(start);
         for (i, &dep) in deps.iter().enumerate() {
-            // SAFETY: forwarded: in the page, owned by the caller.
-            unsafe { (*first.add(i)).with_mut(|d| *d = dep) };
+            // SAFETY: the list lies in the page `first` points into.
+            unsafe { &*first.add(i) }.store(pack(dep), Ordering::Relaxed);
         }
     }
 
-    /// The list of `len` edges at `start`.
+    /// The list of `len` edges at `start` (empty if its page is not visible, which a
+    /// range read by a non-owner cannot cause: the page was allocated before the range
+    /// was published).
     fn list(&self, start: u32, len: u32) -> Deps<'_> {
-        let first = if len == 0 {
-            std::ptr::NonNull::dangling().as_ptr()
-        } else {
-            self.edges.get_ptr(start)
+        let first = match len {
+            0 => std::ptr::null(),
+            _ => self.edges.try_get_ptr(start),
         };
         Deps {
-            first,
-            len,
+            first: if first.is_null() {
+                std::ptr::NonNull::dangling().as_ptr()
+            } else {
+                first
+            },
+            len: if first.is_null() { 0 } else { len },
             _arena: std::marker::PhantomData,
         }
     }
@@ -293,20 +309,16 @@ impl DepArena {
         let fresh = DepArena::new();
         let mut list = Vec::new();
         metas.for_each_mut(|meta| {
-            // SAFETY: exclusive access to the table.
-            let (start, len, _) = meta.range.with(|r| unsafe { *r });
+            let range = meta.range.load(Ordering::Relaxed);
+            let len = (range >> 32) as u32;
             if len == 0 {
-                // SAFETY: as above.
-                meta.range.with_mut(|r| unsafe { *r = (0, 0, 0) });
                 return;
             }
             list.clear();
-            list.extend(self.list(start, len).iter());
+            list.extend(self.list(range as u32, len).iter());
             let start = fresh.allocate(len);
-            // SAFETY: a fresh range of `len` edges in one page; exclusive access.
-            unsafe { fresh.write(start, &list) };
-            // SAFETY: as above.
-            meta.range.with_mut(|r| unsafe { *r = (start, len, len) });
+            fresh.write(start, &list);
+            (meta.range).store(u64::from(start) | u64::from(len) << 32, Ordering::Relaxed);
         });
         *self = fresh;
     }
@@ -356,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_reuse_their_room_move_when_longer_and_stay_in_one_page() {
+    fn lists_are_rewritten_in_place_move_when_longer_and_stay_in_one_page() {
         let arena = DepArena::new();
         // SAFETY: an all-zero meta is the empty list.
         let metas = unsafe { Pages::new(SlotMeta::empty) };
@@ -370,14 +382,16 @@ mod tests {
             b.set_deps(&arena, &long);
             assert_eq!(a.deps(&arena).iter().collect::<Vec<_>>(), three);
             assert_eq!(b.deps(&arena).iter().collect::<Vec<_>>(), long);
-            // Shorter: in place, nothing dead.
+            // The 100-edge list skipped the rest of page 0 (64 edges): page 1 (128) had
+            // room.
+            assert_eq!(arena.usage(), (61, 3 + 61 + 100));
+            // Shorter: in place, its tail dead.
             a.set_deps(&arena, &three[..1]);
             assert_eq!(a.deps(&arena).iter().collect::<Vec<_>>(), &three[..1]);
+            assert_eq!(a.peek(&arena).iter().collect::<Vec<_>>(), &three[..1]);
             assert_eq!(a.deps(&arena).prefix(5).iter().count(), 1);
-            // The 100-edge list skipped the rest of page 0 (64 edges) and page 1 (128)
-            // had room: 61 dead so far.
-            assert_eq!(arena.usage(), (61, 3 + 61 + 100));
-            // Longer than its room: moves, its 3 edges are dead.
+            assert_eq!(arena.usage(), (63, 3 + 61 + 100));
+            // Longer: moves, its old edge is dead.
             a.set_deps(&arena, &long[..10]);
             assert_eq!(a.deps(&arena).iter().collect::<Vec<_>>(), &long[..10]);
             assert_eq!(arena.usage().0, 64);

@@ -15,10 +15,12 @@
 //!    pool's parallelism), until the owner completes. A [`Registration`] guard takes the
 //!    wait back if the waiter unwinds before the owner released it.
 //!
-//! 5. **Refresh** (incremental engines): the entry is from an older revision: claim it
-//!    with one CAS on its state word (losers wait as in step 4), check its dependencies
-//!    in order, then either complete it unchanged (green) or execute as in step 3 (red)
-//!    and store the result, keeping the old one if it is the same (see `revision.rs`).
+//! 5. **Refresh** (incremental engines): the entry is from an older revision. If all its
+//!    dependencies are current and unchanged, make it current with one CAS (no claim);
+//!    else claim it with one CAS on its state word (losers wait as in step 4), check
+//!    its dependencies in order, then either complete it unchanged (green) or execute
+//!    as in step 3 (red) and store the result, keeping the old one if it is the same
+//!    (see `revision.rs`).
 //!    A check that finds the query in a cycle unwinds into the same settling as a
 //!    compute that did. Every request also records what it read in its requester's job.
 //!
@@ -212,6 +214,14 @@ impl ParallelEngine {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
+        // The common case first: every dependency is already current and unchanged
+        // (brought up to date by earlier requests), so the memo is green without a
+        // claim, a job, or user code: one load per dependency and a CAS.
+        let now = self.revisions.now;
+        if table.try_green(id, slot, previous, now, |dep| self.tables.peek(dep, now)) {
+            self.revisions.count(Event::Verified, worker_index);
+            return table.completed(slot, now);
+        }
         let worker = current_worker();
         let job = QueryJob::new(
             ContextNode::tagged_child_of(context::current(), self.tag()),
@@ -263,23 +273,6 @@ impl ParallelEngine {
     #[inline(never)]
     fn refresh_claimed<Q: Query>(&self, claim: ClaimGuard<'_, '_, Q>) {
         let job = claim.job;
-        // The common case first: every dependency is already current and unchanged
-        // (brought up to date by earlier requests), so nothing needs bringing up to
-        // date, no user code runs, and the memo is green at the cost of one load per
-        // dependency: the outcome the full check below would reach.
-        let verified_at = state::verified_at(claim.previous);
-        let peek = Refresher::Peek(self.revisions.now);
-        // SAFETY: `job` owns the slot; its dependencies are written only when it
-        // completes.
-        let deps = unsafe { claim.table.deps(claim.id) };
-        if deps
-            .iter()
-            .all(|dep| self.tables.changed_at(dep, peek) <= verified_at)
-        {
-            self.revisions.count(Event::Verified, claim.id);
-            claim.complete_green();
-            return;
-        }
         let started = std::cell::Cell::new(0);
         let verdict = context::enter(Context::of(&job.ctx), || {
             crate::pool::catch(|| {
@@ -295,7 +288,7 @@ impl ParallelEngine {
             // to a marked job unwinds: a finished check cannot have been marked. The
             // guard costs a load.)
             Ok(Verdict::Green) if !job.in_cycle() => {
-                self.revisions.count(Event::Verified, claim.id);
+                self.revisions.count(Event::Verified, worker_index);
                 claim.complete_green();
             }
             Ok(Verdict::Red) => self.compute(claim, Ok(())),
@@ -325,7 +318,7 @@ impl ParallelEngine {
         let job = claim.job;
         let key = claim.slot.key();
         let computed = checked.and_then(|()| {
-            self.revisions.count(Event::Executed, claim.id);
+            self.revisions.count(Event::Executed, worker_index);
             context::enter(Context::of(&job.ctx), || {
                 crate::pool::catch(|| {
                     let _span = trace::query_span(&self.trace, || SpanKind::Query {
@@ -450,6 +443,11 @@ fn current_worker<'a>() -> &'a WorkerThread {
         .expect("the parallel engine's requests run on pool workers")
 }
 
+/// The index of the worker this query code runs on (see [`current_worker`]).
+fn worker_index() -> usize {
+    current_worker().index
+}
+
 /// The claiming frame's obligation to complete its entry (module docs, step 2).
 struct ClaimGuard<'a, 'e, Q: Query> {
     engine: &'e ParallelEngine,
@@ -483,12 +481,7 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
     /// Completes a stale memo whose dependencies were all unchanged: it is current
     /// again, with its result, dependencies and "changed" revision as they were.
     fn complete_green(self) {
-        let (now, changed) = (self.engine.revisions.now, state::changed_at(self.previous));
-        let done = if state::has_value(self.previous) {
-            state::done(now, changed)
-        } else {
-            state::failed(now, changed)
-        };
+        let done = state::reverified(self.previous, self.engine.revisions.now);
         self.engine.graph.complete(&self.slot.state, done, self.job);
         std::mem::forget(self);
     }
@@ -505,7 +498,7 @@ impl<Q: Query> ClaimGuard<'_, '_, Q> {
         let (done, stored) =
             unsafe { (self.table).finish(self.id, self.slot, self.previous, result, record) };
         if stored == Stored::Backdated {
-            revisions.count(Event::Backdated, self.id);
+            revisions.count(Event::Backdated, worker_index);
         }
         self.engine.graph.complete(&self.slot.state, done, self.job);
     }

@@ -189,7 +189,13 @@ impl WaitGraph {
     /// Publishes `done` (a final state; the result is stored) in the state word `entry`
     /// of the slot `owner` computed, and wakes its waiters.
     pub(crate) fn complete(&self, entry: &AtomicUsize, done: usize, owner: &QueryJob) {
-        if entry.swap(done, Ordering::AcqRel) & state::WAITED == 0 {
+        let running = entry.swap(done, Ordering::AcqRel);
+        debug_assert_eq!(
+            state::owner(running),
+            owner as *const QueryJob as usize,
+            "a running memo's state names its owner until the owner completes it"
+        );
+        if running & state::WAITED == 0 {
             return;
         }
         let mut blocked = self.lock.lock();

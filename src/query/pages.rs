@@ -22,8 +22,37 @@ const PAGES: usize = if cfg!(loom) {
 
 /// Elements of type `T`, valid when all-zero (see [`Pages::new`]).
 pub(crate) struct Pages<T> {
-    pages: [AtomicPtr<T>; PAGES],
+    /// Each page's first element (as `*mut T`), or null. Stored untyped so that an
+    /// [`ErasedPages`] can read them for any `T`.
+    pages: [AtomicPtr<()>; PAGES],
     make: fn() -> T,
+}
+
+/// Where the elements of some `Pages<T>` live, with `T` erased: enough to find an
+/// element's address (the memo slots of any query type, for a dependency check that
+/// only reads their state words).
+#[derive(Clone, Copy)]
+pub(crate) struct ErasedPages {
+    pages: *const [AtomicPtr<()>; PAGES],
+    size: usize,
+}
+
+impl ErasedPages {
+    /// The address of element `id`, or null if its page is not visible.
+    ///
+    /// # Safety
+    /// The `Pages` this view was made from is alive.
+    #[inline]
+    pub(crate) unsafe fn try_get(self, id: u32) -> *const u8 {
+        let (page, offset, _) = locate(id);
+        // SAFETY: the caller's precondition.
+        let base = unsafe { &*self.pages }[page].load(Ordering::Acquire) as *const u8;
+        if base.is_null() {
+            return base;
+        }
+        // SAFETY: the page holds `len > offset` elements of `size` bytes.
+        unsafe { base.add(offset * self.size) }
+    }
 }
 
 /// Where element `id` lives: (page, offset in the page, page length).
@@ -62,10 +91,38 @@ impl<T> Pages<T> {
     #[inline]
     pub(crate) fn get_ptr(&self, id: u32) -> *const T {
         let (page, offset, _) = locate(id);
-        let base = self.pages[page].load(Ordering::Acquire);
+        let base = self.pages[page].load(Ordering::Acquire) as *mut T;
         debug_assert!(!base.is_null(), "page of id {id} is allocated");
         // SAFETY: the page exists (caller's precondition) and holds `len > offset`
         // elements.
+        unsafe { base.add(offset) }
+    }
+
+    /// A view of these pages that does not name `T`.
+    pub(crate) fn erased(&self) -> ErasedPages {
+        ErasedPages {
+            pages: &self.pages,
+            size: std::mem::size_of::<T>(),
+        }
+    }
+
+    /// Element `id`, if its page exists (as this thread sees it).
+    #[inline]
+    pub(crate) fn try_get(&self, id: u32) -> Option<&T> {
+        // SAFETY: a non-null element pointer is into a page that lives as long as `self`.
+        unsafe { self.try_get_ptr(id).as_ref() }
+    }
+
+    /// [`Pages::try_get`] as a pointer that may reach the rest of the element's page
+    /// (null if the page is not visible).
+    #[inline]
+    pub(crate) fn try_get_ptr(&self, id: u32) -> *const T {
+        let (page, offset, _) = locate(id);
+        let base = self.pages[page].load(Ordering::Acquire) as *mut T;
+        if base.is_null() {
+            return base;
+        }
+        // SAFETY: the page holds `len > offset` elements.
         unsafe { base.add(offset) }
     }
 
@@ -78,7 +135,7 @@ impl<T> Pages<T> {
     /// [`Pages::ensure`] as a pointer that may reach the rest of the element's page.
     pub(crate) fn ensure_ptr(&self, id: u32) -> *const T {
         let (page, offset, len) = locate(id);
-        let mut base = self.pages[page].load(Ordering::Acquire);
+        let mut base = self.pages[page].load(Ordering::Acquire) as *mut T;
         if base.is_null() {
             base = self.allocate(page, len);
         }
@@ -93,7 +150,7 @@ impl<T> Pages<T> {
         let fresh = Box::into_raw(fresh) as *mut T;
         match self.pages[page].compare_exchange(
             std::ptr::null_mut(),
-            fresh,
+            fresh as *mut (),
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
@@ -101,7 +158,7 @@ impl<T> Pages<T> {
             Err(winner) => {
                 // SAFETY: ours was never published; it came from `Box::into_raw`.
                 drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, len)) });
-                winner
+                winner as *mut T
             }
         }
     }
@@ -109,7 +166,7 @@ impl<T> Pages<T> {
     /// Every element of every allocated page, for the owner's `Drop` (exclusive access).
     pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
         for (page, ptr) in self.pages.iter().enumerate() {
-            let base = ptr.load(Ordering::Relaxed);
+            let base = ptr.load(Ordering::Relaxed) as *mut T;
             if base.is_null() {
                 continue;
             }
@@ -124,7 +181,7 @@ impl<T> Pages<T> {
 impl<T> Drop for Pages<T> {
     fn drop(&mut self) {
         for (page, ptr) in self.pages.iter().enumerate() {
-            let base = ptr.load(Ordering::Relaxed);
+            let base = ptr.load(Ordering::Relaxed) as *mut T;
             if !base.is_null() {
                 let len = (FIRST << page) as usize;
                 // SAFETY: made by `Box::into_raw` of a `len`-element slice, freed once.

@@ -8,11 +8,16 @@
 //!   in (both in its state word, see `table::state`: a hit is still one load and a
 //!   compare, and checking a dependency one load), and
 //! - its **dependencies**: the `(query type, slot id)` of every request its compute
-//!   made, in the order made (a [`Dep`] is 8 bytes).
+//!   made, in the order made (a [`Dep`] is 8 bytes; see `deps.rs` for how lists are
+//!   recorded and stored).
 //!
-//! A request in a later revision finds the memo stale and claims it like a new key (one
-//! CAS on the state word: exactly one requester refreshes it, the others wait through
-//! the wait graph as for any query in progress). The claimer brings each dependency up
+//! A request in a later revision finds the memo stale. If every dependency is already
+//! current and unchanged since the memo's verification (the common case: earlier
+//! requests brought them up to date), the memo is made current with one CAS from the
+//! stale state it loaded, without a claim, a job or any user code (`MemoTable::
+//! try_green`). Otherwise the request claims it like a new key (one CAS on the state
+//! word: exactly one requester refreshes it, the others wait through the wait graph as
+//! for any query in progress). The claimer brings each dependency up
 //! to date in order (recursively, through the same request path) and stops at the first
 //! that changed after the memo's verification: then the memo is **red** and `compute`
 //! runs again; if none did, it is **green** and only its verified revision moves.
@@ -60,8 +65,7 @@ pub struct Stats {
 }
 
 /// The counters behind [`Stats`] (incremental engines only), in shards on their own
-/// cache lines chosen by slot id, so that workers counting different queries do not
-/// write one line.
+/// cache lines, one per worker index (modulo), so that workers do not write one line.
 pub(crate) struct Counters {
     shards: [CounterShard; COUNTER_SHARDS],
 }
@@ -93,9 +97,9 @@ pub(crate) enum Event {
 }
 
 impl Counters {
-    /// Counts `event` for slot `id`.
-    pub(crate) fn count(&self, event: Event, id: u32) {
-        let shard = &self.shards[id as usize % COUNTER_SHARDS];
+    /// Counts `event` in shard `shard` (modulo the shard count).
+    pub(crate) fn count(&self, event: Event, shard: usize) {
+        let shard = &self.shards[shard % COUNTER_SHARDS];
         let counter = match event {
             Event::Executed => &shard.executed,
             Event::Verified => &shard.verified,
@@ -232,11 +236,12 @@ impl Revisions {
         Some(self.now)
     }
 
-    /// Counts `event` for slot `id` (incremental engines only).
+    /// Counts `event` (incremental engines only) in the counter shard `shard()` picks:
+    /// the counting worker's own, so that workers do not write one line.
     #[inline]
-    pub(crate) fn count(&self, event: Event, id: u32) {
+    pub(crate) fn count(&self, event: Event, shard: impl FnOnce() -> usize) {
         if self.incremental {
-            self.counters.count(event, id);
+            self.counters.count(event, shard());
         }
     }
 

@@ -27,9 +27,9 @@ use std::mem::MaybeUninit;
 
 use rustc_hash::FxHashMap;
 
-use super::deps::{DepArena, DepBuf, Deps, SlotMeta};
+use super::deps::{Dep, DepArena, DepBuf, Deps, SlotMeta};
 use super::error::QueryError;
-use super::pages::Pages;
+use super::pages::{ErasedPages, Pages};
 use super::revision::{self, Revision};
 use super::Query;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -81,6 +81,18 @@ pub(crate) mod state {
     #[inline]
     pub(crate) const fn failed(verified: Revision, changed: Revision) -> usize {
         FINAL | (changed as usize) << CHANGED_SHIFT | (verified as usize) << VERIFIED_SHIFT | FAILED
+    }
+
+    /// The final state `previous` (a value or an error) verified again in `now`,
+    /// unchanged: its result and "changed" revision stay.
+    #[inline]
+    pub(crate) fn reverified(previous: usize, now: Revision) -> usize {
+        let changed = changed_at(previous);
+        if has_value(previous) {
+            done(now, changed)
+        } else {
+            failed(now, changed)
+        }
     }
 
     /// An input set in revision `changed`.
@@ -406,6 +418,12 @@ impl<Q: Query> MemoTable<Q> {
         self.slots.get(id)
     }
 
+    /// Where the slots are, and the offset of the state word in a slot: what a
+    /// dependency check that knows the table only by index reads.
+    pub(crate) fn slot_states(&self) -> (ErasedPages, usize) {
+        (self.slots.erased(), std::mem::offset_of!(Slot<Q>, state))
+    }
+
     /// The dependencies of slot `id`'s last execution.
     ///
     /// # Safety
@@ -414,6 +432,49 @@ impl<Q: Query> MemoTable<Q> {
     pub(crate) unsafe fn deps(&self, id: u32) -> Deps<'_> {
         // SAFETY: forwarded.
         unsafe { self.meta.ensure(id).deps(&self.dep_lists) }
+    }
+
+    /// Makes the stale memo `slot` (id `id`, state `previous`) current again without
+    /// claiming it, if every dependency is current and unchanged since its verification
+    /// (`peek` reports when each last changed, without bringing it up to date): the
+    /// common case of a check, at the cost of one load per dependency. `false` if a
+    /// dependency is not known to be unchanged, or if the state moved on meanwhile.
+    ///
+    /// Sound without a claim: the list is read as a non-owner may (see
+    /// `SlotMeta::peek`), and the conclusion is published by a CAS from `previous`,
+    /// which fails if anyone claimed the slot since that state was loaded (a claim is a
+    /// CAS from it too, and a memo never returns to a state of an older revision). So
+    /// when it succeeds, the list read was the one `previous` was computed with.
+    #[inline]
+    pub(crate) fn try_green(
+        &self,
+        id: u32,
+        slot: &Slot<Q>,
+        previous: usize,
+        now: Revision,
+        peek: impl Fn(Dep) -> Revision,
+    ) -> bool {
+        let Some(meta) = self.meta.try_get(id) else {
+            return false;
+        };
+        let verified_at = state::verified_at(previous);
+        if !meta
+            .peek(&self.dep_lists)
+            .iter()
+            .all(|dep| peek(dep) <= verified_at)
+        {
+            return false;
+        }
+        let green = state::reverified(previous, now);
+        if crate::sync::mutant("green_by_store") {
+            // Deliberately broken (loom builds only): a claim made meanwhile is
+            // overwritten.
+            slot.state.store(green, Ordering::Release);
+            return true;
+        }
+        slot.state
+            .compare_exchange(previous, green, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Reclaims the room of dependency lists that moved (between runs; see
@@ -681,15 +742,7 @@ impl<Q: Query> MemoTable<Q> {
             };
             if kept {
                 drop_quietly(result);
-                let changed = state::changed_at(previous);
-                return (
-                    if old_value.is_some() {
-                        state::done(now, changed)
-                    } else {
-                        state::failed(now, changed)
-                    },
-                    Stored::Backdated,
-                );
+                return (state::reverified(previous, now), Stored::Backdated);
             }
             if old_value.is_some() {
                 // SAFETY: we own the slot and it holds a value, moved out here once.

@@ -7,11 +7,12 @@ use std::mem::MaybeUninit;
 use super::engine::ParallelEngine;
 use super::job::key_text;
 use super::job::QueryJob;
+use super::pages::ErasedPages;
 use super::revision::{Dep, Revision, Revisions, CHANGED_NOW};
 use super::table::{hash_key, state, MemoTable};
 use super::{Input, Query};
 use crate::serial::SerialState;
-use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 
 /// Memo tables by query type: an open-addressing array keyed by `TypeId`, read without
@@ -34,16 +35,16 @@ struct TypeEntry {
     drop_table: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
     compact_deps: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
     changed_at: UnsafeCell<MaybeUninit<ChangedAtFn>>,
+    /// Where the table's slots are and where a slot's state word is in it.
+    slot_states: UnsafeCell<MaybeUninit<(ErasedPages, usize)>>,
 }
 
 /// Who brings a dependency up to date: the parallel engine for a query job, or the
-/// serial engine; or nobody (`Peek`: a dependency not current in the given revision
-/// reports [`CHANGED_NOW`]).
+/// serial engine.
 #[derive(Clone, Copy)]
 pub(crate) enum Refresher<'a> {
     Parallel(&'a ParallelEngine, &'a QueryJob),
     Serial(&'a SerialState),
-    Peek(Revision),
 }
 
 /// Brings slot `id` of the table at the address up to date in the current revision and
@@ -61,14 +62,6 @@ unsafe fn changed_at_of<Q: Query>(table: *const (), refresher: Refresher<'_>, id
     match refresher {
         Refresher::Parallel(engine, job) => engine.changed_at(job, table, id),
         Refresher::Serial(state) => state.changed_at(table, id),
-        Refresher::Peek(now) => {
-            let word = table.slot(id).state.load(Ordering::Acquire);
-            if state::is_current(word, now) {
-                state::changed_at(word)
-            } else {
-                CHANGED_NOW
-            }
-        }
     }
 }
 
@@ -80,6 +73,7 @@ impl TypeEntry {
             drop_table: UnsafeCell::new(MaybeUninit::uninit()),
             compact_deps: UnsafeCell::new(MaybeUninit::uninit()),
             changed_at: UnsafeCell::new(MaybeUninit::uninit()),
+            slot_states: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
@@ -168,6 +162,37 @@ impl TableMap {
         }
     }
 
+    /// The revision the dependency `dep` last changed in if it is current in revision
+    /// `now`, without bringing it up to date: [`CHANGED_NOW`] if it is not current (or
+    /// if `dep` names no slot this thread can see: callers may read it without
+    /// synchronising with whoever wrote it, see `fetch.rs`).
+    #[inline]
+    pub(crate) fn peek(&self, dep: Dep, now: Revision) -> Revision {
+        let Some(entry) = self.entries.get(dep.table as usize) else {
+            return CHANGED_NOW;
+        };
+        let table = entry.table.load(Ordering::Acquire);
+        if table.is_null() {
+            return CHANGED_NOW;
+        }
+        // SAFETY: written before `table` was published, which we saw; the table (and so
+        // its slot pages) lives as long as the map, and a non-null address is a slot's,
+        // whose state word is at `offset`.
+        let word = unsafe {
+            let (slots, offset) = entry.slot_states.with(|f| (*f).assume_init());
+            let slot = slots.try_get(dep.id);
+            if slot.is_null() {
+                return CHANGED_NOW;
+            }
+            (*(slot.add(offset) as *const AtomicUsize)).load(Ordering::Acquire)
+        };
+        if state::is_current(word, now) {
+            state::changed_at(word)
+        } else {
+            CHANGED_NOW
+        }
+    }
+
     /// Sets input `(I, key)` to `value` (both engines' `Engine::set_input`): in an
     /// incremental engine, in the current revision, or a new one if a run happened
     /// since the last change (then dependency lists are compacted, between runs).
@@ -253,6 +278,9 @@ impl TableMap {
                         entry
                             .changed_at
                             .with_mut(|f| (*f).write(changed_at_of::<Q> as ChangedAtFn));
+                        entry
+                            .slot_states
+                            .with_mut(|f| (*f).write((*table).slot_states()));
                     }
                     entry.table.store(table as *mut (), Ordering::Release);
                     return table;
