@@ -24,8 +24,9 @@ use std::cell::{Cell, RefCell};
 
 use crate::query::{
     canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
-    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Input, Memo, MemoTable, PanicPayload, Query,
-    QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
+    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, PanicPayload,
+    Query, QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
+    GREEN_DEPTH,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -221,7 +222,7 @@ impl SerialState {
         found: Option<(u32, &'e crate::query::Slot<Q>)>,
     ) -> Result<&'e Q::Value, QueryError> {
         if let Some((id, slot)) = found {
-            return self.current(table, id, slot);
+            return self.current(table, id, slot, true);
         }
         if self.top_in_cycle() {
             unwind_cycle();
@@ -237,12 +238,14 @@ impl SerialState {
     }
 
     /// The result of an existing slot in the current revision: as stored, a cycle if it
-    /// is in progress (on this thread, it is on the stack), or refreshed if stale.
+    /// is in progress (on this thread, it is on the stack), or refreshed if stale
+    /// (`deep` as for the parallel engine's `refresh`).
     fn current<'e, Q: Query>(
         &'e self,
         table: &'e MemoTable<Q>,
         id: u32,
         slot: &'e crate::query::Slot<Q>,
+        deep: bool,
     ) -> Result<&'e Q::Value, QueryError> {
         match table.read(slot, self.now) {
             Memo::Ready(result) => result,
@@ -256,10 +259,15 @@ impl SerialState {
                 }
                 // As in the parallel engine: green without a frame when every
                 // dependency is already current and unchanged.
-                let now = self.now;
-                if table.try_green(id, slot, previous, now, |dep| self.tables.peek(dep, now)) {
+                let green = Greening {
+                    now: self.now,
+                    revisions: self.revisions(),
+                    shard: 0,
+                    depth: if deep { 0 } else { GREEN_DEPTH },
+                };
+                if table.try_green(id, previous, green.now, |dep| self.tables.peek(dep, green)) {
                     self.revisions().count(Event::Verified, || 0);
-                    return table.completed(slot, now);
+                    return table.completed(slot, green.now);
                 }
                 self.execute(table, id, slot, previous)
             }
@@ -272,7 +280,8 @@ impl SerialState {
         let slot = table.slot(id);
         if !state::is_current(slot.state.load(Ordering::Acquire), self.now) {
             // Only the state word matters here; an error stays in the memo.
-            let _ = self.current(table, id, slot).is_ok();
+            // Not deep: this check's own descent brings the rest up to date in order.
+            let _ = self.current(table, id, slot, false).is_ok();
         }
         state::changed_at(slot.state.load(Ordering::Acquire))
     }

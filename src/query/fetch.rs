@@ -33,7 +33,7 @@ use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
 use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
 use super::table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
-use super::tables::Refresher;
+use super::tables::{Greening, Refresher, GREEN_DEPTH};
 use super::unwind::{settle, unwind_cycle, CycleUnwind};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
@@ -95,7 +95,7 @@ impl ParallelEngine {
                 result
             }
             Memo::Running(_) => self.wait(requester, table, slot),
-            Memo::Stale(previous) => self.refresh(requester, table, id, slot, previous),
+            Memo::Stale(previous) => self.refresh(requester, table, id, slot, previous, true),
         }
     }
 
@@ -150,7 +150,9 @@ impl ParallelEngine {
         let done = if state::is_running(word) {
             self.wait(Some(job), table, slot).is_ok()
         } else {
-            self.refresh(Some(job), table, id, slot, word).is_ok()
+            // Not deep: this check's own descent brings the rest up to date in order.
+            self.refresh(Some(job), table, id, slot, word, false)
+                .is_ok()
         };
         // Only the state word matters to the caller; an error stays in the memo.
         let _ = done;
@@ -210,17 +212,24 @@ impl ParallelEngine {
         id: u32,
         slot: &'e Slot<Q>,
         mut previous: usize,
+        deep: bool,
     ) -> Result<&'e Q::Value, QueryError> {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
         }
         // The common case first: every dependency is already current and unchanged
-        // (brought up to date by earlier requests), so the memo is green without a
-        // claim, a job, or user code: one load per dependency and a CAS.
-        let now = self.revisions.now;
-        if table.try_green(id, slot, previous, now, |dep| self.tables.peek(dep, now)) {
-            self.revisions.count(Event::Verified, worker_index);
-            return table.completed(slot, now);
+        // (brought up to date by earlier requests), or stale with the same true of
+        // its own (`deep`: followed up to `GREEN_DEPTH`), so the memo is green without
+        // a claim, a job, or user code: a load per dependency and a CAS per memo.
+        let green = Greening {
+            now: self.revisions.now,
+            revisions: &self.revisions,
+            shard: worker_index(),
+            depth: if deep { 0 } else { GREEN_DEPTH },
+        };
+        if table.try_green(id, previous, green.now, |dep| self.tables.peek(dep, green)) {
+            self.revisions.count(Event::Verified, || green.shard);
+            return table.completed(slot, green.now);
         }
         let worker = current_worker();
         let job = QueryJob::new(

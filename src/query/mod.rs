@@ -54,7 +54,7 @@ pub(crate) use deps::DepBuf;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
-pub(crate) use tables::{Refresher, TableMap};
+pub(crate) use tables::{Greening, Refresher, TableMap, GREEN_DEPTH};
 pub(crate) use unwind::{finish_run, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.

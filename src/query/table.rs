@@ -156,6 +156,12 @@ pub(crate) mod state {
         is_current_value(state, now) || is_current_error(state, now)
     }
 
+    /// True for a final state (a result or an input), current or not.
+    #[inline]
+    pub(crate) fn is_final(state: usize) -> bool {
+        state & FINAL != 0
+    }
+
     /// The owner's address in a running state.
     #[inline]
     pub(crate) fn owner(state: usize) -> usize {
@@ -449,7 +455,6 @@ impl<Q: Query> MemoTable<Q> {
     pub(crate) fn try_green(
         &self,
         id: u32,
-        slot: &Slot<Q>,
         previous: usize,
         now: Revision,
         peek: impl Fn(Dep) -> Revision,
@@ -466,6 +471,7 @@ impl<Q: Query> MemoTable<Q> {
             return false;
         }
         let green = state::reverified(previous, now);
+        let slot = self.slot(id);
         if crate::sync::mutant("green_by_store") {
             // Deliberately broken (loom builds only): a claim made meanwhile is
             // overwritten.

@@ -8,7 +8,7 @@ use super::engine::ParallelEngine;
 use super::job::key_text;
 use super::job::QueryJob;
 use super::pages::ErasedPages;
-use super::revision::{Dep, Revision, Revisions, CHANGED_NOW};
+use super::revision::{Dep, Event, Revision, Revisions, CHANGED_NOW};
 use super::table::{hash_key, state, MemoTable};
 use super::{Input, Query};
 use crate::serial::SerialState;
@@ -35,6 +35,7 @@ struct TypeEntry {
     drop_table: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
     compact_deps: UnsafeCell<MaybeUninit<unsafe fn(*mut ())>>,
     changed_at: UnsafeCell<MaybeUninit<ChangedAtFn>>,
+    green: UnsafeCell<MaybeUninit<GreenFn>>,
     /// Where the table's slots are and where a slot's state word is in it.
     slot_states: UnsafeCell<MaybeUninit<(ErasedPages, usize)>>,
 }
@@ -65,6 +66,57 @@ unsafe fn changed_at_of<Q: Query>(table: *const (), refresher: Refresher<'_>, id
     }
 }
 
+/// How deep a green check without claims follows stale dependencies before it leaves
+/// the rest to claims. Only a request starts such a deep check: the dependency checks
+/// of a claimed memo look one level deep, since their own descent brings the rest up to
+/// date in order (a deep check at every level of a long chain would repeat its walk).
+pub(crate) const GREEN_DEPTH: u32 = 64;
+
+/// What a green check without claims carries down: the revision, where to count the
+/// memos it makes green, and how deep it is.
+#[derive(Clone, Copy)]
+pub(crate) struct Greening<'a> {
+    pub(crate) now: Revision,
+    pub(crate) revisions: &'a Revisions,
+    /// The counter shard of the checking thread (see `Revisions::count`).
+    pub(crate) shard: usize,
+    pub(crate) depth: u32,
+}
+
+impl Greening<'_> {
+    fn deeper(self) -> Self {
+        Greening {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+}
+
+/// Makes slot `id` of the table at the address (stale, in state `previous`) green
+/// without a claim if every dependency is current and unchanged (see
+/// `MemoTable::try_green`).
+type GreenFn = unsafe fn(*const (), &TableMap, u32, usize, Greening<'_>) -> bool;
+
+/// [`GreenFn`] for the tables of `Q`.
+///
+/// # Safety
+/// `table` is a live `MemoTable<Q>` of `tables`, with slot `id`.
+unsafe fn green_of<Q: Query>(
+    table: *const (),
+    tables: &TableMap,
+    id: u32,
+    previous: usize,
+    green: Greening<'_>,
+) -> bool {
+    // SAFETY: forwarded.
+    let table = unsafe { &*(table as *const MemoTable<Q>) };
+    let made = table.try_green(id, previous, green.now, |dep| tables.peek(dep, green));
+    if made {
+        green.revisions.count(Event::Verified, || green.shard);
+    }
+    made
+}
+
 impl TypeEntry {
     fn vacant() -> Self {
         TypeEntry {
@@ -74,6 +126,7 @@ impl TypeEntry {
             compact_deps: UnsafeCell::new(MaybeUninit::uninit()),
             changed_at: UnsafeCell::new(MaybeUninit::uninit()),
             slot_states: UnsafeCell::new(MaybeUninit::uninit()),
+            green: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
@@ -163,11 +216,13 @@ impl TableMap {
     }
 
     /// The revision the dependency `dep` last changed in if it is current in revision
-    /// `now`, without bringing it up to date: [`CHANGED_NOW`] if it is not current (or
-    /// if `dep` names no slot this thread can see: callers may read it without
-    /// synchronising with whoever wrote it, see `fetch.rs`).
+    /// `green.now`, or if it was stale and could be made green without a claim (see
+    /// `MemoTable::try_green`, recursively, at most [`GREEN_DEPTH`] deep); else
+    /// [`CHANGED_NOW`]: it changed, or must be brought up to date by a claim (it is
+    /// running, or one of its dependencies is), or `dep` names no slot this thread can
+    /// see (callers may read `dep` without synchronising with whoever wrote it).
     #[inline]
-    pub(crate) fn peek(&self, dep: Dep, now: Revision) -> Revision {
+    pub(crate) fn peek(&self, dep: Dep, green: Greening<'_>) -> Revision {
         let Some(entry) = self.entries.get(dep.table as usize) else {
             return CHANGED_NOW;
         };
@@ -186,10 +241,27 @@ impl TableMap {
             }
             (*(slot.add(offset) as *const AtomicUsize)).load(Ordering::Acquire)
         };
-        if state::is_current(word, now) {
+        let current = state::is_current(word, green.now)
+            || (state::is_final(word) && green.depth < GREEN_DEPTH && self.green(dep, word, green));
+        if current {
             state::changed_at(word)
         } else {
             CHANGED_NOW
+        }
+    }
+
+    /// Makes the stale dependency `dep` (state `previous`) green without a claim, if it
+    /// can (see [`TableMap::peek`]).
+    #[cold]
+    #[inline(never)]
+    fn green(&self, dep: Dep, previous: usize, green: Greening<'_>) -> bool {
+        let entry = &self.entries[dep.table as usize];
+        let table = entry.table.load(Ordering::Acquire);
+        // SAFETY: `peek` saw this entry's table published; the function was written
+        // before, for the table's type; the slot exists (its state was read).
+        unsafe {
+            let green_of = entry.green.with(|f| (*f).assume_init());
+            green_of(table, self, dep.id, previous, green.deeper())
         }
     }
 
@@ -278,6 +350,9 @@ impl TableMap {
                         entry
                             .changed_at
                             .with_mut(|f| (*f).write(changed_at_of::<Q> as ChangedAtFn));
+                        entry
+                            .green
+                            .with_mut(|f| (*f).write(green_of::<Q> as GreenFn));
                         entry
                             .slot_states
                             .with_mut(|f| (*f).write((*table).slot_states()));
