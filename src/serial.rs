@@ -147,7 +147,7 @@ pub(crate) struct SerialState {
     /// Copies of the revisions' `now` and `incremental`, set with the pointer: the hot
     /// path reads them without the indirection.
     now: Revision,
-    incremental: bool,
+    pub(crate) incremental: bool,
 }
 
 // SAFETY: `top` points into the stack of the thread running the engine and is only
@@ -186,13 +186,18 @@ impl SerialState {
     }
 
     #[inline]
-    pub(crate) fn fetch<'e, Q: Query>(&'e self, key: &Q::Key) -> Result<&'e Q::Value, QueryError> {
+    pub(crate) fn fetch<'e, Q: Query, const INCREMENTAL: bool>(
+        &'e self,
+        key: &Q::Key,
+    ) -> Result<&'e Q::Value, QueryError> {
         let table = self.tables.get::<Q>();
         let hash = hash_key(key);
         let found = table.find(hash, key);
         if let Some((id, slot)) = found {
-            self.record(table.index, id);
-            if let Some(value) = table.current_value(slot, self.now) {
+            if INCREMENTAL {
+                self.record(table.index, id);
+            }
+            if let Some(value) = table.current_value::<INCREMENTAL>(slot, self.now) {
                 return Ok(value);
             }
         }

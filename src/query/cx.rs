@@ -143,12 +143,23 @@ impl<'e> Cx<'e> {
                 recovering: None,
             }) => {
                 // SAFETY: the job outlives this `Cx` (see `JobPtr`).
-                engine.fetch::<Q>(unsafe { job.0.as_ref() }, key)
+                let job = unsafe { job.0.as_ref() };
+                if engine.revisions.incremental {
+                    engine.fetch::<Q, true>(job, key)
+                } else {
+                    engine.fetch::<Q, false>(job, key)
+                }
             }
             Inner::Serial {
                 engine,
                 recovering: None,
-            } => engine.fetch::<Q>(key),
+            } => {
+                if engine.incremental {
+                    engine.fetch::<Q, true>(key)
+                } else {
+                    engine.fetch::<Q, false>(key)
+                }
+            }
             _ => self.read_in_recover::<Q>(key),
         }
     }

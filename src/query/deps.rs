@@ -14,6 +14,8 @@
 //! [`INLINE_DEPS`] in place (on the claiming frame's stack) and spills to the heap
 //! only beyond that.
 
+use std::mem::MaybeUninit;
+
 use super::pages::{locate, Pages};
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::Mutex;
@@ -30,13 +32,23 @@ pub(crate) struct Dep {
 pub(crate) const INLINE_DEPS: usize = 8;
 
 /// A dependency list being recorded, in order, without repeating the last entry.
-#[derive(Default)]
 pub(crate) struct DepBuf {
-    /// Entries used in `inline` (0 once the list spilled).
+    /// Entries used (initialised) in `inline` (0 once the list spilled).
     len: u32,
-    inline: [Dep; INLINE_DEPS],
+    /// Left uninitialised until used: a batch engine's query jobs carry an empty one.
+    inline: [MaybeUninit<Dep>; INLINE_DEPS],
     /// The whole list once it outgrew `inline`.
     spilled: Vec<Dep>,
+}
+
+impl Default for DepBuf {
+    fn default() -> Self {
+        DepBuf {
+            len: 0,
+            inline: [const { MaybeUninit::uninit() }; INLINE_DEPS],
+            spilled: Vec::new(),
+        }
+    }
 }
 
 impl DepBuf {
@@ -48,7 +60,7 @@ impl DepBuf {
         }
         let len = self.len as usize;
         if self.spilled.is_empty() && len < INLINE_DEPS {
-            self.inline[len] = dep;
+            self.inline[len].write(dep);
             self.len += 1;
         } else {
             self.spill_push(dep);
@@ -59,8 +71,8 @@ impl DepBuf {
     fn spill_push(&mut self, dep: Dep) {
         if self.spilled.is_empty() {
             self.spilled.reserve(4 * INLINE_DEPS);
-            self.spilled
-                .extend_from_slice(&self.inline[..self.len as usize]);
+            let inline = self.inline_slice().to_vec();
+            self.spilled.extend_from_slice(&inline);
             self.len = 0;
         }
         self.spilled.push(dep);
@@ -70,10 +82,17 @@ impl DepBuf {
     #[inline]
     pub(crate) fn as_slice(&self) -> &[Dep] {
         if self.spilled.is_empty() {
-            &self.inline[..self.len as usize]
+            self.inline_slice()
         } else {
             &self.spilled
         }
+    }
+
+    #[inline]
+    fn inline_slice(&self) -> &[Dep] {
+        // SAFETY: the first `len` entries were written by `push` (`len` never exceeds
+        // `INLINE_DEPS`), and `MaybeUninit<Dep>` has `Dep`'s layout.
+        unsafe { std::slice::from_raw_parts(self.inline.as_ptr() as *const Dep, self.len as usize) }
     }
 
     /// Empties the list (keeping a spilled allocation for reuse).

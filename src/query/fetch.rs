@@ -43,27 +43,34 @@ use crate::sync::Arc;
 use crate::trace::{self, BlockedOn, SpanKind};
 
 impl ParallelEngine {
-    /// `(Q, key)` requested in the context of `requester`.
+    /// `(Q, key)` requested in the context of `requester`. `INCREMENTAL` is the
+    /// engine's kind (a batch engine's requests compile without revisions or
+    /// recording).
     #[inline]
-    pub(crate) fn fetch<Q: Query>(
+    pub(crate) fn fetch<Q: Query, const INCREMENTAL: bool>(
         &self,
         requester: Option<&QueryJob>,
         key: &Q::Key,
     ) -> Result<&Q::Value, QueryError> {
+        debug_assert_eq!(INCREMENTAL, self.revisions.incremental);
         let table = self.table::<Q>();
         let hash = hash_key(key);
         match table.find(hash, key) {
-            Some((id, slot)) => match table.current_value(slot, self.revisions.now) {
-                Some(value) => {
-                    self.record(requester, table.index, id);
-                    crate::trace::memo_hit(&self.trace);
-                    Ok(value)
+            Some((id, slot)) => {
+                match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
+                    Some(value) => {
+                        if INCREMENTAL {
+                            self.record(requester, table.index, id);
+                        }
+                        crate::trace::memo_hit(&self.trace);
+                        Ok(value)
+                    }
+                    None => {
+                        self.record(requester, table.index, id);
+                        self.not_current(requester, table, id, slot)
+                    }
                 }
-                None => {
-                    self.record(requester, table.index, id);
-                    self.not_current(requester, table, id, slot)
-                }
-            },
+            }
             None => self.claim::<Q>(requester, table, hash, key),
         }
     }

@@ -144,6 +144,13 @@ pub(crate) mod state {
         verified == done(now, 0) || verified == FINAL | INPUT
     }
 
+    /// [`is_current_value`] in a batch engine, whose results are all of revision 0:
+    /// `done(0, 0)` or `input(0)`.
+    #[inline]
+    pub(crate) fn is_value_of_batch(state: usize) -> bool {
+        state | (DONE ^ INPUT) == input(0)
+    }
+
     /// True for a state holding an error current in revision `now`.
     #[inline]
     pub(crate) fn is_current_error(state: usize, now: Revision) -> bool {
@@ -507,15 +514,22 @@ impl<Q: Query> MemoTable<Q> {
 
     /// The value of `slot` if it is current in revision `now` and did not fail: the
     /// hit path.
+    /// `INCREMENTAL` is the engine's kind: in a batch engine every result is verified
+    /// and changed in revision 0, so `now` need not be read.
     #[inline]
-    pub(crate) fn current_value<'t>(
+    pub(crate) fn current_value<'t, const INCREMENTAL: bool>(
         &'t self,
         slot: &'t Slot<Q>,
         now: Revision,
     ) -> Option<&'t Q::Value> {
         let word = slot.state.load(Ordering::Acquire);
+        let current = if INCREMENTAL {
+            state::is_current_value(word, now)
+        } else {
+            state::is_value_of_batch(word)
+        };
         // SAFETY: the acquire load saw the write that preceded the final state.
-        state::is_current_value(word, now).then(|| unsafe { self.value_of(slot) })
+        current.then(|| unsafe { self.value_of(slot) })
     }
 
     /// The value of a slot whose state holds a value.
@@ -553,7 +567,7 @@ impl<Q: Query> MemoTable<Q> {
         slot: &'t Slot<Q>,
         now: Revision,
     ) -> Result<&'t Q::Value, QueryError> {
-        if let Some(value) = self.current_value(slot, now) {
+        if let Some(value) = self.current_value::<true>(slot, now) {
             return Ok(value);
         }
         match self.read(slot, now) {
