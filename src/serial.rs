@@ -185,7 +185,7 @@ impl SerialState {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fetch<'e, Q: Query, const INCREMENTAL: bool>(
         &'e self,
         key: &Q::Key,
@@ -202,6 +202,16 @@ impl SerialState {
             }
         }
         self.fetch_cold(table, hash, key, found)
+    }
+
+    /// [`SerialState::fetch`] for an incremental engine, out of line (see the parallel
+    /// engine's `fetch_incremental`).
+    #[inline(never)]
+    pub(crate) fn fetch_incremental<'e, Q: Query>(
+        &'e self,
+        key: &Q::Key,
+    ) -> Result<&'e Q::Value, QueryError> {
+        self.fetch::<Q, true>(key)
     }
 
     /// A read from `recover`: `(Q, key)` if it is an input, recorded as read by the

@@ -86,7 +86,7 @@ impl<'e> Cx<'e> {
     /// If the query has no value (a cycle without `recover`, a panic, a deadlock), the
     /// error unwinds out of the current query, which then fails with the same error,
     /// up to the nearest [`Cx::try_get`] or [`Engine::run`](super::Engine::run).
-    #[inline]
+    #[inline(always)]
     pub fn get<Q: Query>(&self, key: &Q::Key) -> Q::Value {
         match self.try_get::<Q>(key) {
             Ok(value) => value,
@@ -95,7 +95,7 @@ impl<'e> Cx<'e> {
     }
 
     /// The value of `(Q, key)`, or why it has none.
-    #[inline]
+    #[inline(always)]
     pub fn try_get<Q: Query>(&self, key: &Q::Key) -> Result<Q::Value, QueryError> {
         self.try_get_ref::<Q>(key).cloned()
     }
@@ -125,7 +125,7 @@ impl<'e> Cx<'e> {
     /// });
     /// assert_eq!(total, Ok(3));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get_ref<Q: Query>(&self, key: &Q::Key) -> &'e Q::Value {
         match self.try_get_ref::<Q>(key) {
             Ok(value) => value,
@@ -134,7 +134,7 @@ impl<'e> Cx<'e> {
     }
 
     /// A reference to the value of `(Q, key)`, or why it has none (see [`Cx::get_ref`]).
-    #[inline]
+    #[inline(always)]
     pub fn try_get_ref<Q: Query>(&self, key: &Q::Key) -> Result<&'e Q::Value, QueryError> {
         match self.inner {
             Inner::Parallel(ParallelCx {
@@ -145,7 +145,7 @@ impl<'e> Cx<'e> {
                 // SAFETY: the job outlives this `Cx` (see `JobPtr`).
                 let job = unsafe { job.0.as_ref() };
                 if engine.revisions.incremental {
-                    engine.fetch::<Q, true>(job, key)
+                    engine.fetch_incremental::<Q>(job, key)
                 } else {
                     engine.fetch::<Q, false>(job, key)
                 }
@@ -155,7 +155,7 @@ impl<'e> Cx<'e> {
                 recovering: None,
             } => {
                 if engine.incremental {
-                    engine.fetch::<Q, true>(key)
+                    engine.fetch_incremental::<Q>(key)
                 } else {
                     engine.fetch::<Q, false>(key)
                 }

@@ -45,8 +45,9 @@ use crate::trace::{self, BlockedOn, SpanKind};
 impl ParallelEngine {
     /// `(Q, key)` requested in the context of `requester`. `INCREMENTAL` is the
     /// engine's kind (a batch engine's requests compile without revisions or
-    /// recording).
-    #[inline]
+    /// recording). Always inlined: a hit then costs the requesting query no call (the
+    /// rest is out of line).
+    #[inline(always)]
     pub(crate) fn fetch<Q: Query, const INCREMENTAL: bool>(
         &self,
         requester: Option<&QueryJob>,
@@ -73,6 +74,17 @@ impl ParallelEngine {
             }
             None => self.claim::<Q>(requester, table, hash, key),
         }
+    }
+
+    /// [`ParallelEngine::fetch`] for an incremental engine, out of line: the batch
+    /// path stays small enough to inline into the requesting query.
+    #[inline(never)]
+    pub(crate) fn fetch_incremental<Q: Query>(
+        &self,
+        requester: Option<&QueryJob>,
+        key: &Q::Key,
+    ) -> Result<&Q::Value, QueryError> {
+        self.fetch::<Q, true>(requester, key)
     }
 
     /// Records that `requester` read slot `id` of table `table` (incremental engines).
