@@ -38,6 +38,7 @@ impl ContextNode {
     }
 
     /// A node whose parent is `parent`, tagged with `tag` (non-zero).
+    #[inline]
     pub(crate) fn tagged_child_of(parent: Context, tag: usize) -> Self {
         // SAFETY: a non-null `Context` points to a live node (module lifetime rule).
         let depth = unsafe { parent.node() }.map_or(1, |p| p.depth + 1);

@@ -188,6 +188,7 @@ impl WaitGraph {
 
     /// Publishes `done` (a final state; the result is stored) in the state word `entry`
     /// of the slot `owner` computed, and wakes its waiters.
+    #[inline]
     pub(crate) fn complete(&self, entry: &AtomicUsize, done: usize, owner: &QueryJob) {
         let running = entry.swap(done, Ordering::AcqRel);
         debug_assert_eq!(
@@ -195,9 +196,15 @@ impl WaitGraph {
             owner as *const QueryJob as usize,
             "a running memo's state names its owner until the owner completes it"
         );
-        if running & state::WAITED == 0 {
-            return;
+        if running & state::WAITED != 0 {
+            self.wake_waiters(owner);
         }
+    }
+
+    /// The waiters of `owner`'s slot, which just completed: released.
+    #[cold]
+    #[inline(never)]
+    fn wake_waiters(&self, owner: &QueryJob) {
         let mut blocked = self.lock.lock();
         // SAFETY: we hold the graph mutex, which guards both lists.
         let waiters = unsafe {

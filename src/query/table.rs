@@ -620,6 +620,7 @@ impl<Q: Query> MemoTable<Q> {
     }
 
     /// The claim, with the shard's writer state held.
+    #[inline]
     fn claim_locked(
         &self,
         shard_index: usize,
