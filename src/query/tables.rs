@@ -18,7 +18,8 @@ use crate::sync::{Mutex, UnsafeCell};
 /// Memo tables by query type: an open-addressing array keyed by `TypeId`, read without
 /// locks (entries are written once, under `insert`, and never cleared before drop).
 pub(crate) struct TableMap {
-    entries: Box<[TypeEntry]>,
+    /// A fixed-size array: a lookup's index needs no bounds check against a length.
+    entries: Box<[TypeEntry; MAX_QUERY_TYPES]>,
     insert: Mutex<()>,
 }
 
@@ -184,7 +185,9 @@ impl TableMap {
         TableMap {
             // SAFETY: a zeroed entry is a vacant one (null pointer, uninitialised cells);
             // the length is non-zero.
-            entries: unsafe { crate::sync::zeroed_slice(MAX_QUERY_TYPES, TypeEntry::vacant) },
+            entries: unsafe { crate::sync::zeroed_slice(MAX_QUERY_TYPES, TypeEntry::vacant) }
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("made with MAX_QUERY_TYPES entries")),
             insert: Mutex::new(()),
         }
     }
