@@ -200,7 +200,7 @@ impl ParallelEngine {
             key,
             &worker.registry,
         );
-        match table.claim(hash, key, &job as *const QueryJob as usize) {
+        match table.claim(hash, key, &job as *const QueryJob as usize, worker.index) {
             Claim::Existing(id, slot) => {
                 self.record(requester, table.index, id);
                 self.not_current(requester, table, id, slot)

@@ -19,8 +19,8 @@
 //! bounds the waste without any epoch or reader registration. The shards' array words
 //! sit together, apart from the shard locks: lookups read them, only growth writes.
 //!
-//! Ids are allocated per shard (`local * SHARDS + shard`) under the shard's mutex, so a
-//! claim writes no line shared with claims in other shards.
+//! Ids come in blocks of consecutive ids, one open block per worker ([`IdLanes`]), so
+//! neighbouring slots are claimed, written and completed by the same worker.
 
 use std::hash::{BuildHasher, Hash};
 use std::mem::MaybeUninit;
@@ -32,7 +32,7 @@ use super::error::QueryError;
 use super::pages::{ErasedPages, Pages};
 use super::revision::{self, Revision};
 use super::Query;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 
 /// The values of a slot's state word.
@@ -250,6 +250,7 @@ pub(crate) struct MemoTable<Q: Query> {
     arrays: [AtomicU64; SHARDS],
     writers: [Writer; SHARDS],
     slots: Pages<Slot<Q>>,
+    ids: IdLanes,
     /// Where each slot's dependency list lives, by slot id, and the lists (incremental
     /// engines only: a batch engine never allocates a page of either).
     meta: Pages<SlotMeta>,
@@ -299,10 +300,65 @@ fn tagged(address: usize, top: u64) -> u64 {
 /// A shard's writer state.
 struct ShardState {
     len: u32,
-    /// Ids handed out: the next one is `next * SHARDS + shard index`.
-    next: u32,
     /// Arrays replaced by larger ones, freed when the table drops.
     retired: Vec<Buckets>,
+}
+
+/// Lanes of slot ids (see [`IdLanes`]).
+const ID_LANES: usize = if cfg!(loom) { 2 } else { 16 };
+/// Consecutive ids a lane takes at a time.
+const ID_BLOCK: u32 = if cfg!(loom) { 2 } else { 64 };
+
+/// Slot ids, handed out in blocks of [`ID_BLOCK`] consecutive ids, one open block per
+/// lane (the claiming worker's index, modulo [`ID_LANES`]). Slots next to each other in
+/// memory are then claimed, written and completed by one worker: two workers claiming
+/// different keys do not write one cache line.
+struct IdLanes {
+    lanes: [IdLane; ID_LANES],
+    /// Blocks handed out so far.
+    blocks: AtomicU32,
+}
+
+/// A lane's open block: `next | end << 32` (empty when `next == end`).
+#[repr(align(64))]
+struct IdLane(AtomicU64);
+
+impl IdLanes {
+    fn new() -> Self {
+        IdLanes {
+            lanes: std::array::from_fn(|_| IdLane(AtomicU64::new(0))),
+            blocks: AtomicU32::new(0),
+        }
+    }
+
+    /// A fresh id for a claim made in `lane`. Lanes are normally used by one worker
+    /// each, but two pools' workers may share one: the cursor is a CAS (a block taken
+    /// by a claim that lost the race stays unused).
+    fn next(&self, lane: usize) -> u32 {
+        let cursor = &self.lanes[lane % ID_LANES].0;
+        let mut open = cursor.load(Ordering::Relaxed);
+        loop {
+            let (next, end) = (open as u32, (open >> 32) as u32);
+            let (id, rest) = if next < end {
+                (next, open + 1)
+            } else {
+                let start = self
+                    .blocks
+                    .fetch_add(1, Ordering::Relaxed)
+                    .checked_mul(ID_BLOCK)
+                    .filter(|&start| start <= u32::MAX - ID_BLOCK)
+                    .expect("weft: more than 4 billion keys in one query's memo table");
+                (
+                    start,
+                    u64::from(start + 1) | u64::from(start + ID_BLOCK) << 32,
+                )
+            };
+            match cursor.compare_exchange_weak(open, rest, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return id,
+                Err(now) => open = now,
+            }
+        }
+    }
 }
 
 /// An owned bucket array (a power-of-two number of buckets).
@@ -363,13 +419,13 @@ impl<Q: Query> MemoTable<Q> {
             writers: std::array::from_fn(|_| {
                 Writer(Mutex::new(ShardState {
                     len: 0,
-                    next: 0,
                     retired: Vec::new(),
                 }))
             }),
             // SAFETY: a zeroed slot is `Slot::vacant()` (state 0, uninitialised cells),
             // and a slot is not zero-sized.
             slots: unsafe { Pages::new(Slot::vacant) },
+            ids: IdLanes::new(),
             // SAFETY: an all-zero `SlotMeta` is `SlotMeta::empty()` (a zero counter and
             // `None`), and it is not zero-sized.
             meta: unsafe { Pages::new(SlotMeta::empty) },
@@ -594,10 +650,11 @@ impl<Q: Query> MemoTable<Q> {
     ///
     /// User code runs here (`Eq` while probing, `Clone`); if it panics the shard's lock
     /// is released by its guard and nothing has changed.
-    pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize) -> Claim<'_, Q> {
+    /// `lane` is the claiming worker's index (see [`IdLanes`]).
+    pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize, lane: usize) -> Claim<'_, Q> {
         let shard_index = Self::shard_index(hash);
         let mut writer = self.writers[shard_index].0.lock();
-        self.claim_locked(shard_index, &mut writer, hash, key, owner)
+        self.claim_locked(shard_index, &mut writer, hash, key, owner, lane)
     }
 
     /// [`MemoTable::claim`] without the shard lock: the serial engine's claim.
@@ -613,9 +670,9 @@ impl<Q: Query> MemoTable<Q> {
         let shard_index = Self::shard_index(hash);
         // SAFETY: forwarded: no other thread uses the table, so none its shard locks.
         unsafe {
-            self.writers[shard_index]
-                .0
-                .with_exclusive(|writer| self.claim_locked(shard_index, writer, hash, key, owner))
+            self.writers[shard_index].0.with_exclusive(|writer| {
+                self.claim_locked(shard_index, writer, hash, key, owner, 0)
+            })
         }
     }
 
@@ -628,6 +685,7 @@ impl<Q: Query> MemoTable<Q> {
         hash: u64,
         key: &Q::Key,
         owner: usize,
+        lane: usize,
     ) -> Claim<'_, Q> {
         let array = &self.arrays[shard_index];
         // Only this thread (holding the lock) replaces the array.
@@ -642,12 +700,7 @@ impl<Q: Query> MemoTable<Q> {
             }
         }
         let key = key.clone();
-        let id = (writer.next as usize)
-            .checked_mul(SHARDS)
-            .map(|id| id + shard_index)
-            .filter(|&id| id < u32::MAX as usize)
-            .expect("weft: more than 4 billion keys in one query's memo table")
-            as u32;
+        let id = self.ids.next(lane);
         let slot = self.slots.ensure(id);
         let (buckets, free) = match free {
             Some(free) if (writer.len as usize + 1) * 4 <= buckets.len() * 3 => (buckets, free),
@@ -668,7 +721,6 @@ impl<Q: Query> MemoTable<Q> {
             bucket.store(bucket_of(id, hash), Ordering::Release);
         }
         writer.len += 1;
-        writer.next += 1;
         Claim::Claimed(id, slot)
     }
 
@@ -831,7 +883,7 @@ impl<Q: Query> MemoTable<Q> {
         changed_in: Option<Revision>,
     ) -> bool {
         let input = state::input(changed_in.unwrap_or(0));
-        let (id, slot, old_value, existed) = match self.claim(hash, &key, input) {
+        let (id, slot, old_value, existed) = match self.claim(hash, &key, input, 0) {
             Claim::Claimed(id, slot) => (id, slot, false, false),
             Claim::Existing(id, slot) => {
                 let old = slot.state.load(Ordering::Relaxed);
