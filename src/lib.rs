@@ -35,6 +35,36 @@ pub mod __loom {
     pub use crate::sync::fiber::suspensions as fiber_suspensions;
     pub use crate::sync::inject_fault;
     pub use crate::sync::publish_hidden_halves;
+
+    /// A memo table's slot-id lanes (`query::table::IdLanes`), for the id model.
+    pub struct SlotIds(crate::query::IdLanes);
+
+    impl SlotIds {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            SlotIds(crate::query::IdLanes::new())
+        }
+
+        /// A fresh id for a claim in `lane`.
+        pub fn next(&self, lane: usize) -> u32 {
+            self.0.next(lane)
+        }
+    }
+
+    /// A memo table's dependency arena (`query::deps::DepArena`), for the range model.
+    pub struct DepRanges(crate::query::DepArena);
+
+    impl DepRanges {
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            DepRanges(crate::query::DepArena::new())
+        }
+
+        /// The first edge of `len` fresh ones.
+        pub fn allocate(&self, len: u32) -> u32 {
+            self.0.allocate(len)
+        }
+    }
 }
 
 pub use pool::context;

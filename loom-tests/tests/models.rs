@@ -640,6 +640,40 @@ fn a_memo_made_green_without_a_claim_never_overwrites_a_claim() {
     });
 }
 
+// Lock-free allocators of the memo tables: slot ids (two claims in one lane, as workers
+// of two pools sharing an engine make) and dependency-list ranges (two lists stored at
+// once) never hand out the same id or overlapping edges.
+#[test]
+fn slot_ids_and_dependency_ranges_are_never_handed_out_twice() {
+    model(|| {
+        let ids = Arc::new(weft::__loom::SlotIds::new());
+        let ranges = Arc::new(weft::__loom::DepRanges::new());
+        let other = {
+            let (ids, ranges) = (ids.clone(), ranges.clone());
+            loom::thread::spawn(move || {
+                let taken = [ids.next(0), ids.next(0)];
+                (taken, ranges.allocate(2))
+            })
+        };
+        let mine = [ids.next(0), ids.next(0)];
+        let my_range = ranges.allocate(1);
+        let (theirs, their_range) = other.join().unwrap();
+        let mut all: Vec<u32> = mine.iter().chain(&theirs).copied().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            4,
+            "an id was handed out twice: {mine:?} {theirs:?}"
+        );
+        let overlap = my_range >= their_range && my_range < their_range + 2;
+        assert!(
+            !overlap,
+            "edge ranges overlap: {my_range} in {their_range}..+2"
+        );
+    });
+}
+
 /// Re-runs `model_test` in a child process with `mutant` switched on and expects the
 /// model to fail (a loom deadlock aborts its process, hence the separate process) with
 /// `expected_failure` in its output (alternatives separated by ` | `).
@@ -731,6 +765,24 @@ fn mutant_green_by_store_is_caught() {
         "green_by_store",
         "a_memo_made_green_without_a_claim_never_overwrites_a_claim",
         "names its owner | verified: 3 | verified: 4",
+    );
+}
+
+#[test]
+fn mutant_id_lane_not_atomic_is_caught() {
+    expect_caught(
+        "id_lane_not_atomic",
+        "slot_ids_and_dependency_ranges_are_never_handed_out_twice",
+        "handed out twice",
+    );
+}
+
+#[test]
+fn mutant_dep_bump_not_atomic_is_caught() {
+    expect_caught(
+        "dep_bump_not_atomic",
+        "slot_ids_and_dependency_ranges_are_never_handed_out_twice",
+        "ranges overlap",
     );
 }
 

@@ -255,7 +255,7 @@ impl DepArena {
     }
 
     /// Takes `len > 0` fresh edges within one page; returns the first one's index.
-    fn allocate(&self, len: u32) -> u32 {
+    pub(crate) fn allocate(&self, len: u32) -> u32 {
         let mut end = self.end.load(Ordering::Relaxed);
         loop {
             let start = fitting_start(end, len);
@@ -263,6 +263,11 @@ impl DepArena {
                 .ok()
                 .filter(|&e| e < u32::MAX)
                 .expect("weft: over 4 billion dependency edges in one query's memo table");
+            if crate::sync::mutant("dep_bump_not_atomic") {
+                // Deliberately broken (loom builds only): two lists can get one range.
+                self.end.store(new_end, Ordering::Relaxed);
+                return start as u32;
+            }
             match (self.end).compare_exchange_weak(
                 end,
                 new_end,

@@ -50,9 +50,13 @@ pub use engine::Engine;
 pub use error::{Cycle, PanicPayload, QueryError, WaitEdge, WaitGraphReport};
 pub use revision::Stats;
 
+#[cfg(loom)]
+pub(crate) use deps::DepArena;
 pub(crate) use deps::DepBuf;
 pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
+#[cfg(loom)]
+pub(crate) use table::IdLanes;
 pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
 pub(crate) use tables::{Greening, Refresher, TableMap, GREEN_DEPTH};
 pub(crate) use unwind::{finish_run, settle, unwind_cycle};

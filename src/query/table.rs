@@ -313,7 +313,7 @@ const ID_BLOCK: u32 = if cfg!(loom) { 2 } else { 64 };
 /// lane (the claiming worker's index, modulo [`ID_LANES`]). Slots next to each other in
 /// memory are then claimed, written and completed by one worker: two workers claiming
 /// different keys do not write one cache line.
-struct IdLanes {
+pub(crate) struct IdLanes {
     lanes: [IdLane; ID_LANES],
     /// Blocks handed out so far.
     blocks: AtomicU32,
@@ -324,7 +324,7 @@ struct IdLanes {
 struct IdLane(AtomicU64);
 
 impl IdLanes {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         IdLanes {
             lanes: std::array::from_fn(|_| IdLane(AtomicU64::new(0))),
             blocks: AtomicU32::new(0),
@@ -334,7 +334,7 @@ impl IdLanes {
     /// A fresh id for a claim made in `lane`. Lanes are normally used by one worker
     /// each, but two pools' workers may share one: the cursor is a CAS (a block taken
     /// by a claim that lost the race stays unused).
-    fn next(&self, lane: usize) -> u32 {
+    pub(crate) fn next(&self, lane: usize) -> u32 {
         let cursor = &self.lanes[lane % ID_LANES].0;
         let mut open = cursor.load(Ordering::Relaxed);
         loop {
@@ -353,6 +353,12 @@ impl IdLanes {
                     u64::from(start + 1) | u64::from(start + ID_BLOCK) << 32,
                 )
             };
+            if crate::sync::mutant("id_lane_not_atomic") {
+                // Deliberately broken (loom builds only): two claims in one lane can
+                // take the same id.
+                cursor.store(rest, Ordering::Relaxed);
+                return id;
+            }
             match cursor.compare_exchange_weak(open, rest, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return id,
                 Err(now) => open = now,
