@@ -5,8 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::mem::MaybeUninit;
 
 use super::engine::ParallelEngine;
-use super::job::key_text;
-use super::job::QueryJob;
+use super::job::{key_text, QueryJob};
 use super::pages::ErasedPages;
 use super::revision::{Dep, Event, Revision, Revisions, CHANGED_NOW};
 use super::table::{hash_key, state, MemoTable};
