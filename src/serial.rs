@@ -26,7 +26,6 @@ use crate::query::{
     canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
     Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, PanicPayload,
     Query, QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
-    GREEN_DEPTH,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -274,15 +273,9 @@ impl SerialState {
                 }
                 // As in the parallel engine: green without a frame when every
                 // dependency is already current and unchanged.
-                let green = Greening {
-                    now: self.now,
-                    revisions: self.revisions(),
-                    shard: 0,
-                    depth: if deep { 0 } else { GREEN_DEPTH },
-                };
-                if table.try_green(id, previous, green.now, |dep| self.tables.peek(dep, green)) {
-                    self.revisions().count(Event::Verified, || 0);
-                    return table.completed(slot, green.now);
+                let green = Greening::new(self.now, self.revisions(), 0, deep);
+                if self.tables.try_green(table, id, previous, green) {
+                    return table.completed(slot, self.now);
                 }
                 self.execute(table, id, slot, previous)
             }

@@ -3,12 +3,12 @@
 //!
 //! A dependency is 8 bytes ([`Dep`]: a table index and a dense slot id). The lists of
 //! one memo table live packed in one append-only arena of never-moving pages, and a
-//! slot keeps only where its list starts, its length and its room (12 bytes), so a
-//! stored list costs its edges and nothing per allocation: no allocator header, no
-//! rounding, no `malloc`/`free` per query. A re-executed query whose new list fits in
-//! its old room rewrites it in place (the common case: the same reads again); a longer
-//! one moves to the arena's end and its old room is dead space, which
-//! [`DepArena::compact`] reclaims between runs once it outweighs the live lists.
+//! slot keeps only where its list starts and its length (8 bytes), so a stored list
+//! costs its edges and nothing per allocation: no allocator header, no rounding, no
+//! `malloc`/`free` per query. A re-executed query whose new list is no longer rewrites it
+//! in place (the common case: the same reads again; a shorter list's tail is dead); a
+//! longer one moves to the arena's end and its old edges are dead, which
+//! [`DepArena::compact`] reclaims between runs once they outweigh the live lists.
 //!
 //! While a query computes, its reads go to a [`DepBuf`] that holds the first
 //! [`INLINE_DEPS`] in place (on the claiming frame's stack) and spills to the heap

@@ -33,7 +33,7 @@ use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
 use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
 use super::table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
-use super::tables::{Greening, Refresher, GREEN_DEPTH};
+use super::tables::{Greening, Refresher};
 use super::unwind::{settle, unwind_cycle, CycleUnwind};
 use super::{Cx, Query};
 use crate::pool::context::{self, Context, ContextNode};
@@ -240,17 +240,12 @@ impl ParallelEngine {
         // (brought up to date by earlier requests), or stale with the same true of
         // its own (`deep`: followed up to `GREEN_DEPTH`), so the memo is green without
         // a claim, a job, or user code: a load per dependency and a CAS per memo.
-        let green = Greening {
-            now: self.revisions.now,
-            revisions: &self.revisions,
-            shard: worker_index(),
-            depth: if deep { 0 } else { GREEN_DEPTH },
-        };
-        if table.try_green(id, previous, green.now, |dep| self.tables.peek(dep, green)) {
-            self.revisions.count(Event::Verified, || green.shard);
-            return table.completed(slot, green.now);
-        }
         let worker = current_worker();
+        let now = self.revisions.now;
+        let green = Greening::new(now, &self.revisions, worker.index, deep);
+        if self.tables.try_green(table, id, previous, green) {
+            return table.completed(slot, now);
+        }
         let job = QueryJob::new(
             ContextNode::tagged_child_of(context::current(), self.tag()),
             requester,

@@ -58,7 +58,7 @@ pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 #[cfg(loom)]
 pub(crate) use table::IdLanes;
 pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
-pub(crate) use tables::{Greening, Refresher, TableMap, GREEN_DEPTH};
+pub(crate) use tables::{Greening, Refresher, TableMap};
 pub(crate) use unwind::{finish_run, settle, unwind_cycle};
 
 /// A query: a pure function of its key that may request other queries through `cx`.

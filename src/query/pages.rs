@@ -81,21 +81,12 @@ impl<T> Pages<T> {
     /// that happens-before this call (a slot is published after its page).
     #[inline]
     pub(crate) fn get(&self, id: u32) -> &T {
-        // SAFETY: the element exists (the caller's precondition, forwarded) and lives as
-        // long as `self`.
-        unsafe { &*self.get_ptr(id) }
-    }
-
-    /// [`Pages::get`] as a pointer that may reach the rest of the element's page (with
-    /// the caller's own care for what it reads there).
-    #[inline]
-    pub(crate) fn get_ptr(&self, id: u32) -> *const T {
         let (page, offset, _) = locate(id);
         let base = self.pages[page].load(Ordering::Acquire) as *mut T;
         debug_assert!(!base.is_null(), "page of id {id} is allocated");
         // SAFETY: the page exists (caller's precondition) and holds `len > offset`
-        // elements.
-        unsafe { base.add(offset) }
+        // elements, which live as long as `self`.
+        unsafe { &*base.add(offset) }
     }
 
     /// A view of these pages that does not name `T`.

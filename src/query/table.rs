@@ -432,8 +432,8 @@ impl<Q: Query> MemoTable<Q> {
             // and a slot is not zero-sized.
             slots: unsafe { Pages::new(Slot::vacant) },
             ids: IdLanes::new(),
-            // SAFETY: an all-zero `SlotMeta` is `SlotMeta::empty()` (a zero counter and
-            // `None`), and it is not zero-sized.
+            // SAFETY: an all-zero `SlotMeta` is `SlotMeta::empty()` (a zero range), and
+            // it is not zero-sized.
             meta: unsafe { Pages::new(SlotMeta::empty) },
             dep_lists: DepArena::new(),
             errors: Mutex::new(FxHashMap::default()),
@@ -552,7 +552,7 @@ impl<Q: Query> MemoTable<Q> {
             .is_ok()
     }
 
-    /// Reclaims the room of dependency lists that moved (between runs; see
+    /// Reclaims the dead edges of dependency lists that moved (between runs; see
     /// [`DepArena::compact`]).
     pub(crate) fn compact_deps(&mut self) {
         self.dep_lists.compact(&mut self.meta);

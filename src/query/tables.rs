@@ -70,20 +70,31 @@ unsafe fn changed_at_of<Q: Query>(table: *const (), refresher: Refresher<'_>, id
 /// the rest to claims. Only a request starts such a deep check: the dependency checks
 /// of a claimed memo look one level deep, since their own descent brings the rest up to
 /// date in order (a deep check at every level of a long chain would repeat its walk).
-pub(crate) const GREEN_DEPTH: u32 = 64;
+const GREEN_DEPTH: u32 = 64;
 
 /// What a green check without claims carries down: the revision, where to count the
 /// memos it makes green, and how deep it is.
 #[derive(Clone, Copy)]
 pub(crate) struct Greening<'a> {
-    pub(crate) now: Revision,
-    pub(crate) revisions: &'a Revisions,
+    now: Revision,
+    revisions: &'a Revisions,
     /// The counter shard of the checking thread (see `Revisions::count`).
-    pub(crate) shard: usize,
-    pub(crate) depth: u32,
+    shard: usize,
+    depth: u32,
 }
 
-impl Greening<'_> {
+impl<'a> Greening<'a> {
+    /// A request's check (`deep`: may follow stale dependencies) or a claimed memo's
+    /// (one level only), in revision `now`, counting into `shard`.
+    pub(crate) fn new(now: Revision, revisions: &'a Revisions, shard: usize, deep: bool) -> Self {
+        Greening {
+            now,
+            revisions,
+            shard,
+            depth: if deep { 0 } else { GREEN_DEPTH },
+        }
+    }
+
     fn deeper(self) -> Self {
         Greening {
             depth: self.depth + 1,
@@ -109,12 +120,12 @@ unsafe fn green_of<Q: Query>(
     green: Greening<'_>,
 ) -> bool {
     // SAFETY: forwarded.
-    let table = unsafe { &*(table as *const MemoTable<Q>) };
-    let made = table.try_green(id, previous, green.now, |dep| tables.peek(dep, green));
-    if made {
-        green.revisions.count(Event::Verified, || green.shard);
-    }
-    made
+    tables.try_green(
+        unsafe { &*(table as *const MemoTable<Q>) },
+        id,
+        previous,
+        green,
+    )
 }
 
 impl TypeEntry {
@@ -244,7 +255,9 @@ impl TableMap {
             (*(slot.add(offset) as *const AtomicUsize)).load(Ordering::Acquire)
         };
         let current = state::is_current(word, green.now)
-            || (state::is_final(word) && green.depth < GREEN_DEPTH && self.green(dep, word, green));
+            || (state::is_final(word)
+                && green.depth < GREEN_DEPTH
+                && self.green(entry, table, dep.id, word, green));
         if current {
             state::changed_at(word)
         } else {
@@ -252,19 +265,42 @@ impl TableMap {
         }
     }
 
-    /// Makes the stale dependency `dep` (state `previous`) green without a claim, if it
-    /// can (see [`TableMap::peek`]).
+    /// Makes the stale slot `id` (state `previous`) of `entry`'s table (at `table`)
+    /// green without a claim, if it can (see [`TableMap::peek`]).
     #[cold]
     #[inline(never)]
-    fn green(&self, dep: Dep, previous: usize, green: Greening<'_>) -> bool {
-        let entry = &self.entries[dep.table as usize];
-        let table = entry.table.load(Ordering::Acquire);
-        // SAFETY: `peek` saw this entry's table published; the function was written
-        // before, for the table's type; the slot exists (its state was read).
+    fn green(
+        &self,
+        entry: &TypeEntry,
+        table: *mut (),
+        id: u32,
+        previous: usize,
+        green: Greening<'_>,
+    ) -> bool {
+        // SAFETY: `peek` saw this entry's table (`table`) published; the function was
+        // written before, for the table's type; the slot exists (its state was read).
         unsafe {
             let green_of = entry.green.with(|f| (*f).assume_init());
-            green_of(table, self, dep.id, previous, green.deeper())
+            green_of(table, self, id, previous, green.deeper())
         }
+    }
+
+    /// Makes the stale memo `id` of `table` (state `previous`) current again without a
+    /// claim if its dependencies allow (see `MemoTable::try_green`), and counts it:
+    /// every green check, a request's or a dependency's, on either engine.
+    #[inline]
+    pub(crate) fn try_green<Q: Query>(
+        &self,
+        table: &MemoTable<Q>,
+        id: u32,
+        previous: usize,
+        green: Greening<'_>,
+    ) -> bool {
+        let made = table.try_green(id, previous, green.now, |dep| self.peek(dep, green));
+        if made {
+            green.revisions.count(Event::Verified, || green.shard);
+        }
+        made
     }
 
     /// Sets input `(I, key)` to `value` (both engines' `Engine::set_input`): in an
@@ -287,18 +323,23 @@ impl TableMap {
         self.get_mut::<I>().set(hash, key, value, changed_in);
     }
 
-    /// Reclaims the dead room of every table's dependency lists (see
+    /// Reclaims the dead edges of every table's dependency lists (see
     /// `deps::DepArena::compact`): between runs, when a revision begins.
     fn compact_deps(&mut self) {
+        // SAFETY: `&mut self`: nobody else uses the tables; a published entry has its
+        // compaction function, made for its table's type.
+        self.each_table(|entry, table| unsafe {
+            let compact = entry.compact_deps.with(|d| (*d).assume_init());
+            compact(table);
+        });
+    }
+
+    /// Calls `f` with every table made so far and its entry (exclusive access).
+    fn each_table(&mut self, mut f: impl FnMut(&TypeEntry, *mut ())) {
         for entry in self.entries.iter() {
             let table = entry.table.load(Ordering::Relaxed);
             if !table.is_null() {
-                // SAFETY: `&mut self`: nobody else uses the tables; a published entry
-                // has its compaction function, made for its table's type.
-                unsafe {
-                    let compact = entry.compact_deps.with(|d| (*d).assume_init());
-                    compact(table);
-                }
+                f(entry, table);
             }
         }
     }
@@ -370,18 +411,12 @@ impl TableMap {
 
 impl Drop for TableMap {
     fn drop(&mut self) {
-        for entry in self.entries.iter() {
-            let table = entry.table.load(Ordering::Relaxed);
-            if !table.is_null() {
-                // SAFETY: `&mut self`: nobody else uses the tables; a published entry has
-                // its drop function, and each table was made by `Box::into_raw` and is
-                // freed once.
-                unsafe {
-                    let drop_table = entry.drop_table.with(|d| (*d).assume_init());
-                    drop_table(table);
-                }
-            }
-        }
+        // SAFETY: `&mut self`: nobody else uses the tables; a published entry has its
+        // drop function, and each table was made by `Box::into_raw` and is freed once.
+        self.each_table(|entry, table| unsafe {
+            let drop_table = entry.drop_table.with(|d| (*d).assume_init());
+            drop_table(table);
+        });
     }
 }
 
