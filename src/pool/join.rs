@@ -127,7 +127,7 @@ where
     RA: Send,
     RB: Send,
 {
-    if worker.registry.num_threads == 1 {
+    if worker.solo {
         return join_in_order(oper_a, oper_b);
     }
     let job_b = StackJob::new(

@@ -19,6 +19,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Weak;
 
+use crossbeam_utils::CachePadded;
+
 use super::fiber::ReadyFibers;
 use super::job::{JobRef, StackJob};
 use super::latch::{LockLatch, WorkerLatch};
@@ -72,7 +74,9 @@ pub(crate) struct Slot {
     has_handoff: AtomicBool,
     /// A `join` half the slot's worker keeps private, for an idle worker to claim (see
     /// `HiddenJob`); null if none.
-    pub(crate) published: AtomicPtr<HiddenJob>,
+    /// On a line of its own: every `join` of the slot's worker reads it, and the
+    /// other fields here are written by other workers (waking fibers, handing off).
+    pub(crate) published: CachePadded<AtomicPtr<HiddenJob>>,
     /// Jobs that only this slot's worker may run (`broadcast`), oldest first.
     broadcasts: FlaggedQueue<JobRef>,
     /// For a spare: the index of the worker it last stood in for, which is what
@@ -188,13 +192,16 @@ pub(crate) struct Registry {
     /// How many slots have had their thread started (a prefix of `slots`).
     started: AtomicUsize,
     pub(crate) injector: Injector<JobRef>,
-    pub(crate) sleep: Sleep,
+    /// Written whenever work is pushed or a worker sleeps: kept off the lines of the
+    /// read-mostly fields (`num_threads`, `slots`) that every `join` reads.
+    pub(crate) sleep: CachePadded<Sleep>,
     pub(crate) num_threads: usize,
     pub(crate) max_threads: usize,
     /// Workers searching for work (not those asleep: see `worker.rs`). `join` pushes
     /// its second half for thieves only while this is non-zero.
-    pub(crate) hungry: AtomicUsize,
-    spares: Mutex<SpareState>,
+    /// On a line of its own, like the other fields written while the pool runs.
+    pub(crate) hungry: CachePadded<AtomicUsize>,
+    spares: CachePadded<Mutex<SpareState>>,
     /// Signalled when the last worker exits.
     exited: Condvar,
     terminating: AtomicBool,
@@ -210,8 +217,8 @@ pub(crate) struct Registry {
     /// `worker::adopt_current_thread`): it never exits, so it is not waited for.
     adopted: bool,
     /// Jobs of `spawn_fifo` not started yet, oldest first (see `spawn.rs`).
-    pub(crate) fifo: Mutex<VecDeque<JobRef>>,
-    pub(crate) tokens: TokenPool,
+    pub(crate) fifo: CachePadded<Mutex<VecDeque<JobRef>>>,
+    pub(crate) tokens: CachePadded<TokenPool>,
     /// What the workers record when tracing is on.
     pub(crate) trace: Tracer,
     /// Told when the pool stalls (see [`Registry::enter_idle`]). Plain `std` weak
@@ -246,7 +253,7 @@ impl Registry {
                 woken: AtomicBool::new(false),
                 handoff: Mutex::new(Vec::new()),
                 has_handoff: AtomicBool::new(false),
-                published: AtomicPtr::new(std::ptr::null_mut()),
+                published: CachePadded::new(AtomicPtr::new(std::ptr::null_mut())),
                 broadcasts: FlaggedQueue::new(),
                 stands_in_for: AtomicUsize::new(0),
             })
@@ -255,14 +262,14 @@ impl Registry {
             slots,
             started: AtomicUsize::new(0),
             injector: Injector::new(),
-            sleep: Sleep::new(),
+            sleep: CachePadded::new(Sleep::new()),
             num_threads: config.num_threads,
             max_threads: config.max_threads,
-            hungry: AtomicUsize::new(0),
-            spares: Mutex::new(SpareState {
+            hungry: CachePadded::new(AtomicUsize::new(0)),
+            spares: CachePadded::new(Mutex::new(SpareState {
                 unstarted: (config.num_threads..config.max_threads).rev().collect(),
                 ..SpareState::default()
-            }),
+            })),
             exited: Condvar::new(),
             terminating: AtomicBool::new(false),
             stack_size: config.stack_size,
@@ -273,8 +280,8 @@ impl Registry {
             exit_handler: config.exit_handler,
             breadth_first: config.breadth_first,
             adopted: config.adopt_current_thread,
-            fifo: Mutex::new(VecDeque::new()),
-            tokens: config.tokens,
+            fifo: CachePadded::new(Mutex::new(VecDeque::new())),
+            tokens: CachePadded::new(config.tokens),
             trace: Tracer::new(
                 if config.trace { config.max_threads } else { 0 },
                 config.trace,

@@ -34,7 +34,7 @@ use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
 use super::tokens::Permit;
 use super::unwind::AbortIfPanic;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::deque::{Steal, Worker};
 use crate::sync::{thread, weft_thread_local, Arc, UnsafeCell};
 
@@ -56,6 +56,12 @@ pub(crate) struct WorkerThread {
     deque: Worker<JobRef>,
     pub(crate) index: usize,
     pub(crate) registry: Arc<Registry>,
+    /// The pool has one thread (`join` then runs its halves in order): a copy of the
+    /// registry's `num_threads == 1`, next to what `join` reads anyway.
+    pub(crate) solo: bool,
+    /// This worker's `registry.slots[index].published`, which every `join` reads:
+    /// one load instead of an indexed, bounds-checked walk from the registry.
+    published: *const AtomicPtr<HiddenJob>,
     rng: Cell<u64>,
     /// The token this worker runs on; `None` while it is parked.
     permit: Cell<Option<Permit>>,
@@ -174,9 +180,12 @@ unsafe impl Send for WorkerRef {}
 impl WorkerThread {
     fn new(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) -> Self {
         let fiber_stack = registry.fiber_stack_size;
+        let published: *const AtomicPtr<HiddenJob> = &*registry.slots[index].published;
         WorkerThread {
             deque,
             index,
+            solo: registry.num_threads == 1,
+            published,
             registry,
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
             permit: Cell::new(None),
@@ -185,6 +194,14 @@ impl WorkerThread {
             fibers: FiberSet::new(fiber_stack),
             blocking_depth: Cell::new(0),
         }
+    }
+
+    /// This worker's slot's published half (see [`HiddenJob`]).
+    #[inline]
+    fn published(&self) -> &AtomicPtr<HiddenJob> {
+        // SAFETY: points into `self.registry`'s slots, which live as long as the
+        // registry, which `self` keeps alive.
+        unsafe { &*self.published }
     }
 
     /// The current thread's worker, or null.
@@ -252,12 +269,7 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
         node.below.set(self.hidden.replace(node));
-        if crate::sync::publishing()
-            && self.registry.slots[self.index]
-                .published
-                .load(Ordering::Relaxed)
-                .is_null()
-        {
+        if crate::sync::publishing() && self.published().load(Ordering::Relaxed).is_null() {
             self.publish(node);
         }
     }
@@ -269,7 +281,7 @@ impl WorkerThread {
             return;
         }
         node.published.set(true);
-        self.registry.slots[self.index].published.store(
+        self.published().store(
             node as *const HiddenJob as *mut HiddenJob,
             Ordering::Release,
         );
@@ -286,8 +298,8 @@ impl WorkerThread {
     /// first (it then runs the job and sets its latch).
     fn unpublish(&self, node: &HiddenJob) -> bool {
         node.published.set(false);
-        let taken_back = self.registry.slots[self.index]
-            .published
+        let taken_back = self
+            .published()
             .compare_exchange(
                 node as *const HiddenJob as *mut HiddenJob,
                 ptr::null_mut(),
