@@ -24,7 +24,7 @@ use std::cell::{Cell, RefCell};
 
 use crate::query::{
     canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
-    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, PanicPayload,
+    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, Miss, PanicPayload,
     Query, QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
 };
 use crate::sync::atomic::Ordering;
@@ -191,8 +191,8 @@ impl SerialState {
     ) -> Result<&'e Q::Value, QueryError> {
         let table = self.tables.get::<Q>();
         let hash = hash_key(key);
-        let found = table.find(hash, key);
-        if let Some((id, slot)) = found {
+        let found = table.lookup(hash, key);
+        if let Ok((id, slot)) = found {
             if INCREMENTAL {
                 self.record(table.index, id);
             }
@@ -233,17 +233,18 @@ impl SerialState {
         table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
-        found: Option<(u32, &'e crate::query::Slot<Q>)>,
+        found: Result<(u32, &'e crate::query::Slot<Q>), Miss>,
     ) -> Result<&'e Q::Value, QueryError> {
-        if let Some((id, slot)) = found {
-            return self.current(table, id, slot, true);
-        }
+        let miss = match found {
+            Ok((id, slot)) => return self.current(table, id, slot, true),
+            Err(miss) => miss,
+        };
         if self.top_in_cycle() {
             unwind_cycle();
         }
         // SAFETY: the serial engine's tables are used by the one thread running it (the
         // state is behind the engine's mutex for the whole run).
-        let claimed = unsafe { table.claim_exclusive(hash, key, state::VACANT) };
+        let claimed = unsafe { table.claim_exclusive(hash, key, state::VACANT, miss) };
         let Claim::Claimed(id, slot) = claimed else {
             unreachable!("one thread: the key was absent just above")
         };

@@ -164,6 +164,31 @@ fn query_claim_complete_wait_two_threads() {
 }
 
 #[test]
+fn a_claim_after_a_miss_finds_the_key_claimed_meanwhile() {
+    // Key 3 is computed first, so key 1's shard (the same one) has a bucket array:
+    // both racing lookups of key 1 miss in it at the same empty bucket, and the claim
+    // that comes second must see that bucket filled since (not reuse the miss).
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| {
+                    let warm = cx.get::<Slow>(&3);
+                    (
+                        warm,
+                        cx.join(|cx| cx.get::<Slow>(&1), |cx| cx.get::<Slow>(&1)),
+                    )
+                })
+            })
+            .unwrap();
+        assert_eq!(got, (4, (2, 2)));
+        assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 2, "key 1 computed twice");
+        pool.shutdown();
+    });
+}
+
+#[test]
 fn query_claim_complete_wait_three_threads() {
     // Three workers: one preemption already covers each claim/wait order.
     model_bounded(0, 1, || {
@@ -794,6 +819,17 @@ fn mutant_publish_before_key_is_caught() {
         "publish_before_key",
         "query_claim_complete_wait_two_threads",
         "Causality violation",
+    );
+}
+
+#[test]
+fn mutant_claim_trusts_stale_miss_is_caught() {
+    // A claim that reuses where its lookup missed without checking that the bucket is
+    // still empty: it overwrites the slot another requester claimed meanwhile.
+    expect_caught(
+        "claim_trusts_stale_miss",
+        "a_claim_after_a_miss_finds_the_key_claimed_meanwhile",
+        "key 1 computed twice",
     );
 }
 

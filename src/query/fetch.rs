@@ -32,7 +32,7 @@ use super::error::{PanicPayload, QueryError};
 use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
 use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
-use super::table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
+use super::table::{hash_key, state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
 use super::tables::{Greening, Refresher};
 use super::unwind::{settle, unwind_cycle, CycleUnwind};
 use super::{Cx, Query};
@@ -56,23 +56,21 @@ impl ParallelEngine {
         debug_assert_eq!(INCREMENTAL, self.revisions.incremental);
         let table = self.table::<Q>();
         let hash = hash_key(key);
-        match table.find(hash, key) {
-            Some((id, slot)) => {
-                match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
-                    Some(value) => {
-                        if INCREMENTAL {
-                            self.record(requester, table.index, id);
-                        }
-                        crate::trace::memo_hit(&self.trace);
-                        Ok(value)
-                    }
-                    None => {
+        match table.lookup(hash, key) {
+            Ok((id, slot)) => match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
+                Some(value) => {
+                    if INCREMENTAL {
                         self.record(requester, table.index, id);
-                        self.not_current(requester, table, id, slot)
                     }
+                    crate::trace::memo_hit(&self.trace);
+                    Ok(value)
                 }
-            }
-            None => self.claim::<Q>(requester, table, hash, key),
+                None => {
+                    self.record(requester, table.index, id);
+                    self.not_current(requester, table, id, slot)
+                }
+            },
+            Err(miss) => self.claim::<Q>(requester, table, hash, key, miss),
         }
     }
 
@@ -185,6 +183,7 @@ impl ParallelEngine {
         table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
+        miss: Miss,
     ) -> Result<&'e Q::Value, QueryError> {
         if requester.is_some_and(QueryJob::in_cycle) {
             unwind_cycle();
@@ -200,7 +199,13 @@ impl ParallelEngine {
             key,
             &worker.registry,
         );
-        match table.claim(hash, key, &job as *const QueryJob as usize, worker.index) {
+        match table.claim(
+            hash,
+            key,
+            &job as *const QueryJob as usize,
+            worker.index,
+            miss,
+        ) {
             Claim::Existing(id, slot) => {
                 self.record(requester, table.index, id);
                 self.not_current(requester, table, id, slot)

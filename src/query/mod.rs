@@ -57,7 +57,7 @@ pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 #[cfg(loom)]
 pub(crate) use table::IdLanes;
-pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Record, Slot, Stored};
+pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
 pub(crate) use tables::{Greening, Refresher, TableMap};
 pub(crate) use unwind::{finish_run, settle, unwind_cycle};
 

@@ -221,6 +221,20 @@ pub(crate) enum Memo<'t, V> {
     Stale(usize),
 }
 
+/// Where a lookup that missed stopped: the shard's bucket array it probed (its word)
+/// and the empty bucket that ended the key's probe sequence. A claim reuses it instead
+/// of probing again when neither has changed since.
+#[derive(Clone, Copy)]
+pub(crate) struct Miss {
+    word: u64,
+    index: usize,
+}
+
+impl Miss {
+    /// No lookup made, or the shard had no array yet: the claim probes.
+    pub(crate) const NONE: Miss = Miss { word: 0, index: 0 };
+}
+
 /// The outcome of [`MemoTable::claim`].
 pub(crate) enum Claim<'t, Q: Query> {
     /// The key was there (complete or in progress), with its id.
@@ -334,6 +348,7 @@ impl IdLanes {
     /// A fresh id for a claim made in `lane`. Lanes are normally used by one worker
     /// each, but two pools' workers may share one: the cursor is a CAS (a block taken
     /// by a claim that lost the race stays unused).
+    #[inline]
     pub(crate) fn next(&self, lane: usize) -> u32 {
         let cursor = &self.lanes[lane % ID_LANES].0;
         let mut open = cursor.load(Ordering::Relaxed);
@@ -342,16 +357,7 @@ impl IdLanes {
             let (id, rest) = if next < end {
                 (next, open + 1)
             } else {
-                let start = self
-                    .blocks
-                    .fetch_add(1, Ordering::Relaxed)
-                    .checked_mul(ID_BLOCK)
-                    .filter(|&start| start <= u32::MAX - ID_BLOCK)
-                    .expect("weft: more than 4 billion keys in one query's memo table");
-                (
-                    start,
-                    u64::from(start + 1) | u64::from(start + ID_BLOCK) << 32,
-                )
+                self.new_block()
             };
             if crate::sync::mutant("id_lane_not_atomic") {
                 // Deliberately broken (loom builds only): two claims in one lane can
@@ -364,6 +370,21 @@ impl IdLanes {
                 Err(now) => open = now,
             }
         }
+    }
+
+    /// A fresh block: its first id, and the lane's cursor with that id taken.
+    #[cold]
+    fn new_block(&self) -> (u32, u64) {
+        let start = self
+            .blocks
+            .fetch_add(1, Ordering::Relaxed)
+            .checked_mul(ID_BLOCK)
+            .filter(|&start| start <= u32::MAX - ID_BLOCK)
+            .expect("weft: more than 4 billion keys in one query's memo table");
+        (
+            start,
+            u64::from(start + 1) | u64::from(start + ID_BLOCK) << 32,
+        )
     }
 }
 
@@ -450,13 +471,19 @@ impl<Q: Query> MemoTable<Q> {
     /// memory.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<(u32, &Slot<Q>)> {
+        self.lookup(hash, key).ok()
+    }
+
+    /// [`MemoTable::find`], saying where a miss stopped (for [`MemoTable::claim`]).
+    #[inline]
+    pub(crate) fn lookup(&self, hash: u64, key: &Q::Key) -> Result<(u32, &Slot<Q>), Miss> {
         let word = self.arrays[Self::shard_index(hash)].load(Ordering::Acquire);
         if word == 0 {
-            return None;
+            return Err(Miss::NONE);
         }
         // SAFETY: loaded from the shard; published arrays live until the table drops.
         self.probe(unsafe { Buckets::of_word(word) }, hash, key)
-            .ok()
+            .map_err(|index| Miss { word, index })
     }
 
     /// The slot of `key` in `buckets`, or the index of the empty bucket that ends its
@@ -657,10 +684,18 @@ impl<Q: Query> MemoTable<Q> {
     /// User code runs here (`Eq` while probing, `Clone`); if it panics the shard's lock
     /// is released by its guard and nothing has changed.
     /// `lane` is the claiming worker's index (see [`IdLanes`]).
-    pub(crate) fn claim(&self, hash: u64, key: &Q::Key, owner: usize, lane: usize) -> Claim<'_, Q> {
+    /// `miss` is where a lookup of `key` just missed ([`Miss::NONE`] if none).
+    pub(crate) fn claim(
+        &self,
+        hash: u64,
+        key: &Q::Key,
+        owner: usize,
+        lane: usize,
+        miss: Miss,
+    ) -> Claim<'_, Q> {
         let shard_index = Self::shard_index(hash);
         let mut writer = self.writers[shard_index].0.lock();
-        self.claim_locked(shard_index, &mut writer, hash, key, owner, lane)
+        self.claim_locked(shard_index, &mut writer, hash, key, owner, lane, miss)
     }
 
     /// [`MemoTable::claim`] without the shard lock: the serial engine's claim.
@@ -672,18 +707,20 @@ impl<Q: Query> MemoTable<Q> {
         hash: u64,
         key: &Q::Key,
         owner: usize,
+        miss: Miss,
     ) -> Claim<'_, Q> {
         let shard_index = Self::shard_index(hash);
         // SAFETY: forwarded: no other thread uses the table, so none its shard locks.
         unsafe {
             self.writers[shard_index].0.with_exclusive(|writer| {
-                self.claim_locked(shard_index, writer, hash, key, owner, 0)
+                self.claim_locked(shard_index, writer, hash, key, owner, 0, miss)
             })
         }
     }
 
     /// The claim, with the shard's writer state held.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn claim_locked(
         &self,
         shard_index: usize,
@@ -692,6 +729,7 @@ impl<Q: Query> MemoTable<Q> {
         key: &Q::Key,
         owner: usize,
         lane: usize,
+        miss: Miss,
     ) -> Claim<'_, Q> {
         let array = &self.arrays[shard_index];
         // Only this thread (holding the lock) replaces the array.
@@ -699,7 +737,17 @@ impl<Q: Query> MemoTable<Q> {
         // SAFETY: loaded from the shard.
         let buckets = unsafe { Buckets::of_word(word) };
         let mut free = None;
-        if !buckets.is_empty() {
+        // Buckets are only ever filled (under this lock), so if the array is the one
+        // the lookup probed and the bucket where it stopped is still empty, every
+        // bucket before it in `key`'s sequence is still full and `key` still absent.
+        // (The mutant, loom builds only, trusts a bucket filled since.)
+        if word != 0
+            && word == miss.word
+            && (buckets[miss.index].load(Ordering::Relaxed) == 0
+                || crate::sync::mutant("claim_trusts_stale_miss"))
+        {
+            free = Some(miss.index);
+        } else if !buckets.is_empty() {
             match self.probe(buckets, hash, key) {
                 Ok((id, slot)) => return Claim::Existing(id, slot),
                 Err(index) => free = Some(index),
@@ -889,7 +937,7 @@ impl<Q: Query> MemoTable<Q> {
         changed_in: Option<Revision>,
     ) -> bool {
         let input = state::input(changed_in.unwrap_or(0));
-        let (id, slot, old_value, existed) = match self.claim(hash, &key, input, 0) {
+        let (id, slot, old_value, existed) = match self.claim(hash, &key, input, 0, Miss::NONE) {
             Claim::Claimed(id, slot) => (id, slot, false, false),
             Claim::Existing(id, slot) => {
                 let old = slot.state.load(Ordering::Relaxed);
