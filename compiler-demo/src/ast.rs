@@ -27,7 +27,7 @@ pub enum PathRoot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Path {
     pub root: PathRoot,
-    pub segments: Vec<Ident>,
+    pub segments: Box<[Ident]>,
     pub span: Span,
 }
 
@@ -131,14 +131,14 @@ pub enum ExprKind {
     /// `()`.
     Unit,
     Path(Path),
-    Call(Path, Vec<Expr>),
+    Call(Box<Path>, Box<[Expr]>),
     Field(Box<Expr>, Ident),
-    StructLit(Path, Vec<(Ident, Expr)>),
+    StructLit(Box<Path>, Box<[(Ident, Expr)]>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `if c1 { .. } else if c2 { .. } else { .. }`: the arms of a chain in order and
     /// the final `else`. Kept flat, so a long chain is not deep nesting.
-    If(Vec<IfArm>, Option<Box<Block>>),
+    If(Box<[IfArm]>, Option<Box<Block>>),
     While(Box<Expr>, Box<Block>),
     Block(Box<Block>),
     Return(Option<Box<Expr>>),
@@ -154,23 +154,28 @@ pub struct IfArm {
     pub then: Block,
 }
 
+/// `let [mut] name [: ty] = init;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LetStmt {
+    pub name: Ident,
+    pub mutable: bool,
+    pub ty: Option<TypeExpr>,
+    pub init: Expr,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stmt {
-    Let {
-        name: Ident,
-        mutable: bool,
-        ty: Option<TypeExpr>,
-        init: Expr,
-    },
+    /// Boxed: a `let` is twice an expression statement's size.
+    Let(Box<LetStmt>),
     /// An expression followed by `;`, or a block-like expression without one.
     Expr(Expr),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
-    pub stmts: Vec<Stmt>,
+    pub stmts: Box<[Stmt]>,
     /// The final expression without `;`, which is the block's value.
-    pub tail: Option<Expr>,
+    pub tail: Option<Box<Expr>>,
     pub span: Span,
 }
 
@@ -178,7 +183,7 @@ impl Block {
     /// Stands for a block that failed to parse: its value is unknown, not `()`.
     pub fn error(span: Span) -> Block {
         Block {
-            stmts: vec![Stmt::Expr(Expr::error(span))],
+            stmts: Box::new([Stmt::Expr(Expr::error(span))]),
             tail: None,
             span,
         }
@@ -198,7 +203,7 @@ pub struct Param {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FnDecl {
-    pub params: Vec<Param>,
+    pub params: Box<[Param]>,
     pub ret: Option<TypeExpr>,
     pub body: Block,
 }
@@ -227,7 +232,7 @@ pub struct UseDecl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemKind {
     Fn(FnDecl),
-    Struct(Vec<Field>),
+    Struct(Box<[Field]>),
     Const(TypeExpr, Expr),
     Alias(TypeExpr),
     Use(UseDecl),

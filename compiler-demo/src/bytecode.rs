@@ -99,8 +99,8 @@ pub struct Function {
     pub name: Arc<str>,
     pub params: u32,
     pub locals: u32,
-    pub code: Vec<Instr>,
-    pub spans: Vec<Span>,
+    pub code: Box<[Instr]>,
+    pub spans: Box<[Span]>,
 }
 
 /// All functions, with calls resolved to indices, and the entry point.

@@ -4,12 +4,16 @@
 //! diagnostics for what could not be read. An unknown character becomes one `Error`
 //! token (the parser skips it silently), so a stray byte costs one diagnostic.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use crate::diagnostics::Diag;
 use crate::source::{FileId, Span};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenKind {
-    Ident(String),
+    /// Shared by every occurrence of the name in the file (see [`lex`]).
+    Ident(Arc<str>),
     Int(i64),
     // Keywords.
     Fn,
@@ -160,6 +164,9 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diag>) {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut diags = Vec::new();
+    // One allocation per distinct name in the file, shared by its occurrences (and by
+    // the syntax tree's identifiers, which clone it).
+    let mut names: HashSet<Arc<str>> = HashSet::new();
     // A byte order mark may open a file (`SourceFile` drops it; this covers raw text).
     let mut i = if text.starts_with('\u{feff}') { 3 } else { 0 };
     while i < bytes.len() {
@@ -191,7 +198,17 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diag>) {
                 i += 1;
             }
             let word = &text[start..i];
-            keyword(word).unwrap_or_else(|| TokenKind::Ident(word.to_string()))
+            keyword(word).unwrap_or_else(|| {
+                let name = match names.get(word) {
+                    Some(name) => Arc::clone(name),
+                    None => {
+                        let name: Arc<str> = Arc::from(word);
+                        names.insert(Arc::clone(&name));
+                        name
+                    }
+                };
+                TokenKind::Ident(name)
+            })
         } else if c.is_ascii_digit() {
             while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                 i += 1;

@@ -161,7 +161,7 @@ impl Emitter<'_, '_> {
                 if path.is_empty() {
                     self.emit(Instr::Store(*slot), span);
                 } else {
-                    self.emit(Instr::StoreField(*slot, path.clone().into()), span);
+                    self.emit(Instr::StoreField(*slot, path.clone()), span);
                 }
                 self.emit(Instr::Push(Value::Unit), span);
             }
@@ -230,8 +230,8 @@ pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
         name,
         params: typed.params,
         locals: typed.locals,
-        code: em.code,
-        spans: em.spans,
+        code: em.code.into(),
+        spans: em.spans.into(),
     }))
 }
 

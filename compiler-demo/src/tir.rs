@@ -22,19 +22,19 @@ pub enum TExprKind {
     Unit,
     Local(u32),
     Const(DefKey),
-    Call(DefKey, Vec<TExpr>),
+    Call(DefKey, Box<[TExpr]>),
     Field(Box<TExpr>, u32),
     /// Field initializers in source order, each with its field index.
-    StructLit(Vec<(u32, TExpr)>),
+    StructLit(Box<[(u32, TExpr)]>),
     Unary(UnOp, Box<TExpr>),
     Binary(BinOp, Box<TExpr>, Box<TExpr>),
     /// The arms of an `if` chain (condition, block) and its `else`.
-    If(Vec<(TExpr, TExpr)>, Option<Box<TExpr>>),
+    If(Box<[(TExpr, TExpr)]>, Option<Box<TExpr>>),
     While(Box<TExpr>, Box<TExpr>),
-    Block(Vec<TStmt>, Option<Box<TExpr>>),
+    Block(Box<[TStmt]>, Option<Box<TExpr>>),
     Return(Option<Box<TExpr>>),
     /// Assignment to a local or a field path inside it.
-    Assign(u32, Vec<u32>, Box<TExpr>),
+    Assign(u32, Box<[u32]>, Box<TExpr>),
     /// Something that failed to check; the body is never lowered.
     Error,
 }

@@ -163,8 +163,8 @@ mod tests {
             name: "main".into(),
             params: 0,
             locals: 0,
-            code,
-            spans,
+            code: code.into(),
+            spans: spans.into(),
         };
         Program {
             functions: vec![Arc::new(main)],

@@ -72,8 +72,8 @@ impl Parser {
         }
         let end = self.expect(TokenKind::RBrace)?;
         Ok(Block {
-            stmts,
-            tail,
+            stmts: stmts.into(),
+            tail: tail.map(Box::new),
             span: start.to(end),
         })
     }
@@ -84,7 +84,7 @@ impl Parser {
         let span = start.to(self.prev_span());
         stmts.push(Stmt::Expr(Expr::error(span)));
         Block {
-            stmts,
+            stmts: stmts.into(),
             tail: None,
             span,
         }
@@ -134,12 +134,12 @@ impl Parser {
                     (None, Expr::error(name.span))
                 }
             };
-            let stmt = Stmt::Let {
+            let stmt = Stmt::Let(Box::new(LetStmt {
                 name,
                 mutable,
                 ty,
                 init,
-            };
+            }));
             return Ok((stmt, true));
         }
         let e = self.expr()?;

@@ -214,7 +214,7 @@ impl Parser {
             .chain(els.as_deref().map(block_depth))
             .collect();
         let span = start.to(self.prev_span());
-        self.mk(ExprKind::If(arms, els), span, &ds)
+        self.mk(ExprKind::If(arms.into(), els), span, &ds)
     }
 
     fn path_expr(&mut self, no_struct: bool) -> PResult<Expr> {
@@ -231,7 +231,11 @@ impl Parser {
             }
             let end = self.expect(TokenKind::RParen)?;
             let ds: Vec<u32> = args.iter().map(|a| a.depth).collect();
-            return self.mk(ExprKind::Call(path, args), start.to(end), &ds);
+            return self.mk(
+                ExprKind::Call(Box::new(path), args.into()),
+                start.to(end),
+                &ds,
+            );
         }
         let struct_start = *self.peek() == TokenKind::LBrace
             && matches!(
@@ -252,7 +256,11 @@ impl Parser {
             }
             let end = self.expect(TokenKind::RBrace)?;
             let ds: Vec<u32> = fields.iter().map(|(_, e)| e.depth).collect();
-            return self.mk(ExprKind::StructLit(path, fields), start.to(end), &ds);
+            return self.mk(
+                ExprKind::StructLit(Box::new(path), fields.into()),
+                start.to(end),
+                &ds,
+            );
         }
         self.mk(ExprKind::Path(path), start, &[])
     }
@@ -261,7 +269,7 @@ impl Parser {
 /// Depth of a block: one more than its deepest statement or tail.
 fn block_depth(b: &Block) -> u32 {
     let stmts = b.stmts.iter().map(|s| match s {
-        Stmt::Let { init, .. } => init.depth,
+        Stmt::Let(l) => l.init.depth,
         Stmt::Expr(e) => e.depth,
     });
     1 + stmts

@@ -143,7 +143,7 @@ impl Parser {
         let here = self.span();
         if self.expect(TokenKind::LParen).is_err() {
             let decl = FnDecl {
-                params: Vec::new(),
+                params: Box::default(),
                 ret: Some(TypeExpr::Error(here)),
                 body: Block::error(here),
             };
@@ -155,7 +155,7 @@ impl Parser {
         let (params, end) = self.list(TokenKind::RParen, Parser::param);
         let incomplete = end != ListEnd::Closed;
         let mut decl = FnDecl {
-            params,
+            params: params.into(),
             ret: Some(TypeExpr::Error(here)),
             body: Block::error(here),
         };
@@ -205,12 +205,12 @@ impl Parser {
         if self.expect(TokenKind::LBrace).is_err() {
             return Rest {
                 incomplete: true,
-                ..Rest::cut(ItemKind::Struct(Vec::new()))
+                ..Rest::cut(ItemKind::Struct(Box::default()))
             };
         }
         let (fields, end) = self.list(TokenKind::RBrace, Parser::field);
         Rest {
-            kind: ItemKind::Struct(fields),
+            kind: ItemKind::Struct(fields.into()),
             incomplete: end != ListEnd::Closed,
             complete: end != ListEnd::Broken,
         }
@@ -371,7 +371,7 @@ impl Parser {
         }
         let path = Path {
             root,
-            segments,
+            segments: segments.into(),
             span: start.to(self.prev_span()),
         };
         Ok((path, glob))

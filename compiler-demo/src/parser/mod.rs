@@ -182,7 +182,7 @@ impl Parser {
 
     fn ident(&mut self) -> PResult<Ident> {
         if let TokenKind::Ident(name) = self.peek() {
-            let name: Arc<str> = Arc::from(name.as_str());
+            let name = Arc::clone(name);
             let span = self.bump().span;
             Ok(Ident { name, span })
         } else {

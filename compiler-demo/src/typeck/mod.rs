@@ -8,7 +8,7 @@
 mod places;
 
 use crate::ast::{
-    BinOp, Block, Expr, ExprKind, Ident, IfArm, ItemKind, Path, PathRoot, Stmt, UnOp,
+    BinOp, Block, Expr, ExprKind, Ident, IfArm, ItemKind, LetStmt, Path, PathRoot, Stmt, UnOp,
 };
 use crate::diagnostics::Diag;
 use crate::engine::Cx;
@@ -216,12 +216,13 @@ impl Checker<'_, '_> {
         let mut diverges = false;
         for s in &b.stmts {
             match s {
-                Stmt::Let {
-                    name,
-                    mutable,
-                    ty,
-                    init,
-                } => {
+                Stmt::Let(l) => {
+                    let LetStmt {
+                        name,
+                        mutable,
+                        ty,
+                        init,
+                    } = &**l;
                     let init = self.expr(init);
                     let ty = match ty {
                         Some(te) => {
@@ -260,7 +261,7 @@ impl Checker<'_, '_> {
             None if broken => Ty::Error,
             _ => Ty::Unit,
         };
-        texpr(TExprKind::Block(stmts, tail), ty, b.span)
+        texpr(TExprKind::Block(stmts.into(), tail), ty, b.span)
     }
 
     fn expr(&mut self, e: &Expr) -> TExpr {
@@ -391,7 +392,7 @@ impl Checker<'_, '_> {
                 None => Ty::Never,
             }
         };
-        texpr(TExprKind::If(typed, els), ty, span)
+        texpr(TExprKind::If(typed.into(), els), ty, span)
     }
 
     fn path_expr(&mut self, p: &Path) -> TExpr {
@@ -471,6 +472,6 @@ impl Checker<'_, '_> {
         for (arg, (_, ty)) in args.iter().zip(&sig.params) {
             self.expect(arg, ty);
         }
-        texpr(TExprKind::Call(key, args), sig.ret.clone(), span)
+        texpr(TExprKind::Call(key, args.into()), sig.ret.clone(), span)
     }
 }

@@ -125,7 +125,7 @@ impl Checker<'_, '_> {
         if !ok {
             return error(span);
         }
-        texpr(TExprKind::StructLit(out), Ty::Struct(key), span)
+        texpr(TExprKind::StructLit(out.into()), Ty::Struct(key), span)
     }
 
     pub(super) fn assign(&mut self, place: &Expr, value: &Expr, span: Span) -> TExpr {
@@ -179,7 +179,7 @@ impl Checker<'_, '_> {
         }
         self.expect(&value, &ty);
         texpr(
-            TExprKind::Assign(slot, path, Box::new(value)),
+            TExprKind::Assign(slot, path.into(), Box::new(value)),
             Ty::Unit,
             span,
         )
