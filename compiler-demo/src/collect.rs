@@ -17,7 +17,9 @@ use crate::outline::{def_name_span, use_spans};
 use crate::queries as q;
 use crate::source::{FileId, Span};
 use crate::types::{item_of, Ty};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// What one item or import contributed: its diagnostics and any cycle it took part in.
 type Contribution = (Vec<Diag>, Option<Step>);
@@ -166,7 +168,7 @@ pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
     let mods: Vec<ModId> = (0..tree.modules.len() as u32).map(ModId).collect();
     let reports = cx.par_map(&mods, |cx, m| cx.get::<q::ModuleDiagnostics>(m));
     let mut cycles: BTreeMap<Vec<(&'static str, String)>, Cycle> = BTreeMap::new();
-    let mut steps = HashMap::new();
+    let mut steps = HashMap::default();
     for report in &reports {
         diags.extend(report.diags.iter().cloned());
         for step in &report.steps {

@@ -11,7 +11,7 @@ use crate::diagnostics::Diag;
 use crate::engine::Cycle;
 use crate::modtree::DefId;
 use crate::source::Span;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A participant's (query name, key) as the engine reports it.
 pub type StepKey = (&'static str, String);

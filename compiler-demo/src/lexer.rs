@@ -4,7 +4,7 @@
 //! diagnostics for what could not be read. An unknown character becomes one `Error`
 //! token (the parser skips it silently), so a stray byte costs one diagnostic.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::Arc;
 
 use crate::diagnostics::Diag;
@@ -166,7 +166,7 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diag>) {
     let mut diags = Vec::new();
     // One allocation per distinct name in the file, shared by its occurrences (and by
     // the syntax tree's identifiers, which clone it).
-    let mut names: HashSet<Arc<str>> = HashSet::new();
+    let mut names: HashSet<Arc<str>> = HashSet::default();
     // A byte order mark may open a file (`SourceFile` drops it; this covers raw text).
     let mut i = if text.starts_with('\u{feff}') { 3 } else { 0 };
     while i < bytes.len() {

@@ -10,7 +10,7 @@ use crate::modtree::{DefId, DefKey, DefKind};
 use crate::queries as q;
 use crate::source::Span;
 use crate::tir::{TExpr, TExprKind, TStmt};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 struct Emitter<'a, 'c> {

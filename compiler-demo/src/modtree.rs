@@ -11,7 +11,9 @@ use crate::engine::Cx;
 use crate::outline::OutlineKind;
 use crate::queries as q;
 use crate::source::FileId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::Arc;
 

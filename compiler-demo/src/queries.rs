@@ -34,7 +34,7 @@ use crate::resolve::{self, Binding, PathKey, Res, ResolveError, Scope, UseResult
 use crate::source::FileId;
 use crate::typeck::{self, CheckedFn, Signature};
 use crate::types::{self, AliasValue, Layout, StructFields as Fields, Ty};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// Input: the program's file paths, relative and sorted; a file's index is its id.

@@ -23,7 +23,9 @@ use crate::outline::{def_name_span, use_path, use_spans};
 use crate::queries as q;
 pub use crate::resolve_errors::ResolveError;
 use crate::resolve_errors::{error_diag, reexport_of_private, Hidden};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 /// What a name in a module's scope refers to.
@@ -286,7 +288,7 @@ fn glob_search(
 ) -> (Vec<GlobFind>, bool) {
     let mut found: Vec<GlobFind> = Vec::new();
     let mut unknown = false;
-    let mut visited = HashSet::from([m]);
+    let mut visited: HashSet<ModId> = std::iter::once(m).collect();
     // (module whose globs to follow, the modules that import its names, the first
     // glob on the way, the narrowest visibility of the globs on the way)
     let mut queue: VecDeque<(ModId, Vec<ModId>, Option<UseId>, Vis)> =

@@ -12,7 +12,7 @@ use crate::engine::{Cx, Cycle};
 use crate::modtree::{DefKey, DefKind, ModId};
 use crate::queries as q;
 use crate::resolve::{describe_res, resolve_at, PathUse, Res};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -156,7 +156,7 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
             return;
         };
         out.incomplete = item.incomplete;
-        let mut first = HashMap::new();
+        let mut first = HashMap::default();
         for (written, f) in fields.iter().enumerate() {
             let ty = lower_type(cx, m, &f.ty, &mut out.diags);
             if let Some(&prev) = first.get(&f.name.name) {

@@ -20,7 +20,7 @@ use crate::source::Span;
 use crate::tir::{TExpr, TExprKind, TStmt, TypedFn};
 use crate::type_errors::{arg_count, CallArgs, Callee, LocalKind};
 use crate::types::{item_of, lower_type, Ty};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// A function's parameter and return types.
@@ -48,7 +48,7 @@ pub fn fn_signature(cx: &Cx<'_>, key: &DefKey) -> Signature {
             return;
         };
         sig.incomplete = item.incomplete;
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
         for p in &decl.params {
             let ty = lower_type(cx, m, &p.ty, &mut sig.diags);
             if let Some(&prev) = seen.get(&*p.name.name) {
@@ -123,7 +123,7 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
             tree: &tree,
             m,
             diags: Vec::new(),
-            scopes: vec![HashMap::new()],
+            scopes: vec![HashMap::default()],
             locals: 0,
             ret: sig.ret.clone(),
         };
@@ -211,7 +211,7 @@ impl Checker<'_, '_> {
     }
 
     fn block(&mut self, b: &Block) -> TExpr {
-        self.scopes.push(HashMap::new());
+        self.scopes.push(HashMap::default());
         let mut stmts = Vec::new();
         let mut diverges = false;
         for s in &b.stmts {

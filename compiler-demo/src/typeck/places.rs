@@ -11,7 +11,7 @@ use crate::source::Span;
 use crate::tir::{TExpr, TExprKind};
 use crate::type_errors::{assign_to_immutable, missing_fields, LocalKind};
 use crate::types::Ty;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 impl Checker<'_, '_> {
     /// Index and type of `name` in values of type `ty`, or a diagnostic.
@@ -73,7 +73,7 @@ impl Checker<'_, '_> {
             return error(span);
         };
         let fields = self.cx.get::<q::StructFields>(&key);
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
         let mut out = Vec::new();
         let mut ok = true;
         for ((name, _), value) in inits.iter().zip(values) {
