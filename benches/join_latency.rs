@@ -4,7 +4,8 @@
 //! to the moment `second` starts on B, over many trials, for B in three states:
 //!
 //! - `searching`: B has just finished a job and is looking for work (its spin phase);
-//! - `asleep`: B has been idle for 20 ms and sleeps in the idle list;
+//! - `asleep`: B has been idle for 20 ms (while A computed) and sleeps in the idle
+//!   list: the latency is mostly the operating system's wake-up of an idle core;
 //! - `busy 200us`: B is running a job for another 200 us, then looks for work (the
 //!   latency then counts from the moment B is free, not from the `join`).
 //!
@@ -72,7 +73,9 @@ fn trial(pool: &weft::ThreadPool, state: State, epoch: Instant) -> Option<u64> {
                     },
                 );
             }
-            State::Asleep => std::thread::sleep(Duration::from_millis(20)),
+            // Computing, not sleeping: a worker that sleeps in the OS and then wakes B
+            // may find B placed on its own core, waiting for the next scheduler tick.
+            State::Asleep => busy_for(Duration::from_millis(20)),
             State::Busy => {
                 // B runs a 200 us job (spawned: this worker does not wait for it).
                 let (free_at, b_running) = (&free_at, &b_running);

@@ -128,6 +128,7 @@ fn with_engine<R: Send>(
             Mode::Parallel(_) => Engine::new(),
         };
         engine.set_input::<q::FileList>((), file_list(sources));
+        engine.set_input::<q::FileSizes>((), file_sizes(sources));
         for (i, file) in sources.files.iter().enumerate() {
             engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
         }
@@ -146,6 +147,17 @@ fn with_engine<R: Send>(
 /// The value of the `FileList` input for `sources`: every file's path, in id order.
 pub fn file_list(sources: &SourceMap) -> Arc<Vec<String>> {
     Arc::new(sources.files.iter().map(|f| f.path.clone()).collect())
+}
+
+/// The value of the `FileSizes` input for `sources` (set along with `FileList`).
+pub fn file_sizes(sources: &SourceMap) -> Arc<Vec<usize>> {
+    Arc::new(
+        sources
+            .files
+            .iter()
+            .map(|f| f.text.as_ref().map_or(0, |t| t.len()))
+            .collect(),
+    )
 }
 
 /// Checks a program: its sorted diagnostics, and its linked program when it has none.

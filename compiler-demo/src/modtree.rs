@@ -244,8 +244,25 @@ fn module_path(file: &str) -> Option<Vec<Arc<str>>> {
 /// Computes the module tree from every file's outline (files are parsed in parallel).
 pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
     let files = cx.get::<q::FileList>(&());
-    let ids: Vec<FileId> = (0..files.len() as u32).map(FileId).collect();
-    let outlines = cx.par_map(&ids, |cx, id| cx.get::<q::FileOutline>(id));
+    // Largest files first (by the sizes hint): the workers share the files out as they
+    // go, and a big file started last (a large `main.wd`, which sorts last) would keep
+    // one worker busy while the others wait. The order changes nothing computed.
+    // (Unset, as by an embedder that never heard of it, it orders nothing.)
+    let sizes = cx.try_get::<q::FileSizes>(&()).unwrap_or_default();
+    let size = |id: FileId| sizes.get(id.0 as usize).copied().unwrap_or(0);
+    let mut ids: Vec<FileId> = (0..files.len() as u32).map(FileId).collect();
+    ids.sort_by_key(|&id| (std::cmp::Reverse(size(id)), id));
+    let mut outlines = vec![None; files.len()];
+    for (id, outline) in ids
+        .iter()
+        .zip(cx.par_map(&ids, |cx, id| cx.get::<q::FileOutline>(id)))
+    {
+        outlines[id.0 as usize] = Some(outline);
+    }
+    let outlines: Vec<Arc<crate::outline::FileOutline>> = outlines
+        .into_iter()
+        .map(|o| o.expect("every file's outline was requested"))
+        .collect();
 
     let mut tree = ModuleTree::default();
     let mut by_path: BTreeMap<Vec<Arc<str>>, Option<FileId>> = BTreeMap::new();
@@ -293,57 +310,59 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
                 .insert(name, ModId(m as u32));
         }
     }
-    for m in 0..tree.modules.len() {
-        let Some(file) = tree.modules[m].file else {
-            continue;
-        };
-        let prefix: String = tree.modules[m]
-            .path
-            .iter()
-            .map(|s| format!("{s}::"))
-            .collect();
-        for (i, item) in outlines[file.0 as usize].items.iter().enumerate() {
-            let module = ModId(m as u32);
-            let kind = match &item.kind {
-                OutlineKind::Def(kind) => *kind,
-                OutlineKind::Use {
-                    binds,
+    // Each module's definitions and imports (their keys' texts are most of the work),
+    // made in parallel, then numbered in module order: ids as a serial loop gives them.
+    let with_files: Vec<(ModId, FileId)> = tree
+        .modules
+        .iter()
+        .enumerate()
+        .filter_map(|(m, data)| data.file.map(|file| (ModId(m as u32), file)))
+        .collect();
+    let entries = cx.par_map(&with_files, |_, &(module, file)| {
+        module_entries(&tree.modules[module.0 as usize], &outlines[file.0 as usize])
+    });
+    for (&(module, _), entries) in with_files.iter().zip(entries) {
+        for entry in entries {
+            match entry {
+                Entry::Def {
+                    kind,
+                    name,
+                    is_pub,
+                    item,
+                    path,
+                } => {
+                    let id = DefId(tree.defs.len() as u32);
+                    tree.defs.push(DefData {
+                        kind,
+                        module,
+                        name,
+                        is_pub,
+                        item,
+                        key: DefKey { id, path },
+                    });
+                    tree.modules[module.0 as usize].defs.push(id);
+                }
+                Entry::Use {
+                    name,
                     root,
                     segments,
-                    written,
+                    is_pub,
+                    item,
+                    text,
                 } => {
                     let id = UseId(tree.uses.len() as u32);
-                    let module_name = tree.modules[m].display_path();
-                    let text = format!("{module_name}::{{use {written}}}");
                     tree.uses.push(UseData {
                         module,
-                        name: binds.clone(),
-                        root: *root,
-                        segments: segments.clone(),
-                        is_pub: item.is_pub,
-                        item: i as u32,
-                        key: UseKey {
-                            id,
-                            text: Arc::from(text),
-                        },
+                        name,
+                        root,
+                        segments,
+                        is_pub,
+                        item,
+                        key: UseKey { id, text },
                     });
-                    tree.modules[m].uses.push(id);
-                    continue;
+                    tree.modules[module.0 as usize].uses.push(id);
                 }
-            };
-            let id = DefId(tree.defs.len() as u32);
-            tree.defs.push(DefData {
-                kind,
-                module,
-                name: item.name.clone(),
-                is_pub: item.is_pub,
-                item: i as u32,
-                key: DefKey {
-                    id,
-                    path: Arc::from(format!("{prefix}{}", item.name)),
-                },
-            });
-            tree.modules[m].defs.push(id);
+            }
         }
     }
     if tree.modules[0].file.is_none() {
@@ -351,4 +370,64 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
             .push(Diag::error("E0601", "no `main.wd` crate root found"));
     }
     tree
+}
+
+/// One item of a module's file, before it is numbered (see `module_tree`): the
+/// fields of its [`DefData`] or [`UseData`] but the module and the id.
+enum Entry {
+    Def {
+        kind: DefKind,
+        name: Arc<str>,
+        is_pub: bool,
+        item: u32,
+        /// The key's path text.
+        path: Arc<str>,
+    },
+    Use {
+        name: Option<Arc<str>>,
+        root: PathRoot,
+        segments: Arc<[Arc<str>]>,
+        is_pub: bool,
+        item: u32,
+        /// The key's text.
+        text: Arc<str>,
+    },
+}
+
+/// The definitions and imports of `module`'s file, in item order.
+fn module_entries(module: &ModuleData, outline: &crate::outline::FileOutline) -> Vec<Entry> {
+    let prefix: String = module.path.iter().map(|s| format!("{s}::")).collect();
+    let module_name = module.display_path();
+    outline
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match &item.kind {
+            OutlineKind::Def(kind) => {
+                let mut path = String::with_capacity(prefix.len() + item.name.len());
+                path.push_str(&prefix);
+                path.push_str(&item.name);
+                Entry::Def {
+                    kind: *kind,
+                    name: item.name.clone(),
+                    is_pub: item.is_pub,
+                    item: i as u32,
+                    path: Arc::from(path),
+                }
+            }
+            OutlineKind::Use {
+                binds,
+                root,
+                segments,
+                written,
+            } => Entry::Use {
+                name: binds.clone(),
+                root: *root,
+                segments: segments.clone(),
+                is_pub: item.is_pub,
+                item: i as u32,
+                text: Arc::from(format!("{module_name}::{{use {written}}}")),
+            },
+        })
+        .collect()
 }

@@ -45,6 +45,17 @@ impl Input for FileList {
     const NAME: &'static str = "file_list";
 }
 
+/// Input: each file's length in bytes (in id order) when the file list was last set. A
+/// scheduling hint only (the module tree outlines the largest files first): it is
+/// deliberately not updated when a file is edited, so an edit does not invalidate what
+/// reads it, and nothing computed may depend on its values.
+pub struct FileSizes;
+impl Input for FileSizes {
+    type Key = ();
+    type Value = Arc<Vec<usize>>;
+    const NAME: &'static str = "file_sizes";
+}
+
 /// Input: a file's text; `None` when it is not valid UTF-8.
 pub struct SourceText;
 impl Input for SourceText {

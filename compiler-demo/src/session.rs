@@ -91,6 +91,9 @@ impl Session {
         session
             .engine
             .set_input::<q::FileList>((), driver::file_list(&sources));
+        session
+            .engine
+            .set_input::<q::FileSizes>((), driver::file_sizes(&sources));
         for (i, file) in sources.files.iter().enumerate() {
             session
                 .engine
@@ -117,6 +120,8 @@ impl Session {
         if paths_changed {
             self.engine
                 .set_input::<q::FileList>((), driver::file_list(&sources));
+            self.engine
+                .set_input::<q::FileSizes>((), driver::file_sizes(&sources));
             changed = true;
         }
         for (i, file) in new.iter().enumerate() {
