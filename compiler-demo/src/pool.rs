@@ -16,6 +16,10 @@ pub fn install_traced<R: Send>(
     let pool = build(threads, trace)?;
     let result = pool.install(f);
     let recorded = trace.then(|| pool.take_trace());
+    // Wait until the workers have exited and every jobserver token is back: dropping the
+    // pool does not wait, and the command-line tool exits right after its compilation,
+    // which took the tokens its workers still held from the `make` that ran it.
+    pool.shutdown();
     Ok((result, recorded))
 }
 
