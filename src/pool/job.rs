@@ -87,10 +87,12 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
     /// every `join` that keeps its second half costs more than the call itself.
     pub(crate) fn run_inline(&self) -> Result<R, Box<dyn Any + Send>> {
         let func = self.func.with_mut(|f| {
-            // SAFETY: the job was taken back from the deque, so no other thread has it.
-            unsafe { (*f).take() }
+            // SAFETY: the job was taken back from the deque (or never left this
+            // thread), so no other thread has it, and it has not run: its closure is
+            // still there.
+            unsafe { (*f).take().unwrap_unchecked() }
         });
-        catch(func.expect("a job taken back from the deque has not run"))
+        catch(func)
     }
 
     /// The result, once the latch is set.

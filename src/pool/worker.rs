@@ -94,18 +94,22 @@ pub(crate) struct HiddenJob {
     /// outlives the claimer's read (see the `Drop` impl).
     job: UnsafeCell<JobRef>,
     below: Cell<*const HiddenJob>,
-    exposed: Cell<bool>,
-    /// Whether the owner published this node (it may have been claimed since).
-    published: Cell<bool>,
+    /// [`EXPOSED`] and [`PUBLISHED`] (one byte: `unhide` tests both with one load).
+    flags: Cell<u8>,
 }
+
+/// `HiddenJob::flags`: the node was pushed onto the deque.
+const EXPOSED: u8 = 1;
+/// `HiddenJob::flags`: the owner published this node in its slot (it may have been
+/// claimed since).
+const PUBLISHED: u8 = 2;
 
 impl HiddenJob {
     pub(crate) fn new(job: JobRef) -> Self {
         HiddenJob {
             job: UnsafeCell::new(job),
             below: Cell::new(ptr::null()),
-            exposed: Cell::new(false),
-            published: Cell::new(false),
+            flags: Cell::new(0),
         }
     }
 
@@ -280,7 +284,7 @@ impl WorkerThread {
             // Deliberately broken (loom builds only): idle workers never see the node.
             return;
         }
-        node.published.set(true);
+        node.flags.set(node.flags.get() | PUBLISHED);
         self.published().store(
             node as *const HiddenJob as *mut HiddenJob,
             Ordering::Release,
@@ -297,7 +301,7 @@ impl WorkerThread {
     /// Takes a published `node` back from the slot: false if an idle worker claimed it
     /// first (it then runs the job and sets its latch).
     fn unpublish(&self, node: &HiddenJob) -> bool {
-        node.published.set(false);
+        node.flags.set(node.flags.get() & !PUBLISHED);
         let taken_back = self
             .published()
             .compare_exchange(
@@ -321,12 +325,13 @@ impl WorkerThread {
     /// claimed by an idle worker: the caller then waits for it like a stolen job.
     #[inline]
     pub(crate) fn unhide(&self, node: &HiddenJob) -> bool {
-        if node.exposed.get() {
+        let flags = node.flags.get();
+        if flags & EXPOSED != 0 {
             return false;
         }
         debug_assert!(ptr::eq(self.hidden.get(), node), "hidden jobs nest");
         self.hidden.set(node.below.get());
-        !node.published.get() || self.unpublish(node)
+        flags & PUBLISHED == 0 || self.unpublish(node)
     }
 
     /// Exposes this worker's private `join` halves if some worker looks for work.
@@ -352,8 +357,8 @@ impl WorkerThread {
             node = hidden.below.get();
         }
         for hidden in nodes.into_iter().rev() {
-            hidden.exposed.set(true);
-            if hidden.published.get() && !self.unpublish(hidden) {
+            hidden.flags.set(hidden.flags.get() | EXPOSED);
+            if hidden.flags.get() & PUBLISHED != 0 && !self.unpublish(hidden) {
                 // Claimed by an idle worker, which runs it.
                 continue;
             }
