@@ -103,6 +103,17 @@ impl Session {
         Ok(session)
     }
 
+    /// Ends the session just before the process exits: waits until the pool's workers
+    /// have exited and every jobserver token they held is back, and leaves the engine's
+    /// memory to the operating system (freeing a large program's memo tables is a
+    /// serial tail; see `driver::leak_engine_at_exit`).
+    pub fn end_before_exit(mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown();
+        }
+        std::mem::forget(self);
+    }
+
     /// The program as of the last update.
     pub fn sources(&self) -> &SourceMap {
         &self.sources

@@ -93,9 +93,9 @@ pub fn run(dir: &Path, mode: Mode) -> i32 {
             Err(e) => say(&format!("error: {e}")),
         }
     };
-    // The process exits next: leave the engine's memory to the operating system, as a
-    // one-shot check does (see `driver::leak_engine_at_exit`).
-    std::mem::forget(session);
+    // The process exits next: every jobserver token back, the engine's memory left to
+    // the operating system, as a one-shot check does.
+    session.end_before_exit();
     code
 }
 

@@ -39,15 +39,29 @@ mod session {
 
     impl Watching {
         fn start(dir: &Path) -> Watching {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_compiler-demo"))
+            Watching::start_with(dir, "2", None)
+        }
+
+        /// [`Watching::start`] on `threads` threads, under `jobserver` if given.
+        fn start_with(
+            dir: &Path,
+            threads: &str,
+            jobserver: Option<&jobserver::Client>,
+        ) -> Watching {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_compiler-demo"));
+            command
                 .arg("check")
                 .arg(dir)
-                .args(["--watch", "--threads", "2"])
+                .args(["--watch", "--threads", threads])
+                .env_remove("MAKEFLAGS")
+                .env_remove("MFLAGS")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("the binary runs");
+                .stderr(Stdio::piped());
+            if let Some(client) = jobserver {
+                client.configure(&mut command);
+            }
+            let mut child = command.spawn().expect("the binary runs");
             let stderr = child.stderr.take().expect("stderr is piped");
             let (send, lines) = mpsc::channel();
             std::thread::spawn(move || {
@@ -145,6 +159,27 @@ mod session {
                 std::fs::copy(&path, &target).expect("copy");
             }
         }
+    }
+
+    #[test]
+    fn watch_under_a_jobserver_gives_every_token_back_on_ctrl_c() {
+        let dir: PathBuf = scratch("watch-jobserver");
+        copy_dir(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello")),
+            &dir,
+        );
+        const TOKENS: usize = 3;
+        let client = jobserver::Client::new(TOKENS).expect("a jobserver");
+        let mut watching = Watching::start_with(&dir, "4", Some(&client));
+        let first = watching.until(|l| l.starts_with("watching ")).join("\n");
+        assert!(first.contains("no errors"), "{first}");
+        assert_eq!(watching.interrupt(), Some(0));
+        assert_eq!(
+            client.available().expect("the jobserver can be read"),
+            TOKENS,
+            "check --watch exited holding jobserver tokens"
+        );
+        cleanup(&dir);
     }
 
     #[test]
