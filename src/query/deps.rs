@@ -125,6 +125,12 @@ impl DepLog {
         self.deps.lock().push(dep);
     }
 
+    /// True if the log holds heap memory (its list outgrew the inline entries).
+    pub(crate) fn holds_heap(&mut self) -> bool {
+        // SAFETY: `&mut self` is exclusive access.
+        unsafe { self.deps.with_exclusive(|buf| buf.spilled.capacity() != 0) }
+    }
+
     /// The recorded list, leaving the log empty.
     pub(crate) fn take(&self) -> DepBuf {
         std::mem::take(&mut *self.deps.lock())

@@ -9,6 +9,7 @@
 use std::any::Any;
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt::Debug;
+use std::mem::ManuallyDrop;
 
 use super::deps::DepLog;
 use super::error::Cycle;
@@ -58,12 +59,27 @@ pub(crate) struct QueryJob {
     /// The key (the request's, which outlives the job).
     pub(crate) key: *const dyn ErasedKey,
     /// *graph*: who waits for this job, made on the first wait (most jobs never have
-    /// one, so a claim neither builds nor drops these lists).
-    graph: UnsafeCell<Option<Box<JobWaits>>>,
+    /// one, so a claim neither builds nor drops these lists). Dropped by hand, like
+    /// `deps` (see the `Drop` impl).
+    graph: ManuallyDrop<UnsafeCell<Option<Box<JobWaits>>>>,
     /// Set (with `cycle`) when the job is found in a cycle; readable without the lock.
     in_cycle: AtomicBool,
     /// What the query read, in order (incremental engines only; see `revision.rs`).
-    pub(crate) deps: DepLog,
+    pub(crate) deps: ManuallyDrop<DepLog>,
+}
+
+impl Drop for QueryJob {
+    /// Inline and nearly free for the common job (never waited on, few dependencies):
+    /// the compiler's drop glue for the two fields was an out-of-line call on every
+    /// claim.
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread can reach the job any more.
+        let waited = self.graph.with(|g| unsafe { (*g).is_some() });
+        if cfg!(loom) || waited || self.deps.holds_heap() {
+            self.drop_fields();
+        }
+    }
 }
 
 // A running slot's state word is its owner job's address with a flag in bit 0, and
@@ -108,9 +124,19 @@ impl QueryJob {
             type_name,
             registry,
             key,
-            graph: UnsafeCell::new(None),
+            graph: ManuallyDrop::new(UnsafeCell::new(None)),
             in_cycle: AtomicBool::new(false),
-            deps: DepLog::default(),
+            deps: ManuallyDrop::new(DepLog::default()),
+        }
+    }
+
+    /// The fields `Drop` skips when they own nothing.
+    #[cold]
+    fn drop_fields(&mut self) {
+        // SAFETY: called once, from `drop`; neither field is used afterwards.
+        unsafe {
+            ManuallyDrop::drop(&mut self.graph);
+            ManuallyDrop::drop(&mut self.deps);
         }
     }
 
