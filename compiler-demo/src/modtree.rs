@@ -319,48 +319,25 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         .filter_map(|(m, data)| data.file.map(|file| (ModId(m as u32), file)))
         .collect();
     let entries = cx.par_map(&with_files, |_, &(module, file)| {
-        module_entries(&tree.modules[module.0 as usize], &outlines[file.0 as usize])
+        module_entries(
+            &tree.modules[module.0 as usize],
+            module,
+            &outlines[file.0 as usize],
+        )
     });
     for (&(module, _), entries) in with_files.iter().zip(entries) {
+        let data = &mut tree.modules[module.0 as usize];
         for entry in entries {
             match entry {
-                Entry::Def {
-                    kind,
-                    name,
-                    is_pub,
-                    item,
-                    path,
-                } => {
-                    let id = DefId(tree.defs.len() as u32);
-                    tree.defs.push(DefData {
-                        kind,
-                        module,
-                        name,
-                        is_pub,
-                        item,
-                        key: DefKey { id, path },
-                    });
-                    tree.modules[module.0 as usize].defs.push(id);
+                Entry::Def(mut def) => {
+                    def.key.id = DefId(tree.defs.len() as u32);
+                    data.defs.push(def.key.id);
+                    tree.defs.push(def);
                 }
-                Entry::Use {
-                    name,
-                    root,
-                    segments,
-                    is_pub,
-                    item,
-                    text,
-                } => {
-                    let id = UseId(tree.uses.len() as u32);
-                    tree.uses.push(UseData {
-                        module,
-                        name,
-                        root,
-                        segments,
-                        is_pub,
-                        item,
-                        key: UseKey { id, text },
-                    });
-                    tree.modules[module.0 as usize].uses.push(id);
+                Entry::Use(mut import) => {
+                    import.key.id = UseId(tree.uses.len() as u32);
+                    data.uses.push(import.key.id);
+                    tree.uses.push(import);
                 }
             }
         }
@@ -372,32 +349,20 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
     tree
 }
 
-/// One item of a module's file, before it is numbered (see `module_tree`): the
-/// fields of its [`DefData`] or [`UseData`] but the module and the id.
+/// One item of a module's file, complete but for its id (see `module_tree`).
 enum Entry {
-    Def {
-        kind: DefKind,
-        name: Arc<str>,
-        is_pub: bool,
-        item: u32,
-        /// The key's path text.
-        path: Arc<str>,
-    },
-    Use {
-        name: Option<Arc<str>>,
-        root: PathRoot,
-        segments: Arc<[Arc<str>]>,
-        is_pub: bool,
-        item: u32,
-        /// The key's text.
-        text: Arc<str>,
-    },
+    Def(DefData),
+    Use(UseData),
 }
 
-/// The definitions and imports of `module`'s file, in item order.
-fn module_entries(module: &ModuleData, outline: &crate::outline::FileOutline) -> Vec<Entry> {
-    let prefix: String = module.path.iter().map(|s| format!("{s}::")).collect();
-    let module_name = module.display_path();
+/// The definitions and imports of `module`'s file, in item order, with placeholder ids.
+fn module_entries(
+    data: &ModuleData,
+    module: ModId,
+    outline: &crate::outline::FileOutline,
+) -> Vec<Entry> {
+    let prefix: String = data.path.iter().map(|s| format!("{s}::")).collect();
+    let module_name = data.display_path();
     outline
         .items
         .iter()
@@ -407,27 +372,35 @@ fn module_entries(module: &ModuleData, outline: &crate::outline::FileOutline) ->
                 let mut path = String::with_capacity(prefix.len() + item.name.len());
                 path.push_str(&prefix);
                 path.push_str(&item.name);
-                Entry::Def {
+                Entry::Def(DefData {
                     kind: *kind,
+                    module,
                     name: item.name.clone(),
                     is_pub: item.is_pub,
                     item: i as u32,
-                    path: Arc::from(path),
-                }
+                    key: DefKey {
+                        id: DefId(u32::MAX),
+                        path: Arc::from(path),
+                    },
+                })
             }
             OutlineKind::Use {
                 binds,
                 root,
                 segments,
                 written,
-            } => Entry::Use {
+            } => Entry::Use(UseData {
+                module,
                 name: binds.clone(),
                 root: *root,
                 segments: segments.clone(),
                 is_pub: item.is_pub,
                 item: i as u32,
-                text: Arc::from(format!("{module_name}::{{use {written}}}")),
-            },
+                key: UseKey {
+                    id: UseId(u32::MAX),
+                    text: Arc::from(format!("{module_name}::{{use {written}}}")),
+                },
+            }),
         })
         .collect()
 }

@@ -76,7 +76,7 @@ impl Drop for QueryJob {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no other thread can reach the job any more.
         let waited = self.graph.with(|g| unsafe { (*g).is_some() });
-        if cfg!(loom) || waited || self.deps.holds_heap() {
+        if waited || self.deps.holds_heap() {
             self.drop_fields();
         }
     }
