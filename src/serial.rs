@@ -192,9 +192,9 @@ impl SerialState {
         let table = self.tables.get::<Q>();
         let hash = hash_key(key);
         let found = table.lookup(hash, key);
-        if let Ok((id, slot)) = found {
+        if let Ok(slot) = found {
             if INCREMENTAL {
-                self.record(table.index, id);
+                self.record(table.index, slot.id());
             }
             if let Some(value) = table.current_value::<INCREMENTAL>(slot, self.now) {
                 return Ok(value);
@@ -218,7 +218,8 @@ impl SerialState {
     #[cold]
     pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
         let table = self.tables.get::<Q>();
-        let (id, slot) = table.find(hash_key(key), key)?;
+        let slot = table.find(hash_key(key), key)?;
+        let id = slot.id();
         let value = table.input_value(slot)?;
         self.record(table.index, id);
         Some(value)
@@ -233,10 +234,10 @@ impl SerialState {
         table: &'e MemoTable<Q>,
         hash: u64,
         key: &Q::Key,
-        found: Result<(u32, &'e crate::query::Slot<Q>), Miss>,
+        found: Result<&'e crate::query::Slot<Q>, Miss>,
     ) -> Result<&'e Q::Value, QueryError> {
         let miss = match found {
-            Ok((id, slot)) => return self.current(table, id, slot, true),
+            Ok(slot) => return self.current(table, slot.id(), slot, true),
             Err(miss) => miss,
         };
         if self.top_in_cycle() {

@@ -57,15 +57,16 @@ impl ParallelEngine {
         let table = self.table::<Q>();
         let hash = hash_key(key);
         match table.lookup(hash, key) {
-            Ok((id, slot)) => match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
+            Ok(slot) => match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
                 Some(value) => {
                     if INCREMENTAL {
-                        self.record(requester, table.index, id);
+                        self.record(requester, table.index, slot.id());
                     }
                     crate::trace::memo_hit(&self.trace);
                     Ok(value)
                 }
                 None => {
+                    let id = slot.id();
                     self.record(requester, table.index, id);
                     self.not_current(requester, table, id, slot)
                 }
@@ -125,7 +126,8 @@ impl ParallelEngine {
         key: &Q::Key,
     ) -> Option<&Q::Value> {
         let table = self.table::<Q>();
-        let (id, slot) = table.find(hash_key(key), key)?;
+        let slot = table.find(hash_key(key), key)?;
+        let id = slot.id();
         let value = table.input_value(slot)?;
         self.record(requester, table.index, id);
         Some(value)

@@ -6,14 +6,16 @@
 //! state word (see [`state`]). Errors are rare and large, so they live in a side map.
 //!
 //! **The index** is split in shards by the key's hash. A shard is an open-addressing
-//! array of `u64` buckets, each `(id + 1) << 32 | low 32 bits of the hash` (0: empty).
-//! Readers take no lock and write nothing shared: load the shard's current array (one
-//! word holds its address and size), probe, compare the key in the slot the bucket
-//! names. A hit is four dependent loads from cold lines: the query type's entry, the
-//! shard's word, the bucket, the slot (the page table in between is hot). Writers (the
-//! claim of a new key) take the shard's mutex, probe again, write the slot, then
+//! array of `u64` buckets, each the slot's address with the low [`TAG_BITS`] bits of the
+//! key's hash in the top bits (0: empty). Readers take no lock and write nothing shared:
+//! load the shard's current array (one word holds its address and size), probe, compare
+//! the key in the slot the bucket points to. A hit is four dependent loads from cold
+//! lines: the query type's entry, the shard's word, the bucket, the slot (a bucket
+//! holding the slot's address, not its id, saves the page lookup in between). Writers
+//! (the claim of a new key) take the shard's mutex, probe again, write the slot, then
 //! publish its bucket. An array three-quarters full is copied into one twice its size
-//! (the buckets' hash bits say where each goes, so no key or slot is touched) and
+//! (up to `1 << TAG_BITS` buckets the tags say where each goes, so no key is touched;
+//! beyond, the keys are hashed again) and
 //! published; the old array is kept until the table drops, because a reader may still
 //! be probing it. The old arrays together are smaller than the current one, so this
 //! bounds the waste without any epoch or reader registration. The shards' array words
@@ -179,6 +181,8 @@ pub(crate) mod state {
 /// One memoized `(Q, key)`.
 pub(crate) struct Slot<Q: Query> {
     pub(crate) state: AtomicUsize,
+    /// The slot's id in its table (dependencies name slots by id). Written with the key.
+    id: UnsafeCell<u32>,
     /// Written once under the shard lock before the slot is published.
     key: UnsafeCell<MaybeUninit<Q::Key>>,
     /// Written once by the owner before the state turns `DONE` (or, with `&mut` access,
@@ -190,6 +194,7 @@ impl<Q: Query> Slot<Q> {
     fn vacant() -> Self {
         Slot {
             state: AtomicUsize::new(state::VACANT),
+            id: UnsafeCell::new(0),
             key: UnsafeCell::new(MaybeUninit::uninit()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
@@ -201,6 +206,13 @@ impl<Q: Query> Slot<Q> {
         // SAFETY: slots are reached only through published buckets (or by the claimer),
         // which come after the key's write; nobody writes it again.
         self.key.with(|k| unsafe { (*k).assume_init_ref() })
+    }
+
+    /// The id of a published slot (see [`Slot::key`]).
+    #[inline]
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: as for `key`: written before publication, never again.
+        self.id.with(|i| unsafe { *i })
     }
 }
 
@@ -242,6 +254,13 @@ pub(crate) enum Claim<'t, Q: Query> {
     /// A new slot and its id, now owned by the caller (its state is the `owner` word
     /// given).
     Claimed(u32, &'t Slot<Q>),
+}
+
+#[cfg(all(test, not(loom)))]
+impl<Q: Query> Claim<'_, Q> {
+    fn is_new(&self) -> bool {
+        matches!(self, Claim::Claimed(..))
+    }
 }
 
 /// Hash used for keys: fast, and good enough with the final mix below.
@@ -433,10 +452,41 @@ impl Drop for Buckets {
     }
 }
 
-/// The bucket word of slot `id`, whose key hashes to `hash`.
+/// Bits of a key's hash kept in its bucket (above the slot's address): enough to place
+/// the bucket again in arrays of up to `1 << TAG_BITS` buckets, and to skip most
+/// foreign keys without reading their slots. Small in unit tests and loom models, so
+/// that growth past that size (which hashes the keys again) is exercised.
+const TAG_BITS: u32 = if cfg!(any(test, loom)) { 3 } else { 16 };
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// Bits of a bucket that hold the slot's address.
+const SLOT_ADDRESS_BITS: u64 = (1 << 48) - 1;
+
+/// The bucket word of `slot`, whose key hashes to `hash`.
 #[inline]
-fn bucket_of(id: u32, hash: u64) -> u64 {
-    (u64::from(id) + 1) << 32 | (hash & 0xffff_ffff)
+fn bucket_of<Q: Query>(slot: &Slot<Q>, hash: u64) -> u64 {
+    let address = slot as *const Slot<Q> as u64;
+    assert!(
+        address & !SLOT_ADDRESS_BITS == 0,
+        "weft: a memo slot above 2^48, which a bucket cannot hold"
+    );
+    address | (hash & TAG_MASK) << 48
+}
+
+/// The slot a (non-empty) bucket points to.
+///
+/// # Safety
+/// `bucket` was loaded from a table of `Q` after its publication (acquire), and the
+/// table is alive for `'t`.
+#[inline]
+unsafe fn slot_of<'t, Q: Query>(bucket: u64) -> &'t Slot<Q> {
+    // SAFETY: forwarded: buckets hold addresses of live, published slots.
+    unsafe { &*((bucket & SLOT_ADDRESS_BITS) as *const Slot<Q>) }
+}
+
+/// Whether `bucket` may hold a key that hashes to `hash` (its tag matches).
+#[inline]
+fn tag_matches(bucket: u64, hash: u64) -> bool {
+    bucket >> 48 == hash & TAG_MASK
 }
 
 impl<Q: Query> MemoTable<Q> {
@@ -470,13 +520,13 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key`, if it was ever claimed. Takes no lock and writes no shared
     /// memory.
     #[inline]
-    pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<(u32, &Slot<Q>)> {
+    pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<&Slot<Q>> {
         self.lookup(hash, key).ok()
     }
 
     /// [`MemoTable::find`], saying where a miss stopped (for [`MemoTable::claim`]).
     #[inline]
-    pub(crate) fn lookup(&self, hash: u64, key: &Q::Key) -> Result<(u32, &Slot<Q>), Miss> {
+    pub(crate) fn lookup(&self, hash: u64, key: &Q::Key) -> Result<&Slot<Q>, Miss> {
         let word = self.arrays[Self::shard_index(hash)].load(Ordering::Acquire);
         if word == 0 {
             return Err(Miss::NONE);
@@ -489,12 +539,7 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key` in `buckets`, or the index of the empty bucket that ends its
     /// probe sequence.
     #[inline]
-    fn probe(
-        &self,
-        buckets: &[AtomicU64],
-        hash: u64,
-        key: &Q::Key,
-    ) -> Result<(u32, &Slot<Q>), usize> {
+    fn probe(&self, buckets: &[AtomicU64], hash: u64, key: &Q::Key) -> Result<&Slot<Q>, usize> {
         let mask = buckets.len() - 1;
         let mut index = hash as usize & mask;
         loop {
@@ -502,12 +547,12 @@ impl<Q: Query> MemoTable<Q> {
             if bucket == 0 {
                 return Err(index);
             }
-            if bucket as u32 == hash as u32 {
-                // The acquire load above saw the slot's publication (after its page's).
-                let id = (bucket >> 32) as u32 - 1;
-                let slot = self.slots.get(id);
+            if tag_matches(bucket, hash) {
+                // SAFETY: the acquire load above saw the slot's publication; slots live
+                // as long as the table.
+                let slot = unsafe { slot_of::<Q>(bucket) };
                 if slot.key() == key {
-                    return Ok((id, slot));
+                    return Ok(slot);
                 }
             }
             index = (index + 1) & mask;
@@ -681,7 +726,7 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key`, or a new one whose key is a clone of `key` and whose state is
     /// `owner` (the claimer's address, or `INPUT` for [`MemoTable::set`]).
     ///
-    /// User code runs here (`Eq` while probing, `Clone`); if it panics the shard's lock
+    /// User code runs here (`Eq` while probing, `Clone`, `Hash` while growing); if it panics the shard's lock
     /// is released by its guard and nothing has changed.
     /// `lane` is the claiming worker's index (see [`IdLanes`]).
     /// `miss` is where a lookup of `key` just missed ([`Miss::NONE`] if none).
@@ -749,7 +794,7 @@ impl<Q: Query> MemoTable<Q> {
             free = Some(miss.index);
         } else if !buckets.is_empty() {
             match self.probe(buckets, hash, key) {
-                Ok((id, slot)) => return Claim::Existing(id, slot),
+                Ok(slot) => return Claim::Existing(slot.id(), slot),
                 Err(index) => free = Some(index),
             }
         }
@@ -761,18 +806,22 @@ impl<Q: Query> MemoTable<Q> {
             _ => Self::grow(array, writer, buckets, hash),
         };
         let bucket = &buckets[free];
+        let word = bucket_of(slot, hash);
         // Deliberately broken (loom builds only): the slot is reachable before its key
         // is written.
         let early = crate::sync::mutant("publish_before_key");
         if early {
-            bucket.store(bucket_of(id, hash), Ordering::Release);
+            bucket.store(word, Ordering::Release);
         }
         // SAFETY: a fresh slot (ids are never reused) that no one else can reach before
         // its bucket is published below.
-        slot.key.with_mut(|k| unsafe { (*k).write(key) });
+        unsafe {
+            slot.id.with_mut(|i| *i = id);
+            slot.key.with_mut(|k| (*k).write(key));
+        }
         slot.state.store(owner, Ordering::Relaxed);
         if !early {
-            bucket.store(bucket_of(id, hash), Ordering::Release);
+            bucket.store(word, Ordering::Release);
         }
         writer.len += 1;
         Claim::Claimed(id, slot)
@@ -780,7 +829,8 @@ impl<Q: Query> MemoTable<Q> {
 
     /// Replaces the shard's array by one twice as large (or the first one), keeping the
     /// old one alive for readers; returns the new array and the free bucket for `hash`
-    /// in it.
+    /// in it. Past `1 << TAG_BITS` buckets the keys are hashed again (user code: if it
+    /// panics, the new array is freed and the shard is as it was).
     #[cold]
     fn grow<'s>(
         array: &'s AtomicU64,
@@ -800,10 +850,17 @@ impl<Q: Query> MemoTable<Q> {
             }
             index
         };
+        let tags_place = new_buckets.len() as u64 <= 1 << TAG_BITS;
         for bucket in current {
             let bucket = bucket.load(Ordering::Relaxed);
             if bucket != 0 {
-                new_buckets[free_index(bucket as usize)].store(bucket, Ordering::Relaxed);
+                let hash_bits = if tags_place {
+                    bucket >> 48
+                } else {
+                    // SAFETY: a bucket of this table's (we hold its shard lock).
+                    hash_key(unsafe { slot_of::<Q>(bucket) }.key())
+                };
+                new_buckets[free_index(hash_bits as usize)].store(bucket, Ordering::Relaxed);
             }
         }
         let free = free_index(hash as usize);
@@ -1003,6 +1060,103 @@ impl<Q: Query> Drop for MemoTable<Q> {
                     1 << (word >> 56),
                 ));
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::query::Cx;
+    use std::hash::Hasher;
+
+    /// A key whose `Hash` panics while `PANIC_ON_HASH` holds its value.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct Key(u32);
+
+    std::thread_local! {
+        static PANIC_ON_HASH: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+    }
+
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            if PANIC_ON_HASH.with(|p| p.get()) == Some(self.0) {
+                panic!("hash of {} panics", self.0);
+            }
+            self.0.hash(state);
+        }
+    }
+
+    struct Q;
+    impl Query for Q {
+        type Key = Key;
+        type Value = u64;
+        const NAME: &'static str = "q";
+        fn compute(_: &Cx<'_>, key: &Key) -> u64 {
+            u64::from(key.0)
+        }
+    }
+
+    fn claim(table: &MemoTable<Q>, key: u32) -> Claim<'_, Q> {
+        let key = Key(key);
+        table.claim(hash_key(&key), &key, state::input(0), 0, Miss::NONE)
+    }
+
+    /// Far more keys than a tag can place (`TAG_BITS` is 3 here), so most growths hash
+    /// the keys again; every key keeps its own slot and id.
+    #[test]
+    fn keys_stay_found_through_growth_past_the_tag_bits() {
+        let table = MemoTable::<Q>::new(0);
+        let mut ids = Vec::new();
+        for k in 0..20_000u32 {
+            match claim(&table, k) {
+                Claim::Claimed(id, slot) => {
+                    assert_eq!(slot.id(), id);
+                    ids.push(id);
+                }
+                Claim::Existing(..) => panic!("key {k} claimed twice"),
+            }
+        }
+        for k in 0..20_000u32 {
+            let slot = table.find(hash_key(&Key(k)), &Key(k)).expect("found");
+            let id = slot.id();
+            assert_eq!((id, slot.key()), (ids[k as usize], &Key(k)));
+            assert!(matches!(claim(&table, k), Claim::Existing(i, _) if i == id));
+        }
+        assert!(table.find(hash_key(&Key(20_000)), &Key(20_000)).is_none());
+    }
+
+    /// A `Hash` that panics while a shard grows leaves the shard as it was.
+    #[test]
+    fn a_hash_that_panics_during_growth_loses_no_key() {
+        let table = MemoTable::<Q>::new(0);
+        let mut claimed = Vec::new();
+        let mut panicked = false;
+        for k in 0..4_000u32 {
+            // Key 7 panics whenever it is hashed again (by growths of its shard).
+            PANIC_ON_HASH.with(|p| p.set(None));
+            let hash = hash_key(&Key(k));
+            PANIC_ON_HASH.with(|p| p.set(Some(7)));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                table
+                    .claim(hash, &Key(k), state::input(0), 0, Miss::NONE)
+                    .is_new()
+            }));
+            match result {
+                Ok(new) => {
+                    assert!(new);
+                    claimed.push(k);
+                }
+                Err(_) => panicked = true,
+            }
+        }
+        PANIC_ON_HASH.with(|p| p.set(None));
+        assert!(panicked, "some growth hashed key 7 again");
+        for &k in &claimed {
+            assert!(
+                table.find(hash_key(&Key(k)), &Key(k)).is_some(),
+                "key {k} lost"
+            );
         }
     }
 }
