@@ -137,7 +137,7 @@ fn batch_check(sources: &SourceMap, pool: &weft::ThreadPool) -> Duration {
         engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
     }
     let started = Instant::now();
-    let compiled = pool.install(|| driver::compile_on(&engine));
+    let compiled = pool.install(|| driver::compile_on(&engine, false));
     let (diags, program) = compiled.expect("no internal error");
     let outcome = driver::finish(sources, &Command::Check, &diags, program);
     let wall = started.elapsed();

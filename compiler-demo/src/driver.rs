@@ -165,23 +165,34 @@ pub fn compile(
     sources: &SourceMap,
     mode: Mode,
 ) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
-    compile_traced(sources, mode, false).map(|(diags, program, _)| (diags, program))
+    compile_traced(sources, mode, false, true).map(|(diags, program, _)| (diags, program))
 }
 
 /// Sorted diagnostics, the linked program when there are none, and the pool's timings
 /// when they were asked for.
 pub type Compiled = (Vec<Diag>, Option<Arc<Program>>, Option<Trace>);
 
-/// [`compile`], also returning the pool's timings when `trace` is set (parallel mode).
-pub fn compile_traced(sources: &SourceMap, mode: Mode, trace: bool) -> Result<Compiled, String> {
-    let (result, recorded) = with_engine(sources, mode, trace, compile_on)?;
+/// [`compile`], also returning the pool's timings when `trace` is set (parallel mode);
+/// `link`: as for [`compile_on`].
+pub fn compile_traced(
+    sources: &SourceMap,
+    mode: Mode,
+    trace: bool,
+    link: bool,
+) -> Result<Compiled, String> {
+    let (result, recorded) = with_engine(sources, mode, trace, |engine| compile_on(engine, link))?;
     let (diags, program) = result?;
     Ok((diags, program, recorded))
 }
 
 /// Checks the program whose inputs `engine` holds (on the current pool, for a parallel
-/// engine): its sorted diagnostics, and its linked program when it has none.
-pub fn compile_on(engine: &Engine) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
+/// engine): its sorted diagnostics, and, if `link` is set, its linked program when it
+/// has none. `check` does not link: lowering finds no errors, so (like `cargo check`
+/// skipping code generation) it would only cost time and memory.
+pub fn compile_on(
+    engine: &Engine,
+    link: bool,
+) -> Result<(Vec<Diag>, Option<Arc<Program>>), String> {
     engine
         .run(|cx| {
             // Every module's diagnostics first, side by side. When an incremental engine
@@ -194,7 +205,7 @@ pub fn compile_on(engine: &Engine) -> Result<(Vec<Diag>, Option<Arc<Program>>), 
                 cx.get_ref::<q::ModuleDiagnostics>(m);
             });
             let diags = cx.get::<q::CrateDiagnostics>(&());
-            let program = if diags.is_empty() {
+            let program = if link && diags.is_empty() {
                 cx.get::<q::LinkedProgram>(&())
             } else {
                 None
@@ -239,6 +250,13 @@ pub enum Command {
     Run,
 }
 
+impl Command {
+    /// Whether the command needs the linked program (`check` needs only diagnostics).
+    pub fn links(&self) -> bool {
+        !matches!(self, Command::Check)
+    }
+}
+
 /// Runs `check`, `build` or `run` on the program in `dir`.
 pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
     match load(dir) {
@@ -271,7 +289,8 @@ pub fn execute_sources_traced(
     if files.wanted() && mode == Mode::Serial {
         return Outcome::usage("--trace and --timings need the parallel engine".into());
     }
-    let (diags, program, recorded) = match compile_traced(sources, mode, files.wanted()) {
+    let compiled = compile_traced(sources, mode, files.wanted(), command.links());
+    let (diags, program, recorded) = match compiled {
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
@@ -285,7 +304,7 @@ pub fn execute_sources_traced(
 }
 
 /// What a command prints once the program is compiled: `diags` and `program` as
-/// [`compile`] returns them.
+/// [`compile_on`] returns them (linked if the command [links](Command::links)).
 pub fn finish(
     sources: &SourceMap,
     command: &Command,
@@ -304,6 +323,9 @@ pub fn finish(
         stderr: String::new(),
         code: 0,
     };
+    if !command.links() {
+        return ok;
+    }
     let Some(program) = program else {
         return Outcome::usage("internal compiler error: no program was linked".into());
     };

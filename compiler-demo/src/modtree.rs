@@ -30,33 +30,62 @@ pub struct UseId(pub u32);
 /// reports show. Keys compare by id and path: after an edit renames an item, or moves
 /// another item to its id, the key is a new one, so no memo made for the old item
 /// (which shows the old path in its value and its reports) answers for the new one.
+///
+/// One pointer wide (types, typed IR and memo slots hold many keys), and hashed by id
+/// alone (equal keys have equal ids; the path would cost a string hash per request).
 #[derive(Clone)]
-pub struct DefKey {
+pub struct DefKey(Arc<DefKeyData>);
+
+/// What a [`DefKey`] names.
+#[derive(Clone)]
+pub struct DefKeyData {
     pub id: DefId,
     pub path: Arc<str>,
 }
 
 /// A query key naming a `use` declaration, shown as the path it imports; compared by
-/// id and text, like [`DefKey`].
+/// id and text, and as small, like [`DefKey`].
 #[derive(Clone)]
-pub struct UseKey {
+pub struct UseKey(Arc<UseKeyData>);
+
+/// What a [`UseKey`] names.
+#[derive(Clone)]
+pub struct UseKeyData {
     pub id: UseId,
     pub text: Arc<str>,
 }
 
 macro_rules! key_by_id_and_text {
-    ($t:ty, $field:ident) => {
+    ($t:ident, $data:ident, $id:ty, $field:ident) => {
+        impl $t {
+            pub fn new(id: $id, $field: Arc<str>) -> Self {
+                $t(Arc::new($data { id, $field }))
+            }
+
+            /// Gives the key its id (the module tree numbers items after making their
+            /// keys); copies the key only if it was already shared.
+            pub fn set_id(&mut self, id: $id) {
+                Arc::make_mut(&mut self.0).id = id;
+            }
+        }
+        impl std::ops::Deref for $t {
+            type Target = $data;
+            fn deref(&self) -> &$data {
+                &self.0
+            }
+        }
         impl PartialEq for $t {
             fn eq(&self, other: &Self) -> bool {
-                self.id == other.id
-                    && (Arc::ptr_eq(&self.$field, &other.$field) || self.$field == other.$field)
+                Arc::ptr_eq(&self.0, &other.0)
+                    || (self.id == other.id
+                        && (Arc::ptr_eq(&self.$field, &other.$field)
+                            || self.$field == other.$field))
             }
         }
         impl Eq for $t {}
         impl std::hash::Hash for $t {
             fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
                 self.id.hash(h);
-                self.$field.hash(h);
             }
         }
         impl PartialOrd for $t {
@@ -80,8 +109,8 @@ macro_rules! key_by_id_and_text {
         }
     };
 }
-key_by_id_and_text!(DefKey, path);
-key_by_id_and_text!(UseKey, text);
+key_by_id_and_text!(DefKey, DefKeyData, DefId, path);
+key_by_id_and_text!(UseKey, UseKeyData, UseId, text);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefKind {
@@ -330,12 +359,12 @@ pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
         for entry in entries {
             match entry {
                 Entry::Def(mut def) => {
-                    def.key.id = DefId(tree.defs.len() as u32);
+                    def.key.set_id(DefId(tree.defs.len() as u32));
                     data.defs.push(def.key.id);
                     tree.defs.push(def);
                 }
                 Entry::Use(mut import) => {
-                    import.key.id = UseId(tree.uses.len() as u32);
+                    import.key.set_id(UseId(tree.uses.len() as u32));
                     data.uses.push(import.key.id);
                     tree.uses.push(import);
                 }
@@ -378,10 +407,7 @@ fn module_entries(
                     name: item.name.clone(),
                     is_pub: item.is_pub,
                     item: i as u32,
-                    key: DefKey {
-                        id: DefId(u32::MAX),
-                        path: Arc::from(path),
-                    },
+                    key: DefKey::new(DefId(u32::MAX), Arc::from(path)),
                 })
             }
             OutlineKind::Use {
@@ -396,10 +422,10 @@ fn module_entries(
                 segments: segments.clone(),
                 is_pub: item.is_pub,
                 item: i as u32,
-                key: UseKey {
-                    id: UseId(u32::MAX),
-                    text: Arc::from(format!("{module_name}::{{use {written}}}")),
-                },
+                key: UseKey::new(
+                    UseId(u32::MAX),
+                    Arc::from(format!("{module_name}::{{use {written}}}")),
+                ),
             }),
         })
         .collect()

@@ -181,10 +181,11 @@ impl Query for ModuleScope {
 pub struct ResolvePath;
 impl Query for ResolvePath {
     type Key = PathKey;
-    type Value = Result<Binding, ResolveError>;
+    /// The error is boxed: most paths resolve, and this table holds one slot per path.
+    type Value = Result<Binding, Box<ResolveError>>;
     const NAME: &'static str = "resolve_path";
     fn compute(cx: &Cx<'_>, key: &PathKey) -> Self::Value {
-        resolve::resolve_path(cx, key)
+        resolve::resolve_path(cx, key).map_err(Box::new)
     }
     /// A path on an import cycle; the `ResolveUse` participants report it.
     fn recover(_: &Cx<'_>, _: &PathKey, _: &Cycle) -> Option<Self::Value> {

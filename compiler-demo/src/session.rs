@@ -153,8 +153,8 @@ impl Session {
         let started = Instant::now();
         let engine = &self.engine;
         let compiled = match &self.pool {
-            Some(pool) => pool.install(|| driver::compile_on(engine)),
-            None => driver::compile_on(engine),
+            Some(pool) => pool.install(|| driver::compile_on(engine, false)),
+            None => driver::compile_on(engine, false),
         };
         let outcome = match compiled {
             Ok((diags, program)) => driver::finish(&self.sources, &Command::Check, &diags, program),
