@@ -116,10 +116,13 @@ pub fn leak_engine_at_exit() {
     LEAK_ENGINE_AT_EXIT.store(true, Ordering::Relaxed);
 }
 
+/// Runs `f` on a fresh engine holding `sources`; `emit`: whether type checking keeps
+/// the typed IR for lowering (the `EmitCode` input).
 fn with_engine<R: Send>(
     sources: &SourceMap,
     mode: Mode,
     trace: bool,
+    emit: bool,
     f: impl FnOnce(&Engine) -> R + Send,
 ) -> Result<(R, Option<Trace>), String> {
     let setup = || {
@@ -129,6 +132,9 @@ fn with_engine<R: Send>(
         };
         engine.set_input::<q::FileList>((), file_list(sources));
         engine.set_input::<q::FileSizes>((), file_sizes(sources));
+        if emit {
+            engine.set_input::<q::EmitCode>((), true);
+        }
         for (i, file) in sources.files.iter().enumerate() {
             engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
         }
@@ -180,15 +186,18 @@ pub fn compile_traced(
     trace: bool,
     link: bool,
 ) -> Result<Compiled, String> {
-    let (result, recorded) = with_engine(sources, mode, trace, |engine| compile_on(engine, link))?;
+    let (result, recorded) = with_engine(sources, mode, trace, link, |engine| {
+        compile_on(engine, link)
+    })?;
     let (diags, program) = result?;
     Ok((diags, program, recorded))
 }
 
 /// Checks the program whose inputs `engine` holds (on the current pool, for a parallel
 /// engine): its sorted diagnostics, and, if `link` is set, its linked program when it
-/// has none. `check` does not link: lowering finds no errors, so (like `cargo check`
-/// skipping code generation) it would only cost time and memory.
+/// has none (which needs the `EmitCode` input set). `check` does not link: lowering
+/// finds no errors, so (like `cargo check` skipping code generation) it would only cost
+/// time and memory.
 pub fn compile_on(
     engine: &Engine,
     link: bool,

@@ -56,6 +56,16 @@ impl Input for FileSizes {
     const NAME: &'static str = "file_sizes";
 }
 
+/// Input: whether type checking keeps each function's typed IR for lowering (`build`
+/// and `run` set it). `check` leaves it unset (read as `false`), so its memos hold
+/// diagnostics but no IR, as rustc's `check` builds no MIR for code generation.
+pub struct EmitCode;
+impl Input for EmitCode {
+    type Key = ();
+    type Value = bool;
+    const NAME: &'static str = "emit_code";
+}
+
 /// Input: a file's text; `None` when it is not valid UTF-8.
 pub struct SourceText;
 impl Input for SourceText {

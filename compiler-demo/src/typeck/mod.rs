@@ -141,7 +141,8 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
             };
             ck.diags.push(d);
         }
-        let typed = ck.diags.is_empty().then(|| TypedFn {
+        let emit = cx.try_get::<q::EmitCode>(&()).unwrap_or(false);
+        let typed = (emit && ck.diags.is_empty()).then(|| TypedFn {
             body,
             params: sig.params.len() as u32,
             locals: ck.locals,
