@@ -30,6 +30,12 @@ pub fn build(threads: usize, trace: bool) -> Result<weft::ThreadPool, String> {
     if threads > 0 {
         builder = builder.num_threads(threads);
     }
+    // One worker: this thread is it. The process then has no second thread, so the C
+    // allocator stays on its single-threaded path (its locking was most of what one
+    // worker cost over the serial engine), and nothing is handed between threads.
+    if threads == 1 && weft::current_thread_index().is_none() {
+        builder = builder.use_current_thread();
+    }
     builder
         .build()
         .map_err(|e| format!("cannot start a pool of {threads} threads: {e}"))

@@ -342,9 +342,21 @@ impl Parser {
     /// Parses a path. With `allow_glob`, a trailing `::*` is accepted and its span
     /// returned.
     pub(super) fn path(&mut self, allow_glob: bool) -> PResult<(Path, Option<Span>)> {
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.clear();
+        let path = self.path_into(allow_glob, &mut segments);
+        self.segments = segments;
+        path
+    }
+
+    /// [`Parser::path`], collecting the segments in `segments` (empty).
+    fn path_into(
+        &mut self,
+        allow_glob: bool,
+        segments: &mut Vec<Ident>,
+    ) -> PResult<(Path, Option<Span>)> {
         let start = self.span();
         let mut root = PathRoot::Local;
-        let mut segments = Vec::new();
         match self.peek() {
             TokenKind::Crate => root = PathRoot::Crate,
             TokenKind::SelfKw => root = PathRoot::SelfMod,
@@ -371,7 +383,8 @@ impl Parser {
         }
         let path = Path {
             root,
-            segments: segments.into(),
+            // Exactly as long as the path: one allocation, no shrinking.
+            segments: segments.drain(..).collect(),
             span: start.to(self.prev_span()),
         };
         Ok((path, glob))
