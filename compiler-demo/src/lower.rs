@@ -50,6 +50,7 @@ impl Emitter<'_, '_> {
             TExprKind::Bool(b) => {
                 self.emit(Instr::Push(Value::Bool(*b)), span);
             }
+            TExprKind::Elided => unreachable!("lowering reads IR kept for code generation"),
             TExprKind::Unit | TExprKind::Error => {
                 self.emit(Instr::Push(Value::Unit), span);
             }

@@ -37,6 +37,9 @@ pub enum TExprKind {
     Assign(u32, Box<[u32]>, Box<TExpr>),
     /// Something that failed to check; the body is never lowered.
     Error,
+    /// A node whose children were not kept: type checking builds no IR unless the
+    /// `EmitCode` input asks for it (`check` does not lower), only each node's type.
+    Elided,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

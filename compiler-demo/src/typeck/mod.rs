@@ -114,12 +114,14 @@ fn mismatch(expected: &Ty, found: &Ty, span: Span) -> Diag {
 pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
     let sig = cx.get::<q::FnSignature>(key);
     let tree = cx.get::<q::ModuleTree>(&());
+    let emit = cx.try_get::<q::EmitCode>(&()).unwrap_or(false);
     let checked = item_of(cx, key, |m, item| {
         let ItemKind::Fn(decl) = &item.kind else {
             return CheckedFn::default();
         };
         let mut ck = Checker {
             cx,
+            emit,
             tree: &tree,
             m,
             diags: Vec::new(),
@@ -141,7 +143,6 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
             };
             ck.diags.push(d);
         }
-        let emit = cx.try_get::<q::EmitCode>(&()).unwrap_or(false);
         let typed = (emit && ck.diags.is_empty()).then(|| TypedFn {
             body,
             params: sig.params.len() as u32,
@@ -165,6 +166,8 @@ struct Local {
 
 struct Checker<'a, 'c> {
     cx: &'a Cx<'c>,
+    /// Whether the typed IR is kept (see [`Checker::node`]).
+    emit: bool,
     tree: &'a ModuleTree,
     m: ModId,
     diags: Vec<Diag>,
@@ -182,6 +185,14 @@ fn error(span: Span) -> TExpr {
 }
 
 impl Checker<'_, '_> {
+    /// A node of the typed IR with children, or [`TExprKind::Elided`] when the IR is
+    /// not kept: its children are then dropped, never boxed (most of what checking
+    /// allocated).
+    fn node(&self, kind: impl FnOnce() -> TExprKind, ty: Ty, span: Span) -> TExpr {
+        let kind = if self.emit { kind() } else { TExprKind::Elided };
+        texpr(kind, ty, span)
+    }
+
     fn declare(&mut self, name: &Ident, ty: Ty, kind: LocalKind) -> u32 {
         let slot = self.locals;
         self.locals += 1;
@@ -215,6 +226,8 @@ impl Checker<'_, '_> {
         self.scopes.push(HashMap::default());
         let mut stmts = Vec::new();
         let mut diverges = false;
+        // A statement failed to parse or check: the block's value is unknown.
+        let mut broken = false;
         for s in &b.stmts {
             match s {
                 Stmt::Let(l) => {
@@ -239,30 +252,36 @@ impl Checker<'_, '_> {
                         None => init.ty.clone(),
                     };
                     diverges |= init.ty == Ty::Never;
+                    broken |= matches!(init.kind, TExprKind::Error);
                     let kind = LocalKind::Let { mutable: *mutable };
                     let slot = self.declare(name, ty, kind);
-                    stmts.push(TStmt::Let(slot, init));
+                    if self.emit {
+                        stmts.push(TStmt::Let(slot, init));
+                    }
                 }
                 Stmt::Expr(e) => {
                     let e = self.expr(e);
                     diverges |= e.ty == Ty::Never;
-                    stmts.push(TStmt::Expr(e));
+                    broken |= matches!(e.kind, TExprKind::Error);
+                    if self.emit {
+                        stmts.push(TStmt::Expr(e));
+                    }
                 }
             }
         }
-        let tail = b.tail.as_ref().map(|t| Box::new(self.expr(t)));
+        let tail = b.tail.as_ref().map(|t| self.expr(t));
         self.scopes.pop();
-        let broken = stmts.iter().any(|s| match s {
-            TStmt::Let(_, e) | TStmt::Expr(e) => matches!(e.kind, TExprKind::Error),
-        });
         let ty = match &tail {
             Some(t) if !diverges => t.ty.clone(),
             _ if diverges => Ty::Never,
-            // A statement failed to parse or check: the block's value is unknown.
             None if broken => Ty::Error,
             _ => Ty::Unit,
         };
-        texpr(TExprKind::Block(stmts.into(), tail), ty, b.span)
+        self.node(
+            || TExprKind::Block(stmts.into(), tail.map(Box::new)),
+            ty,
+            b.span,
+        )
     }
 
     fn expr(&mut self, e: &Expr) -> TExpr {
@@ -277,7 +296,9 @@ impl Checker<'_, '_> {
             ExprKind::Field(base, field) => {
                 let base = self.expr(base);
                 match self.field_index(&base.ty, &field.name, field.span) {
-                    Some((idx, ty)) => texpr(TExprKind::Field(Box::new(base), idx), ty, span),
+                    Some((idx, ty)) => {
+                        self.node(|| TExprKind::Field(Box::new(base), idx), ty, span)
+                    }
                     None => error(span),
                 }
             }
@@ -300,7 +321,7 @@ impl Checker<'_, '_> {
                     return error(span);
                 }
                 let ty = inner.ty.clone();
-                texpr(TExprKind::Unary(*op, Box::new(inner)), ty, span)
+                self.node(|| TExprKind::Unary(*op, Box::new(inner)), ty, span)
             }
             ExprKind::Binary(op, l, r) => {
                 let (l, r) = (self.expr(l), self.expr(r));
@@ -312,7 +333,11 @@ impl Checker<'_, '_> {
                     return error(span);
                 }
                 let ty = binop_result(*op, &l.ty);
-                texpr(TExprKind::Binary(*op, Box::new(l), Box::new(r)), ty, span)
+                self.node(
+                    || TExprKind::Binary(*op, Box::new(l), Box::new(r)),
+                    ty,
+                    span,
+                )
             }
             ExprKind::If(arms, els) => self.if_chain(arms, els.as_deref(), span),
             ExprKind::While(cond, body) => {
@@ -320,8 +345,8 @@ impl Checker<'_, '_> {
                 self.expect(&cond, &Ty::Bool);
                 let body = self.block(body);
                 self.expect(&body, &Ty::Unit);
-                texpr(
-                    TExprKind::While(Box::new(cond), Box::new(body)),
+                self.node(
+                    || TExprKind::While(Box::new(cond), Box::new(body)),
                     Ty::Unit,
                     span,
                 )
@@ -335,7 +360,7 @@ impl Checker<'_, '_> {
                     let ret = self.ret.clone();
                     self.diags.push(mismatch(&ret, &found, at));
                 }
-                texpr(TExprKind::Return(value.map(Box::new)), Ty::Never, span)
+                self.node(|| TExprKind::Return(value.map(Box::new)), Ty::Never, span)
             }
             ExprKind::Assign(place, value) => self.assign(place, value, span),
         }
@@ -345,19 +370,21 @@ impl Checker<'_, '_> {
     /// not diverge, and every other branch must fit it; mismatches point at the
     /// branches' values (their tail expressions). Without an `else`, it is `()`.
     fn if_chain(&mut self, arms: &[IfArm], els: Option<&Block>, span: Span) -> TExpr {
-        let mut typed = Vec::with_capacity(arms.len());
+        let mut typed = Vec::with_capacity(if self.emit { arms.len() } else { 0 });
         let mut branches = Vec::with_capacity(arms.len() + 1);
         for arm in arms {
             let cond = self.expr(&arm.cond);
             self.expect(&cond, &Ty::Bool);
             let then = self.block(&arm.then);
             branches.push((then.ty.clone(), arm.then.value_span(), arm.then.span));
-            typed.push((cond, then));
+            if self.emit {
+                typed.push((cond, then));
+            }
         }
         let els = els.map(|b| {
             let e = self.block(b);
             branches.push((e.ty.clone(), b.value_span(), b.span));
-            Box::new(e)
+            e
         });
         let ty = if els.is_none() {
             let not_unit = branches.iter().find(|(ty, ..)| !ty.fits(&Ty::Unit));
@@ -393,7 +420,7 @@ impl Checker<'_, '_> {
                 None => Ty::Never,
             }
         };
-        texpr(TExprKind::If(typed.into(), els), ty, span)
+        self.node(|| TExprKind::If(typed.into(), els.map(Box::new)), ty, span)
     }
 
     fn path_expr(&mut self, p: &Path) -> TExpr {
@@ -473,6 +500,6 @@ impl Checker<'_, '_> {
         for (arg, (_, ty)) in args.iter().zip(&sig.params) {
             self.expect(arg, ty);
         }
-        texpr(TExprKind::Call(key, args.into()), sig.ret.clone(), span)
+        self.node(|| TExprKind::Call(key, args.into()), sig.ret.clone(), span)
     }
 }

@@ -1,7 +1,7 @@
 //! Field access, struct literals and assignment: the checks about struct values and
 //! the places a value can be stored in.
 
-use super::{error, texpr, Checker};
+use super::{error, Checker};
 use crate::ast::{Expr, ExprKind, Ident, Path};
 use crate::diagnostics::Diag;
 use crate::modtree::DefKind;
@@ -125,7 +125,8 @@ impl Checker<'_, '_> {
         if !ok {
             return error(span);
         }
-        texpr(TExprKind::StructLit(out.into()), Ty::Struct(key), span)
+        let ty = Ty::Struct(key);
+        self.node(|| TExprKind::StructLit(out.into()), ty, span)
     }
 
     pub(super) fn assign(&mut self, place: &Expr, value: &Expr, span: Span) -> TExpr {
@@ -178,8 +179,8 @@ impl Checker<'_, '_> {
             }
         }
         self.expect(&value, &ty);
-        texpr(
-            TExprKind::Assign(slot, path.into(), Box::new(value)),
+        self.node(
+            || TExprKind::Assign(slot, path.into(), Box::new(value)),
             Ty::Unit,
             span,
         )
