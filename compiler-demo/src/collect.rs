@@ -37,12 +37,12 @@ fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, d: DefId) -> Contribution {
     };
     match def.kind {
         DefKind::Alias => {
-            let v = cx.get::<q::ExpandAlias>(key);
+            let v = cx.get_ref::<q::ExpandAlias>(key);
             (v.diags.clone(), step(&v.cycle, q::ExpandAlias::NAME, None))
         }
         DefKind::Struct => {
-            let fields = cx.get::<q::StructFields>(key);
-            let layout = cx.get::<q::StructLayout>(key);
+            let fields = cx.get_ref::<q::StructFields>(key);
+            let layout = cx.get_ref::<q::StructLayout>(key);
             let shape = layout.cycle.as_ref().map(|_| struct_shape(cx, tree, def));
             (
                 fields.diags.clone(),
@@ -50,12 +50,12 @@ fn item_contribution(cx: &Cx<'_>, tree: &ModuleTree, d: DefId) -> Contribution {
             )
         }
         DefKind::Const => {
-            let v = cx.get::<q::ConstEval>(key);
+            let v = cx.get_ref::<q::ConstEval>(key);
             (v.diags.clone(), step(&v.cycle, q::ConstEval::NAME, None))
         }
         DefKind::Fn => {
-            let sig = cx.get::<q::FnSignature>(key);
-            let body = cx.get::<q::TypeCheck>(key);
+            let sig = cx.get_ref::<q::FnSignature>(key);
+            let body = cx.get_ref::<q::TypeCheck>(key);
             let mut diags = sig.diags.clone();
             diags.extend(body.diags.iter().cloned());
             (diags, None)
@@ -76,7 +76,7 @@ fn right_hand_side(cx: &Cx<'_>, def: &DefData) -> Span {
 
 /// A struct's header and the fields whose types are structs.
 fn struct_shape(cx: &Cx<'_>, tree: &ModuleTree, def: &DefData) -> StructShape {
-    let fields = cx.get::<q::StructFields>(&def.key);
+    let fields = cx.get_ref::<q::StructFields>(&def.key);
     // `struct Name`, and where each field's type is written.
     let (header, type_spans) = item_of(cx, &def.key, |_, item| {
         let header = Span {
@@ -125,7 +125,7 @@ pub struct ModuleReport {
 
 /// Body of `ModuleDiagnostics`.
 pub fn module_diagnostics(cx: &Cx<'_>, m: ModId) -> ModuleReport {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let module = tree.module(m);
     let mut report = ModuleReport::default();
     if let Some(file) = module.file {
@@ -136,7 +136,7 @@ pub fn module_diagnostics(cx: &Cx<'_>, m: ModId) -> ModuleReport {
         .extend(cx.get_ref::<q::ModuleScope>(&m).diags.iter().cloned());
     let mut contributions: Vec<Contribution> = cx.par_map(&module.uses, |cx, &id| {
         let key = &tree.use_(id).key;
-        let r = cx.get::<q::ResolveUse>(key);
+        let r = cx.get_ref::<q::ResolveUse>(key);
         let step = r.cycle.as_ref().map(|c| Step {
             cycle: c.clone(),
             key: (q::ResolveUse::NAME, format!("{key:?}")),
@@ -157,10 +157,10 @@ pub fn module_diagnostics(cx: &Cx<'_>, m: ModId) -> ModuleReport {
 /// files that are no module, every module's report, one diagnostic per cycle, and the
 /// check of `main`; sorted, without duplicates.
 pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let mut diags = tree.diags.clone();
     let in_modules: HashSet<FileId> = tree.modules.iter().filter_map(|m| m.file).collect();
-    for f in (0..cx.get::<q::FileList>(&()).len() as u32).map(FileId) {
+    for f in (0..cx.get_ref::<q::FileList>(&()).len() as u32).map(FileId) {
         if !in_modules.contains(&f) {
             diags.extend(cx.get_ref::<q::Parse>(&f).diags.iter().cloned());
         }
@@ -194,7 +194,7 @@ fn check_main(cx: &Cx<'_>, tree: &ModuleTree) -> Option<Diag> {
                 .help("add `fn main() -> i64 { ... }` to `main.wd`"),
         );
     };
-    let sig = cx.get::<q::FnSignature>(&tree.def(main).key);
+    let sig = cx.get_ref::<q::FnSignature>(&tree.def(main).key);
     let ok = sig.params.is_empty() && matches!(sig.ret, Ty::I64 | Ty::Error);
     (!ok).then(|| {
         Diag::error("E0580", "`main` function has wrong type")

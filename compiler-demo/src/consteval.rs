@@ -194,7 +194,7 @@ impl ConstEvaluator<'_, '_> {
     /// it; its value is computed (by its own `ConstEval`) only when `live`.
     fn constant(&mut self, p: &crate::ast::Path, live: bool) -> Option<Checked> {
         let res = resolve_at(self.cx, self.m, p, PathUse::Value, self.diags);
-        let tree = self.cx.get::<q::ModuleTree>(&());
+        let tree = self.cx.get_ref::<q::ModuleTree>(&());
         let def = match res {
             Res::Err => return None,
             Res::Def(d) if tree.def(d).kind == DefKind::Const => tree.def(d),
@@ -210,7 +210,7 @@ impl ConstEvaluator<'_, '_> {
         if !live {
             return Checked::typed(const_type(self.cx, &def.key));
         }
-        let c = self.cx.get::<q::ConstEval>(&def.key.clone());
+        let c = self.cx.get_ref::<q::ConstEval>(&def.key.clone());
         Some(Checked {
             ty: c.ty.clone(),
             value: c.value.clone(),

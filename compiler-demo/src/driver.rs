@@ -208,7 +208,7 @@ pub fn compile_on(
             // finds their merge unchanged, it verifies what the merge read one memo after
             // another; asked for from here, the modules' memos are verified in parallel
             // instead. A fresh engine computes the same either way.
-            let tree = cx.get::<q::ModuleTree>(&());
+            let tree = cx.get_ref::<q::ModuleTree>(&());
             let modules: Vec<ModId> = (0..tree.modules.len() as u32).map(ModId).collect();
             cx.par_for_each(&modules, |cx, m| {
                 cx.get_ref::<q::ModuleDiagnostics>(m);

@@ -60,7 +60,7 @@ impl Emitter<'_, '_> {
             TExprKind::Const(key) => {
                 let v = self
                     .cx
-                    .get::<q::ConstEval>(key)
+                    .get_ref::<q::ConstEval>(key)
                     .value
                     .clone()
                     .unwrap_or(Value::Unit);
@@ -204,16 +204,16 @@ impl Emitter<'_, '_> {
 
 /// Body of `FunctionIndex`: each function's index in the program, in id order.
 pub fn function_index(cx: &Cx<'_>) -> HashMap<DefId, u32> {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let fns = tree.defs.iter().filter(|d| d.kind == DefKind::Fn);
     fns.enumerate().map(|(i, d)| (d.key.id, i as u32)).collect()
 }
 
 /// Body of `Lower`: bytecode for one checked function; `None` if it did not check.
 pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
-    let checked = cx.get::<q::TypeCheck>(key);
+    let checked = cx.get_ref::<q::TypeCheck>(key);
     let typed = checked.typed.as_ref()?;
-    let index = cx.get::<q::FunctionIndex>(&());
+    let index = cx.get_ref::<q::FunctionIndex>(&());
     let mut em = Emitter {
         cx,
         index: &index,
@@ -239,7 +239,7 @@ pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
 /// Body of `LinkedProgram`: lowers every function in parallel and collects them.
 /// `None` when the program has no `main` or a function failed to check.
 pub fn link(cx: &Cx<'_>) -> Option<Arc<Program>> {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let fns: Vec<DefKey> = tree
         .defs
         .iter()
@@ -248,6 +248,6 @@ pub fn link(cx: &Cx<'_>) -> Option<Arc<Program>> {
         .collect();
     let lowered = cx.par_map(&fns, |cx, key| cx.get::<q::Lower>(key));
     let functions = lowered.into_iter().collect::<Option<Vec<_>>>()?;
-    let main = *cx.get::<q::FunctionIndex>(&()).get(&tree.main_fn()?)?;
+    let main = *cx.get_ref::<q::FunctionIndex>(&()).get(&tree.main_fn()?)?;
     Some(Arc::new(Program { functions, main }))
 }

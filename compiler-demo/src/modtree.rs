@@ -272,7 +272,7 @@ fn module_path(file: &str) -> Option<Vec<Arc<str>>> {
 
 /// Computes the module tree from every file's outline (files are parsed in parallel).
 pub fn module_tree(cx: &Cx<'_>) -> ModuleTree {
-    let files = cx.get::<q::FileList>(&());
+    let files = cx.get_ref::<q::FileList>(&());
     // Largest files first (by the sizes hint): the workers share the files out as they
     // go, and a big file started last (a large `main.wd`, which sorts last) would keep
     // one worker busy while the others wait. The order changes nothing computed.

@@ -110,7 +110,8 @@ pub struct ItemRef {
 /// The syntax of item `index` of module `m`'s file, if it has one.
 pub fn item_syntax(cx: &Cx<'_>, tree: &ModuleTree, m: ModId, index: u32) -> Option<Arc<Item>> {
     let file = tree.module(m).file?;
-    cx.get::<q::ItemSyntax>(&ItemRef { file, index })
+    cx.get_ref::<q::ItemSyntax>(&ItemRef { file, index })
+        .clone()
 }
 
 /// Where definition `d`'s name is written.

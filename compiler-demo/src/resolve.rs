@@ -137,7 +137,7 @@ pub struct UseResult {
 
 /// Builds the scope of module `m`, reporting names declared twice.
 pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let module = tree.module(m);
     let mut scope = Scope::default();
     for (name, &child) in &module.children {
@@ -234,7 +234,7 @@ fn entry_binding(
                     refers_to: None,
                 });
             }
-            let target = cx.get::<q::ResolveUse>(&data.key.clone());
+            let target = cx.get_ref::<q::ResolveUse>(&data.key.clone());
             Binding {
                 res: target.res,
                 vis: own.min(target.vis, tree),
@@ -294,7 +294,7 @@ fn glob_search(
     let mut queue: VecDeque<(ModId, Vec<ModId>, Option<UseId>, Vis)> =
         VecDeque::from([(m, Vec::new(), None, Vis::Public)]);
     while let Some((g, importers, first, outer_vis)) = queue.pop_front() {
-        let g_scope = cx.get::<q::ModuleScope>(&g);
+        let g_scope = cx.get_ref::<q::ModuleScope>(&g);
         let mut viewers = importers.clone();
         if strict {
             viewers.push(from);
@@ -306,7 +306,7 @@ fn glob_search(
                 continue;
             }
             let chain_vis = outer_vis.min(glob_vis, tree);
-            let Res::Module(t) = cx.get::<q::ResolveUse>(&data.key.clone()).res else {
+            let Res::Module(t) = cx.get_ref::<q::ResolveUse>(&data.key.clone()).res else {
                 continue;
             };
             if !visited.insert(t) {
@@ -316,7 +316,7 @@ fn glob_search(
             unknown |= tree.module(t).unreadable;
             let mut chain = importers.clone();
             chain.push(g);
-            let t_scope = cx.get::<q::ModuleScope>(&t);
+            let t_scope = cx.get_ref::<q::ModuleScope>(&t);
             match t_scope.names.get(name) {
                 Some(&entry) => {
                     let mut entry_viewers = chain.clone();
@@ -354,7 +354,7 @@ fn lookup(
         in_scope,
         for_use,
     } = at;
-    let scope = cx.get::<q::ModuleScope>(&m);
+    let scope = cx.get_ref::<q::ModuleScope>(&m);
     if let Some(&entry) = scope.names.get(name) {
         return entry_binding(cx, tree, entry, m, &[from]).map_err(|h| h.at(seg));
     }
@@ -396,7 +396,7 @@ fn lookup(
 
 /// Resolves a path from its module; the body of the `ResolvePath` query.
 pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Binding, ResolveError> {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let from = key.module;
     let module = |m| Binding {
         res: Res::Module(m),
@@ -480,7 +480,7 @@ fn binding_at(
 /// in the module tree; its syntax is read only to report an error at its spans, so an
 /// edit elsewhere in its file does not make it run again.
 pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let data = tree.use_(id);
     let written = || use_path(cx, &tree, id);
     let mut diags = Vec::new();

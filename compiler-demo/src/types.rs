@@ -87,7 +87,7 @@ pub struct Layout {
 
 /// Finds the syntax of an item (through `ItemSyntax`: see `outline.rs`).
 pub fn item_of<R>(cx: &Cx<'_>, key: &DefKey, f: impl FnOnce(ModId, &Item) -> R) -> Option<R> {
-    let tree = cx.get::<q::ModuleTree>(&());
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let def = tree.def(key.id);
     let item = crate::outline::item_syntax(cx, &tree, def.module, def.item)?;
     Some(f(def.module, &item))
@@ -110,11 +110,11 @@ pub fn lower_type(cx: &Cx<'_>, m: ModId, te: &TypeExpr, diags: &mut Vec<Diag>) -
     match resolve_at(cx, m, path, PathUse::Type, diags) {
         Res::Err => Ty::Error,
         Res::Def(d) => {
-            let tree = cx.get::<q::ModuleTree>(&());
+            let tree = cx.get_ref::<q::ModuleTree>(&());
             let def = tree.def(d);
             match def.kind {
                 DefKind::Struct => Ty::Struct(def.key.clone()),
-                DefKind::Alias => cx.get::<q::ExpandAlias>(&def.key.clone()).ty.clone(),
+                DefKind::Alias => cx.get_ref::<q::ExpandAlias>(&def.key.clone()).ty.clone(),
                 _ => {
                     diags.push(expected_type(&describe_res(&tree, Res::Def(d)), path.span));
                     Ty::Error
@@ -122,7 +122,7 @@ pub fn lower_type(cx: &Cx<'_>, m: ModId, te: &TypeExpr, diags: &mut Vec<Diag>) -
             }
         }
         res @ Res::Module(_) => {
-            let tree = cx.get::<q::ModuleTree>(&());
+            let tree = cx.get_ref::<q::ModuleTree>(&());
             diags.push(expected_type(&describe_res(&tree, res), path.span));
             Ty::Error
         }
@@ -182,11 +182,11 @@ pub fn struct_fields(cx: &Cx<'_>, key: &DefKey) -> StructFields {
 
 /// Body of `StructLayout`: a struct's size, which needs its fields' sizes.
 pub fn struct_layout(cx: &Cx<'_>, key: &DefKey) -> Layout {
-    let fields = cx.get::<q::StructFields>(key);
+    let fields = cx.get_ref::<q::StructFields>(key);
     let mut size: u64 = 0;
     for (_, ty) in &fields.fields {
         let s = match ty {
-            Ty::Struct(k) => cx.get::<q::StructLayout>(k).size,
+            Ty::Struct(k) => cx.get_ref::<q::StructLayout>(k).size,
             _ => 1,
         };
         size = size.saturating_add(s);

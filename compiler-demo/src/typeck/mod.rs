@@ -112,8 +112,8 @@ fn mismatch(expected: &Ty, found: &Ty, span: Span) -> Diag {
 
 /// Body of `TypeCheck`.
 pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
-    let sig = cx.get::<q::FnSignature>(key);
-    let tree = cx.get::<q::ModuleTree>(&());
+    let sig = cx.get_ref::<q::FnSignature>(key);
+    let tree = cx.get_ref::<q::ModuleTree>(&());
     let emit = cx.try_get::<q::EmitCode>(&()).unwrap_or(false);
     let checked = item_of(cx, key, |m, item| {
         let ItemKind::Fn(decl) = &item.kind else {
@@ -467,7 +467,7 @@ impl Checker<'_, '_> {
                 return error(span);
             }
         };
-        let sig = self.cx.get::<q::FnSignature>(&key);
+        let sig = self.cx.get_ref::<q::FnSignature>(&key);
         if sig.incomplete {
             return texpr(TExprKind::Error, sig.ret.clone(), span);
         }

@@ -18,7 +18,7 @@ impl Checker<'_, '_> {
     pub(super) fn field_index(&mut self, ty: &Ty, name: &str, span: Span) -> Option<(u32, Ty)> {
         match ty {
             Ty::Struct(key) => {
-                let fields = self.cx.get::<q::StructFields>(key);
+                let fields = self.cx.get_ref::<q::StructFields>(key);
                 match fields.index.get(name) {
                     Some(&i) => Some((i, fields.fields[i as usize].1.clone())),
                     None if fields.incomplete => None,
@@ -53,7 +53,7 @@ impl Checker<'_, '_> {
                 DefKind::Struct => Some(self.tree.def(d).key.clone()),
                 DefKind::Alias => match self
                     .cx
-                    .get::<q::ExpandAlias>(&self.tree.def(d).key.clone())
+                    .get_ref::<q::ExpandAlias>(&self.tree.def(d).key.clone())
                     .ty
                     .clone()
                 {
@@ -72,7 +72,7 @@ impl Checker<'_, '_> {
             );
             return error(span);
         };
-        let fields = self.cx.get::<q::StructFields>(&key);
+        let fields = self.cx.get_ref::<q::StructFields>(&key);
         let mut seen: HashMap<&str, Span> = HashMap::default();
         let mut out = Vec::new();
         let mut ok = true;
