@@ -60,13 +60,21 @@ pub fn load(dir: &Path) -> Result<SourceMap, String> {
     if !paths.iter().any(|(rel, _)| rel == "main.wd") {
         return Err(format!("`{}` has no crate root `main.wd`", dir.display()));
     }
-    let mut map = SourceMap::default();
-    for (rel, full) in paths {
+    let read = |(rel, full): &(String, PathBuf)| {
         let bytes =
-            std::fs::read(&full).map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
-        map.files.push(Arc::new(SourceFile::new(rel, bytes)));
-    }
-    Ok(map)
+            std::fs::read(full).map_err(|e| format!("cannot read `{}`: {e}", full.display()))?;
+        Ok(Arc::new(SourceFile::new(rel.clone(), bytes)))
+    };
+    // On a pool (the parallel engine's, before it starts), the files are read side by
+    // side; the first error in path order is reported either way.
+    let files: Vec<Result<Arc<SourceFile>, String>> = if weft::current_thread_index().is_some() {
+        weft::par_map(&paths, read)
+    } else {
+        paths.iter().map(read).collect()
+    };
+    Ok(SourceMap {
+        files: files.into_iter().collect::<Result<_, _>>()?,
+    })
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
@@ -116,16 +124,20 @@ pub fn leak_engine_at_exit() {
     LEAK_ENGINE_AT_EXIT.store(true, Ordering::Relaxed);
 }
 
-/// Runs `f` on a fresh engine holding `sources`; `emit`: whether type checking keeps
-/// the typed IR for lowering (the `EmitCode` input).
+/// Runs `f` on a fresh engine holding the program `load` returns, and returns that
+/// program too. In parallel mode `load` runs on the engine's pool, before the engine
+/// starts, so reading the files is parallel as well. `emit`: whether type checking
+/// keeps the typed IR for lowering (the `EmitCode` input).
 fn with_engine<R: Send>(
-    sources: &SourceMap,
+    load: impl FnOnce() -> Result<SourceMap, String> + Send,
     mode: Mode,
     trace: bool,
     emit: bool,
     f: impl FnOnce(&Engine) -> R + Send,
-) -> Result<(R, Option<Trace>), String> {
-    let setup = || {
+) -> Result<(SourceMap, R, Option<Trace>), String> {
+    let setup = || -> Result<(SourceMap, R), String> {
+        let loaded = load()?;
+        let sources = &loaded;
         let mut engine = match mode {
             Mode::Serial => Engine::serial(),
             Mode::Parallel(_) => Engine::new(),
@@ -142,12 +154,16 @@ fn with_engine<R: Send>(
         if LEAK_ENGINE_AT_EXIT.load(Ordering::Relaxed) {
             std::mem::forget(engine);
         }
-        result
+        Ok((loaded, result))
     };
-    match mode {
-        Mode::Serial => Ok((setup(), None)),
-        Mode::Parallel(threads) => crate::pool::install_traced(threads, trace, setup),
-    }
+    let ((sources, result), recorded) = match mode {
+        Mode::Serial => (setup()?, None),
+        Mode::Parallel(threads) => {
+            let (setup, recorded) = crate::pool::install_traced(threads, trace, setup)?;
+            (setup?, recorded)
+        }
+    };
+    Ok((sources, result, recorded))
 }
 
 /// The value of the `FileList` input for `sources`: every file's path, in id order.
@@ -186,9 +202,9 @@ pub fn compile_traced(
     trace: bool,
     link: bool,
 ) -> Result<Compiled, String> {
-    let (result, recorded) = with_engine(sources, mode, trace, link, |engine| {
-        compile_on(engine, link)
-    })?;
+    let load = || Ok(sources.clone());
+    let (_, result, recorded) =
+        with_engine(load, mode, trace, link, |engine| compile_on(engine, link))?;
     let (diags, program) = result?;
     Ok((diags, program, recorded))
 }
@@ -277,10 +293,26 @@ pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
 /// [`execute`], writing the pool's timings to `files` (parallel mode only). The
 /// command prints what it prints without them; only a failed write changes that.
 pub fn execute_traced(dir: &Path, mode: Mode, command: &Command, files: &TraceFiles) -> Outcome {
-    match load(dir) {
-        Ok(sources) => execute_sources_traced(&sources, mode, command, files),
-        Err(e) => Outcome::usage(e),
+    if files.wanted() && mode == Mode::Serial {
+        return Outcome::usage("--trace and --timings need the parallel engine".into());
     }
+    let link = command.links();
+    let compiled = with_engine(
+        || load(dir),
+        mode,
+        files.wanted(),
+        link,
+        |engine| compile_on(engine, link),
+    );
+    let (sources, result, recorded) = match compiled {
+        Ok(r) => r,
+        Err(e) => return Outcome::usage(e),
+    };
+    let (diags, program) = match result {
+        Ok(r) => r,
+        Err(e) => return Outcome::usage(e),
+    };
+    finish_traced(&sources, command, &diags, program, recorded, files)
 }
 
 /// Runs `check`, `build` or `run` on an already loaded program.
@@ -303,7 +335,19 @@ pub fn execute_sources_traced(
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
-    let mut outcome = finish(sources, command, &diags, program);
+    finish_traced(sources, command, &diags, program, recorded, files)
+}
+
+/// [`finish`], then writes the pool's timings (if recorded) to `files`.
+fn finish_traced(
+    sources: &SourceMap,
+    command: &Command,
+    diags: &[Diag],
+    program: Option<Arc<Program>>,
+    recorded: Option<Trace>,
+    files: &TraceFiles,
+) -> Outcome {
+    let mut outcome = finish(sources, command, diags, program);
     // A trace that cannot be written is an I/O error after everything else is said.
     if let Some(Err(e)) = recorded.as_ref().map(|t| files.write(t)) {
         outcome.stderr.push_str(&Outcome::usage(e).stderr);

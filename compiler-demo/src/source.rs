@@ -58,8 +58,9 @@ pub struct SourceFile {
     pub path: String,
     /// The text, or `None` when the file is not valid UTF-8.
     pub text: Option<Arc<str>>,
-    /// Byte offsets at which lines start.
-    line_starts: Vec<usize>,
+    /// Byte offsets at which lines start, found when a diagnostic first needs them
+    /// (most files of a program never get one).
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -70,16 +71,10 @@ impl SourceFile {
             bytes.drain(..BOM.len());
         }
         let text: Option<Arc<str>> = String::from_utf8(bytes).ok().map(Arc::from);
-        let line_starts = match &text {
-            Some(t) => std::iter::once(0)
-                .chain(t.match_indices('\n').map(|(i, _)| i + 1))
-                .collect(),
-            None => vec![0],
-        };
         SourceFile {
             path,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
         }
     }
 
@@ -88,16 +83,21 @@ impl SourceFile {
     }
 
     pub fn line_starts(&self) -> &[usize] {
-        &self.line_starts
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text().match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
     }
 
     /// 1-based line and column (in chars) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let line = match self.line_starts.binary_search(&offset) {
+        let starts = self.line_starts();
+        let line = match starts.binary_search(&offset) {
             Ok(l) => l,
             Err(l) => l - 1,
         };
-        let start = self.line_starts[line];
+        let start = starts[line];
         let text = self.text();
         let col = text
             .get(start..offset.min(text.len()))
@@ -107,7 +107,7 @@ impl SourceFile {
 }
 
 /// All files of a program, indexed by `FileId`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     pub files: Vec<Arc<SourceFile>>,
 }
