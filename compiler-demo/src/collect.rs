@@ -140,12 +140,12 @@ pub fn module_diagnostics(cx: &Cx<'_>, m: ModId) -> ModuleReport {
         let step = r.cycle.as_ref().map(|c| Step {
             cycle: c.clone(),
             key: (q::ResolveUse::NAME, format!("{key:?}")),
-            span: use_spans(cx, &tree, id).path,
+            span: use_spans(cx, tree, id).path,
             shape: None,
         });
         (r.diags.clone(), step)
     });
-    contributions.extend(cx.par_map(&module.defs, |cx, &d| item_contribution(cx, &tree, d)));
+    contributions.extend(cx.par_map(&module.defs, |cx, &d| item_contribution(cx, tree, d)));
     for (diags, step) in contributions {
         report.diags.extend(diags);
         report.steps.extend(step);
@@ -177,7 +177,7 @@ pub fn crate_diagnostics(cx: &Cx<'_>) -> Vec<Diag> {
         }
     }
     diags.extend(cycles.values().map(|c| cycle_diag(c, &steps)));
-    diags.extend(check_main(cx, &tree));
+    diags.extend(check_main(cx, tree));
     sort_and_dedup(&mut diags);
     diags
 }

@@ -199,7 +199,7 @@ impl ConstEvaluator<'_, '_> {
             Res::Err => return None,
             Res::Def(d) if tree.def(d).kind == DefKind::Const => tree.def(d),
             res => {
-                let what = describe_res(&tree, res);
+                let what = describe_res(tree, res);
                 self.diags.push(
                     Diag::error("E0423", format!("expected value, found {what}"))
                         .at(p.span, "not a value"),

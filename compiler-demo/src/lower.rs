@@ -216,7 +216,7 @@ pub fn lower_fn(cx: &Cx<'_>, key: &DefKey) -> Option<Arc<Function>> {
     let index = cx.get_ref::<q::FunctionIndex>(&());
     let mut em = Emitter {
         cx,
-        index: &index,
+        index,
         unlinked: false,
         code: Vec::new(),
         spans: Vec::new(),

@@ -146,8 +146,8 @@ pub fn module_scope(cx: &Cx<'_>, m: ModId) -> Scope {
     // Where a declared name is written, read from its item's syntax only to report it
     // defined twice: the scope itself does not depend on where its items are.
     let span_of = |entry: Entry| match entry {
-        Entry::Def(d) => Some(def_name_span(cx, &tree, d)),
-        Entry::Import(u) => Some(use_spans(cx, &tree, u).name),
+        Entry::Def(d) => Some(def_name_span(cx, tree, d)),
+        Entry::Import(u) => Some(use_spans(cx, tree, u).name),
         Entry::Module(_) => None,
     };
     let declare = |scope: &mut Scope, name: &Arc<str>, entry: Entry| {
@@ -422,7 +422,7 @@ pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Binding, ResolveError>
             Some(res @ Res::Def(_)) => {
                 return Err(ResolveError::NotAModule {
                     seg: seg - 1,
-                    what: describe_res(&tree, res),
+                    what: describe_res(tree, res),
                 })
             }
         };
@@ -432,7 +432,7 @@ pub fn resolve_path(cx: &Cx<'_>, key: &PathKey) -> Result<Binding, ResolveError>
             in_scope,
             for_use: key.for_use,
         };
-        cur = Some(lookup(cx, &tree, m, name, at)?);
+        cur = Some(lookup(cx, tree, m, name, at)?);
     }
     Ok(cur.unwrap_or(module(from)))
 }
@@ -482,7 +482,7 @@ fn binding_at(
 pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
     let tree = cx.get_ref::<q::ModuleTree>(&());
     let data = tree.use_(id);
-    let written = || use_path(cx, &tree, id);
+    let written = || use_path(cx, tree, id);
     let mut diags = Vec::new();
     if imports_itself(
         cx,
@@ -529,14 +529,14 @@ pub fn resolve_use(cx: &Cx<'_>, id: UseId) -> UseResult {
         diags.push(
             Diag::error("E0432", format!("unresolved import `{}::*`", path.text())).at(
                 path.span,
-                format!("{} is not a module", describe_res(&tree, res)),
+                format!("{} is not a module", describe_res(tree, res)),
             ),
         );
         binding = Binding::ERR;
     }
     if let (false, true, Res::Def(d)) = (glob, data.is_pub, res) {
         if binding.vis != Vis::Public {
-            diags.push(reexport_of_private(cx, &tree, d, written().span));
+            diags.push(reexport_of_private(cx, tree, d, written().span));
         }
     }
     UseResult {

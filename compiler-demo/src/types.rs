@@ -89,7 +89,7 @@ pub struct Layout {
 pub fn item_of<R>(cx: &Cx<'_>, key: &DefKey, f: impl FnOnce(ModId, &Item) -> R) -> Option<R> {
     let tree = cx.get_ref::<q::ModuleTree>(&());
     let def = tree.def(key.id);
-    let item = crate::outline::item_syntax(cx, &tree, def.module, def.item)?;
+    let item = crate::outline::item_syntax(cx, tree, def.module, def.item)?;
     Some(f(def.module, &item))
 }
 
@@ -116,14 +116,14 @@ pub fn lower_type(cx: &Cx<'_>, m: ModId, te: &TypeExpr, diags: &mut Vec<Diag>) -
                 DefKind::Struct => Ty::Struct(def.key.clone()),
                 DefKind::Alias => cx.get_ref::<q::ExpandAlias>(&def.key.clone()).ty.clone(),
                 _ => {
-                    diags.push(expected_type(&describe_res(&tree, Res::Def(d)), path.span));
+                    diags.push(expected_type(&describe_res(tree, Res::Def(d)), path.span));
                     Ty::Error
                 }
             }
         }
         res @ Res::Module(_) => {
             let tree = cx.get_ref::<q::ModuleTree>(&());
-            diags.push(expected_type(&describe_res(&tree, res), path.span));
+            diags.push(expected_type(&describe_res(tree, res), path.span));
             Ty::Error
         }
     }

@@ -122,7 +122,7 @@ pub fn type_check(cx: &Cx<'_>, key: &DefKey) -> CheckedFn {
         let mut ck = Checker {
             cx,
             emit,
-            tree: &tree,
+            tree,
             m,
             diags: Vec::new(),
             scopes: vec![HashMap::default()],
