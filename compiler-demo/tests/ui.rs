@@ -88,6 +88,19 @@ fn ui() {
                 ));
             }
         }
+        // `check` type-checks without keeping the typed IR, `build` keeps it and lowers:
+        // their diagnostics must be the same, and a program `check` accepts must build.
+        if command == Command::Check {
+            let out =
+                std::env::temp_dir().join(format!("weft-ui-{}-{name}.bc", std::process::id()));
+            let built = execute_sources(&sources, Mode::Parallel(2), &Command::Build(out.clone()));
+            let _ = fs::remove_file(&out);
+            if (built.code, &built.stderr) != (reference.code, &reference.stderr) {
+                failures.push(format!(
+                    "{name}: build disagrees with check:\n{built:?}\nvs\n{reference:?}"
+                ));
+            }
+        }
         let base = root.join(&name);
         compare(
             &base.with_extension("stderr"),
