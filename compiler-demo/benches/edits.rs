@@ -133,6 +133,7 @@ fn batch_check(sources: &SourceMap, pool: &weft::ThreadPool) -> Duration {
     let mut engine = Engine::new();
     engine.set_input::<q::FileList>((), driver::file_list(sources));
     engine.set_input::<q::FileSizes>((), driver::file_sizes(sources));
+    engine.set_input::<q::EmitCode>((), false);
     for (i, file) in sources.files.iter().enumerate() {
         engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
     }

@@ -144,9 +144,7 @@ fn with_engine<R: Send>(
         };
         engine.set_input::<q::FileList>((), file_list(sources));
         engine.set_input::<q::FileSizes>((), file_sizes(sources));
-        if emit {
-            engine.set_input::<q::EmitCode>((), true);
-        }
+        engine.set_input::<q::EmitCode>((), emit);
         for (i, file) in sources.files.iter().enumerate() {
             engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
         }

@@ -164,8 +164,9 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token>, Vec<Diag>) {
     let bytes = text.as_bytes();
     // Dense code has a token per three bytes or so (the generated programs: 3.2), so
     // this rarely grows; growing from empty copied the list a dozen times per file. The
-    // list lives only while its file is parsed, and untouched capacity costs no memory.
-    let mut tokens = Vec::with_capacity(text.len() / 3 + 16);
+    // list lives only while its file is parsed; the cap bounds what a huge file of
+    // comments reserves for nothing.
+    let mut tokens = Vec::with_capacity((text.len() / 3).min(1 << 20) + 16);
     let mut diags = Vec::new();
     // One allocation per distinct name in the file, shared by its occurrences (and by
     // the syntax tree's identifiers, which clone it).

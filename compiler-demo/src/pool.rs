@@ -1,5 +1,21 @@
 //! Choosing how many threads the query engine runs on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// See [`adopt_calling_thread_when_alone`].
+static ADOPT_WHEN_ALONE: AtomicBool = AtomicBool::new(false);
+
+/// Set by the command-line tool, whose commands run once on its main thread: a pool of
+/// one worker then adopts the calling thread (weft's `use_current_thread`) instead of
+/// starting one. The process has no second thread, so the C allocator stays on its
+/// single-threaded path (its locking was most of what one worker cost over the serial
+/// engine), and nothing is handed between threads. Not for library callers: an adopted
+/// thread stays that pool's worker for good, so its later weft calls (and later pools'
+/// `install`s) go through that finished pool.
+pub fn adopt_calling_thread_when_alone() {
+    ADOPT_WHEN_ALONE.store(true, Ordering::Relaxed);
+}
+
 /// Runs `f` on a fresh weft pool of `threads` workers (0: the pool's default size).
 /// The engine is created inside `f`, so it runs on that pool.
 pub fn install<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R, String> {
@@ -30,10 +46,8 @@ pub fn build(threads: usize, trace: bool) -> Result<weft::ThreadPool, String> {
     if threads > 0 {
         builder = builder.num_threads(threads);
     }
-    // One worker: this thread is it. The process then has no second thread, so the C
-    // allocator stays on its single-threaded path (its locking was most of what one
-    // worker cost over the serial engine), and nothing is handed between threads.
-    if threads == 1 && weft::current_thread_index().is_none() {
+    let alone = threads == 1 && ADOPT_WHEN_ALONE.load(Ordering::Relaxed);
+    if alone && weft::current_thread_index().is_none() {
         builder = builder.use_current_thread();
     }
     builder

@@ -57,8 +57,9 @@ impl Input for FileSizes {
 }
 
 /// Input: whether type checking keeps each function's typed IR for lowering (`build`
-/// and `run` set it). `check` leaves it unset (read as `false`), so its memos hold
-/// diagnostics but no IR, as rustc's `check` builds no MIR for code generation.
+/// and `run` set it `true`). `check` sets it `false`, so its memos hold diagnostics but
+/// no IR, as rustc's `check` builds no MIR for code generation. Set it on every engine:
+/// unset reads as `false`, but through the input's error, which costs a lock per read.
 pub struct EmitCode;
 impl Input for EmitCode {
     type Key = ();

@@ -94,6 +94,7 @@ impl Session {
         session
             .engine
             .set_input::<q::FileSizes>((), driver::file_sizes(&sources));
+        session.engine.set_input::<q::EmitCode>((), false);
         for (i, file) in sources.files.iter().enumerate() {
             session
                 .engine

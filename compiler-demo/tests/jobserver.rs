@@ -27,7 +27,8 @@ fn check_gives_every_jobserver_token_back_before_it_exits() {
     assert!(generated.status.success(), "gen failed: {generated:?}");
     const TOKENS: usize = 4;
     let client = jobserver::Client::new(TOKENS).expect("a jobserver");
-    for threads in ["2", "4", "8"] {
+    // 1: the pool adopts the main thread (`pool::adopt_calling_thread_when_alone`).
+    for threads in ["1", "2", "4", "8"] {
         for round in 0..3 {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_compiler-demo"));
             cmd.args(["check", "--threads", threads, &path])
