@@ -246,9 +246,10 @@ impl SerialState {
         // SAFETY: the serial engine's tables are used by the one thread running it (the
         // state is behind the engine's mutex for the whole run).
         let claimed = unsafe { table.claim_exclusive(hash, key, state::VACANT, miss) };
-        let Claim::Claimed(id, slot) = claimed else {
+        let Claim::Claimed(slot) = claimed else {
             unreachable!("one thread: the key was absent just above")
         };
+        let id = slot.id();
         self.record(table.index, id);
         self.execute(table, id, slot, state::VACANT)
     }

@@ -25,9 +25,8 @@
 use compiler_demo::driver::{self, Command, Mode};
 use compiler_demo::engine::Engine;
 use compiler_demo::gen::{generate, GenConfig};
-use compiler_demo::queries as q;
 use compiler_demo::session::Session;
-use compiler_demo::source::{FileId, SourceFile, SourceMap};
+use compiler_demo::source::{SourceFile, SourceMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -131,12 +130,7 @@ struct Row {
 /// not timed).
 fn batch_check(sources: &SourceMap, pool: &weft::ThreadPool) -> Duration {
     let mut engine = Engine::new();
-    engine.set_input::<q::FileList>((), driver::file_list(sources));
-    engine.set_input::<q::FileSizes>((), driver::file_sizes(sources));
-    engine.set_input::<q::EmitCode>((), false);
-    for (i, file) in sources.files.iter().enumerate() {
-        engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
-    }
+    driver::set_inputs(&mut engine, sources, false);
     let started = Instant::now();
     let compiled = pool.install(|| driver::compile_on(&engine, false));
     let (diags, program) = compiled.expect("no internal error");

@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::modtree::ModId;
 use crate::queries as q;
 use crate::source::{FileId, SourceFile, SourceMap};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -124,30 +125,27 @@ pub fn leak_engine_at_exit() {
     LEAK_ENGINE_AT_EXIT.store(true, Ordering::Relaxed);
 }
 
+/// A program loaded by the driver, or one the caller already holds.
+type Loaded<'a> = Cow<'a, SourceMap>;
+
 /// Runs `f` on a fresh engine holding the program `load` returns, and returns that
 /// program too. In parallel mode `load` runs on the engine's pool, before the engine
 /// starts, so reading the files is parallel as well. `emit`: whether type checking
 /// keeps the typed IR for lowering (the `EmitCode` input).
-fn with_engine<R: Send>(
-    load: impl FnOnce() -> Result<SourceMap, String> + Send,
+fn with_engine<'a, R: Send>(
+    load: impl FnOnce() -> Result<Loaded<'a>, String> + Send,
     mode: Mode,
     trace: bool,
     emit: bool,
     f: impl FnOnce(&Engine) -> R + Send,
-) -> Result<(SourceMap, R, Option<Trace>), String> {
-    let setup = || -> Result<(SourceMap, R), String> {
+) -> Result<(Loaded<'a>, R, Option<Trace>), String> {
+    let setup = || -> Result<(Loaded<'a>, R), String> {
         let loaded = load()?;
-        let sources = &loaded;
         let mut engine = match mode {
             Mode::Serial => Engine::serial(),
             Mode::Parallel(_) => Engine::new(),
         };
-        engine.set_input::<q::FileList>((), file_list(sources));
-        engine.set_input::<q::FileSizes>((), file_sizes(sources));
-        engine.set_input::<q::EmitCode>((), emit);
-        for (i, file) in sources.files.iter().enumerate() {
-            engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
-        }
+        set_inputs(&mut engine, &loaded, emit);
         let result = f(&engine);
         if LEAK_ENGINE_AT_EXIT.load(Ordering::Relaxed) {
             std::mem::forget(engine);
@@ -162,6 +160,17 @@ fn with_engine<R: Send>(
         }
     };
     Ok((sources, result, recorded))
+}
+
+/// Sets every input of a fresh engine for the program `sources` (`emit`: the `EmitCode`
+/// input, true for `build` and `run`).
+pub fn set_inputs(engine: &mut Engine, sources: &SourceMap, emit: bool) {
+    engine.set_input::<q::FileList>((), file_list(sources));
+    engine.set_input::<q::FileSizes>((), file_sizes(sources));
+    engine.set_input::<q::EmitCode>((), emit);
+    for (i, file) in sources.files.iter().enumerate() {
+        engine.set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
+    }
 }
 
 /// The value of the `FileList` input for `sources`: every file's path, in id order.
@@ -200,7 +209,7 @@ pub fn compile_traced(
     trace: bool,
     link: bool,
 ) -> Result<Compiled, String> {
-    let load = || Ok(sources.clone());
+    let load = || Ok(Cow::Borrowed(sources));
     let (_, result, recorded) =
         with_engine(load, mode, trace, link, |engine| compile_on(engine, link))?;
     let (diags, program) = result?;
@@ -282,35 +291,13 @@ impl Command {
 
 /// Runs `check`, `build` or `run` on the program in `dir`.
 pub fn execute(dir: &Path, mode: Mode, command: &Command) -> Outcome {
-    match load(dir) {
-        Ok(sources) => execute_sources(&sources, mode, command),
-        Err(e) => Outcome::usage(e),
-    }
+    execute_traced(dir, mode, command, &TraceFiles::default())
 }
 
 /// [`execute`], writing the pool's timings to `files` (parallel mode only). The
 /// command prints what it prints without them; only a failed write changes that.
 pub fn execute_traced(dir: &Path, mode: Mode, command: &Command, files: &TraceFiles) -> Outcome {
-    if files.wanted() && mode == Mode::Serial {
-        return Outcome::usage("--trace and --timings need the parallel engine".into());
-    }
-    let link = command.links();
-    let compiled = with_engine(
-        || load(dir),
-        mode,
-        files.wanted(),
-        link,
-        |engine| compile_on(engine, link),
-    );
-    let (sources, result, recorded) = match compiled {
-        Ok(r) => r,
-        Err(e) => return Outcome::usage(e),
-    };
-    let (diags, program) = match result {
-        Ok(r) => r,
-        Err(e) => return Outcome::usage(e),
-    };
-    finish_traced(&sources, command, &diags, program, recorded, files)
+    execute_loaded(|| load(dir).map(Cow::Owned), mode, command, files)
 }
 
 /// Runs `check`, `build` or `run` on an already loaded program.
@@ -325,27 +312,33 @@ pub fn execute_sources_traced(
     command: &Command,
     files: &TraceFiles,
 ) -> Outcome {
+    execute_loaded(|| Ok(Cow::Borrowed(sources)), mode, command, files)
+}
+
+/// [`execute_traced`] and [`execute_sources_traced`]: runs `command` on the program
+/// `load` returns (on the engine's pool, in parallel mode).
+fn execute_loaded<'a>(
+    load: impl FnOnce() -> Result<Loaded<'a>, String> + Send,
+    mode: Mode,
+    command: &Command,
+    files: &TraceFiles,
+) -> Outcome {
     if files.wanted() && mode == Mode::Serial {
         return Outcome::usage("--trace and --timings need the parallel engine".into());
     }
-    let compiled = compile_traced(sources, mode, files.wanted(), command.links());
-    let (diags, program, recorded) = match compiled {
+    let link = command.links();
+    let compiled = with_engine(load, mode, files.wanted(), link, |engine| {
+        compile_on(engine, link)
+    });
+    let (sources, result, recorded) = match compiled {
         Ok(r) => r,
         Err(e) => return Outcome::usage(e),
     };
-    finish_traced(sources, command, &diags, program, recorded, files)
-}
-
-/// [`finish`], then writes the pool's timings (if recorded) to `files`.
-fn finish_traced(
-    sources: &SourceMap,
-    command: &Command,
-    diags: &[Diag],
-    program: Option<Arc<Program>>,
-    recorded: Option<Trace>,
-    files: &TraceFiles,
-) -> Outcome {
-    let mut outcome = finish(sources, command, diags, program);
+    let (diags, program) = match result {
+        Ok(r) => r,
+        Err(e) => return Outcome::usage(e),
+    };
+    let mut outcome = finish(&sources, command, &diags, program);
     // A trace that cannot be written is an I/O error after everything else is said.
     if let Some(Err(e)) = recorded.as_ref().map(|t| files.write(t)) {
         outcome.stderr.push_str(&Outcome::usage(e).stderr);

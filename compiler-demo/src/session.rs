@@ -75,33 +75,20 @@ impl Session {
     /// A session on `sources`, checked with `mode`'s engine made incremental. Fails
     /// only when the pool cannot be started.
     pub fn new(sources: SourceMap, mode: Mode) -> Result<Session, String> {
-        let (engine, pool) = match mode {
+        let (mut engine, pool) = match mode {
             Mode::Serial => (Engine::serial().incremental(), None),
             Mode::Parallel(threads) => (
                 Engine::new().incremental(),
                 Some(crate::pool::build(threads, false)?),
             ),
         };
-        let mut session = Session {
+        driver::set_inputs(&mut engine, &sources, false);
+        Ok(Session {
             engine,
             pool,
-            sources: SourceMap::default(),
+            sources,
             checks: 0,
-        };
-        session
-            .engine
-            .set_input::<q::FileList>((), driver::file_list(&sources));
-        session
-            .engine
-            .set_input::<q::FileSizes>((), driver::file_sizes(&sources));
-        session.engine.set_input::<q::EmitCode>((), false);
-        for (i, file) in sources.files.iter().enumerate() {
-            session
-                .engine
-                .set_input::<q::SourceText>(FileId(i as u32), file.text.clone());
-        }
-        session.sources = sources;
-        Ok(session)
+        })
     }
 
     /// Ends the session just before the process exits: waits until the pool's workers

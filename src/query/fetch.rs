@@ -208,11 +208,13 @@ impl ParallelEngine {
             worker.index,
             miss,
         ) {
-            Claim::Existing(id, slot) => {
+            Claim::Existing(slot) => {
+                let id = slot.id();
                 self.record(requester, table.index, id);
                 self.not_current(requester, table, id, slot)
             }
-            Claim::Claimed(id, slot) => {
+            Claim::Claimed(slot) => {
+                let id = slot.id();
                 self.record(requester, table.index, id);
                 let claim = ClaimGuard {
                     engine: self,

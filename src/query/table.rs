@@ -15,11 +15,11 @@
 //! (the claim of a new key) take the shard's mutex, probe again, write the slot, then
 //! publish its bucket. An array three-quarters full is copied into one twice its size
 //! (up to `1 << TAG_BITS` buckets the tags say where each goes, so no key is touched;
-//! beyond, the keys are hashed again) and
-//! published; the old array is kept until the table drops, because a reader may still
-//! be probing it. The old arrays together are smaller than the current one, so this
-//! bounds the waste without any epoch or reader registration. The shards' array words
-//! sit together, apart from the shard locks: lookups read them, only growth writes.
+//! beyond, the keys are hashed again) and published; the old array is kept until the
+//! table drops, because a reader may still be probing it. The old arrays together are
+//! smaller than the current one, so this bounds the waste without any epoch or reader
+//! registration. The shards' array words sit together, apart from the shard locks:
+//! lookups read them, only growth writes.
 //!
 //! Ids come in blocks of consecutive ids, one open block per worker ([`IdLanes`]), so
 //! neighbouring slots are claimed, written and completed by the same worker.
@@ -249,18 +249,10 @@ impl Miss {
 
 /// The outcome of [`MemoTable::claim`].
 pub(crate) enum Claim<'t, Q: Query> {
-    /// The key was there (complete or in progress), with its id.
-    Existing(u32, &'t Slot<Q>),
-    /// A new slot and its id, now owned by the caller (its state is the `owner` word
-    /// given).
-    Claimed(u32, &'t Slot<Q>),
-}
-
-#[cfg(all(test, not(loom)))]
-impl<Q: Query> Claim<'_, Q> {
-    fn is_new(&self) -> bool {
-        matches!(self, Claim::Claimed(..))
-    }
+    /// The key was there (complete or in progress).
+    Existing(&'t Slot<Q>),
+    /// A new slot, now owned by the caller (its state is the `owner` word given).
+    Claimed(&'t Slot<Q>),
 }
 
 /// Hash used for keys: fast, and good enough with the final mix below.
@@ -727,8 +719,8 @@ impl<Q: Query> MemoTable<Q> {
     /// The slot of `key`, or a new one whose key is a clone of `key` and whose state is
     /// `owner` (the claimer's address, or `INPUT` for [`MemoTable::set`]).
     ///
-    /// User code runs here (`Eq` while probing, `Clone`, `Hash` while growing); if it panics the shard's lock
-    /// is released by its guard and nothing has changed.
+    /// User code runs here (`Eq` while probing, `Clone`, `Hash` while growing); if it
+    /// panics the shard's lock is released by its guard and nothing has changed.
     /// `lane` is the claiming worker's index (see [`IdLanes`]).
     /// `miss` is where a lookup of `key` just missed ([`Miss::NONE`] if none).
     pub(crate) fn claim(
@@ -795,7 +787,7 @@ impl<Q: Query> MemoTable<Q> {
             free = Some(miss.index);
         } else if !buckets.is_empty() {
             match self.probe(buckets, hash, key) {
-                Ok(slot) => return Claim::Existing(slot.id(), slot),
+                Ok(slot) => return Claim::Existing(slot),
                 Err(index) => free = Some(index),
             }
         }
@@ -825,7 +817,7 @@ impl<Q: Query> MemoTable<Q> {
             bucket.store(word, Ordering::Release);
         }
         writer.len += 1;
-        Claim::Claimed(id, slot)
+        Claim::Claimed(slot)
     }
 
     /// Replaces the shard's array by one twice as large (or the first one), keeping the
@@ -996,8 +988,8 @@ impl<Q: Query> MemoTable<Q> {
     ) -> bool {
         let input = state::input(changed_in.unwrap_or(0));
         let (id, slot, old_value, existed) = match self.claim(hash, &key, input, 0, Miss::NONE) {
-            Claim::Claimed(id, slot) => (id, slot, false, false),
-            Claim::Existing(id, slot) => {
+            Claim::Claimed(slot) => (slot.id(), slot, false, false),
+            Claim::Existing(slot) => {
                 let old = slot.state.load(Ordering::Relaxed);
                 assert!(
                     !state::is_running(old),
@@ -1008,7 +1000,7 @@ impl<Q: Query> MemoTable<Q> {
                         .lock()
                         .remove(&(slot as *const Slot<Q> as usize));
                 }
-                (id, slot, state::has_value(old), true)
+                (slot.id(), slot, state::has_value(old), true)
             }
         };
         // SAFETY: `&mut self`: no one else can reach the slot. The old value (if any) is
@@ -1111,18 +1103,14 @@ mod tests {
         let mut ids = Vec::new();
         for k in 0..20_000u32 {
             match claim(&table, k) {
-                Claim::Claimed(id, slot) => {
-                    assert_eq!(slot.id(), id);
-                    ids.push(id);
-                }
+                Claim::Claimed(slot) => ids.push(slot.id()),
                 Claim::Existing(..) => panic!("key {k} claimed twice"),
             }
         }
         for k in 0..20_000u32 {
             let slot = table.find(hash_key(&Key(k)), &Key(k)).expect("found");
-            let id = slot.id();
-            assert_eq!((id, slot.key()), (ids[k as usize], &Key(k)));
-            assert!(matches!(claim(&table, k), Claim::Existing(i, _) if i == id));
+            assert_eq!((slot.id(), slot.key()), (ids[k as usize], &Key(k)));
+            assert!(matches!(claim(&table, k), Claim::Existing(s) if std::ptr::eq(s, slot)));
         }
         assert!(table.find(hash_key(&Key(20_000)), &Key(20_000)).is_none());
     }
@@ -1139,9 +1127,8 @@ mod tests {
             let hash = hash_key(&Key(k));
             PANIC_ON_HASH.with(|p| p.set(Some(7)));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                table
-                    .claim(hash, &Key(k), state::input(0), 0, Miss::NONE)
-                    .is_new()
+                let claimed = table.claim(hash, &Key(k), state::input(0), 0, Miss::NONE);
+                matches!(claimed, Claim::Claimed(_))
             }));
             match result {
                 Ok(new) => {
