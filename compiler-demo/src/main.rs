@@ -1,5 +1,14 @@
 //! The `compiler-demo` command line.
 
+/// The process allocator. With glibc's malloc, a 2-thread check of a 377k-line program
+/// (`gen --modules 1000 --items 50`) spent a fifth of its time in the kernel: each worker
+/// thread's arena grows by one `mprotect` call per few pages (17,808 calls) and every
+/// page is faulted in on its own (57,000 faults). mimalloc maps and reuses larger
+/// segments (60 `madvise` calls, 370 faults); the check ran 29% faster at 2 threads and
+/// 22% at 1 (medians of 7 interleaved runs), for 12-20% more peak memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod interrupt;
 mod watch;
