@@ -484,3 +484,68 @@ fn an_idle_pool_burns_no_cpu() {
     );
     drop(pool);
 }
+
+/// Counts live values: each `join` second half below owns one and returns another, so
+/// a half whose closure or result is dropped twice, or never, shows up in the count.
+struct Counted<'a>(&'a std::sync::atomic::AtomicIsize);
+
+impl<'a> Counted<'a> {
+    fn new(live: &'a std::sync::atomic::AtomicIsize) -> Self {
+        live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(live)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A join tree whose second halves own a value and return one (and every 7th first half
+/// panics), so halves run inline, stolen, exposed and claimed by idle workers alike.
+fn counted_tree<'a>(depth: u32, live: &'a std::sync::atomic::AtomicIsize) -> Counted<'a> {
+    if depth == 0 {
+        return Counted::new(live);
+    }
+    let owned = Counted::new(live);
+    let (a, b) = weft::join(
+        || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if depth % 7 == 0 {
+                    panic!("first half at depth {depth}");
+                }
+                counted_tree(depth - 1, live)
+            }));
+            result.unwrap_or_else(|_| Counted::new(live))
+        },
+        move || {
+            let _owned = owned;
+            counted_tree(depth - 1, live)
+        },
+    );
+    drop(a);
+    b
+}
+
+#[test]
+fn join_second_halves_drop_their_closures_and_results_exactly_once() {
+    for threads in [1, 2, 4] {
+        let live = std::sync::atomic::AtomicIsize::new(0);
+        let pool = pool(threads);
+        for _ in 0..20 {
+            let root = pool.install(|| counted_tree(14, &live));
+            assert_eq!(
+                live.load(std::sync::atomic::Ordering::Relaxed),
+                1,
+                "{threads} threads"
+            );
+            drop(root);
+        }
+        assert_eq!(
+            live.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "{threads} threads"
+        );
+    }
+}

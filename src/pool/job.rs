@@ -1,9 +1,11 @@
 //! Jobs: type-erased units of work that sit in the deques.
 //!
 //! A [`JobRef`] is two words of code and data plus the creator's [`Context`]. Two kinds
-//! of job exist: a [`StackJob`] lives on the stack of the `join` that waits for it (the
-//! waiter keeps it alive until its latch is set), and a [`HeapJob`] is boxed and frees
-//! itself when it has run (`spawn` and `Scope::spawn`).
+//! of job exist here: a [`StackJob`] lives on the stack of the thread that waits for it
+//! (the waiter keeps it alive until its latch is set: `install` from outside a pool or
+//! from another pool's worker), and a [`HeapJob`] is boxed and frees itself when it has
+//! run (`spawn` and `Scope::spawn`). A `join`'s second half is a job of its own kind,
+//! set up lazily (`half.rs`).
 
 use std::any::Any;
 
@@ -33,6 +35,23 @@ impl PartialEq for JobRef {
 }
 
 impl JobRef {
+    /// A job that runs `execute_fn(pointer)` in context `ctx`.
+    ///
+    /// # Safety
+    /// `execute_fn` must accept `pointer`, and the job's data must be `Send`.
+    #[inline]
+    pub(crate) unsafe fn new(
+        pointer: *const (),
+        execute_fn: unsafe fn(*const ()),
+        ctx: Context,
+    ) -> Self {
+        JobRef {
+            pointer,
+            execute_fn,
+            ctx,
+        }
+    }
+
     /// Runs the job with its creator's context current.
     ///
     /// # Safety
@@ -51,7 +70,7 @@ pub(crate) enum JobResult<T> {
     Panic(Box<dyn Any + Send>),
 }
 
-/// A job on the stack of the `join` that waits for it.
+/// A job on the stack of the thread that waits for it.
 pub(crate) struct StackJob<L, F, R> {
     pub(crate) latch: L,
     func: UnsafeCell<Option<F>>,
@@ -80,19 +99,6 @@ impl<L: Latch, F: FnOnce() -> R + Send, R: Send> StackJob<L, F, R> {
             execute_fn: Self::execute,
             ctx: self.ctx,
         }
-    }
-
-    /// Runs the job on the current thread after taking it back from the deque. Takes
-    /// `&self`: moving the whole job (closure, latch, result slot) out of its frame on
-    /// every `join` that keeps its second half costs more than the call itself.
-    pub(crate) fn run_inline(&self) -> Result<R, Box<dyn Any + Send>> {
-        let func = self.func.with_mut(|f| {
-            // SAFETY: the job was taken back from the deque (or never left this
-            // thread), so no other thread has it, and it has not run: its closure is
-            // still there.
-            unsafe { (*f).take().unwrap_unchecked() }
-        });
-        catch(func)
     }
 
     /// The result, once the latch is set.

@@ -11,6 +11,7 @@ mod builder;
 mod compat;
 pub mod context;
 mod fiber;
+mod half;
 mod job;
 mod join;
 mod latch;

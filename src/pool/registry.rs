@@ -22,13 +22,14 @@ use std::sync::Weak;
 use crossbeam_utils::CachePadded;
 
 use super::fiber::ReadyFibers;
+use super::half::HiddenJob;
 use super::job::{JobRef, StackJob};
 use super::latch::{LockLatch, WorkerLatch};
 use super::queue::FlaggedQueue;
 use super::sleep::{Parker, Sleep};
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
-use super::worker::{self, HiddenJob, WorkerThread};
+use super::worker::{self, WorkerThread};
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
 use crate::sync::{thread, Arc, Condvar, Mutex, OnceLock};

@@ -29,6 +29,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::fiber::FiberSet;
+use super::half::{HiddenJob, EXPOSED, PUBLISHED};
 use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
@@ -36,7 +37,7 @@ use super::tokens::Permit;
 use super::unwind::AbortIfPanic;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::sync::deque::{Steal, Worker};
-use crate::sync::{thread, weft_thread_local, Arc, UnsafeCell};
+use crate::sync::{thread, weft_thread_local, Arc};
 
 /// How many fruitless searches an idle or waiting worker makes before it sleeps.
 /// (None under loom: a spin's `yield_now` would let loom run every other thread first
@@ -73,75 +74,6 @@ pub(crate) struct WorkerThread {
     pub(crate) fibers: FiberSet,
     /// Non-zero while the worker runs code counted as blocked (`weft::blocking`).
     blocking_depth: Cell<u32>,
-}
-
-/// A `join` second half kept private to its worker while nobody could steal it.
-///
-/// Hidden jobs form a list through the stack frames of the joins that made them, newest
-/// first. They are exposed (pushed onto the deque, oldest first) when a later `join`
-/// sees a hungry worker, when this worker starts looking for work, and when it blocks,
-/// so a thief can still take them; a join whose second half is still hidden when its
-/// first half returns runs it inline, like a one-thread pool.
-///
-/// One hidden job per worker is also *published* in its slot (`Slot::published`): the
-/// oldest one hidden while the slot was free. An idle worker that finds no other work
-/// claims it there with one CAS, and its owner, coming back for it, finds it gone and
-/// waits for it like a stolen job. So a hidden half never depends on its owner's next
-/// call into weft to reach an idle worker: a first half that computes for seconds, or
-/// waits on a barrier for the second, does not keep the second from running.
-pub(crate) struct HiddenJob {
-    /// Read by the owner and, after a claim, by the claimer; loom checks that the node
-    /// outlives the claimer's read (see the `Drop` impl).
-    job: UnsafeCell<JobRef>,
-    below: Cell<*const HiddenJob>,
-    /// [`EXPOSED`] and [`PUBLISHED`] (one byte: `unhide` tests both with one load).
-    flags: Cell<u8>,
-}
-
-/// `HiddenJob::flags`: the node was pushed onto the deque.
-const EXPOSED: u8 = 1;
-/// `HiddenJob::flags`: the owner published this node in its slot (it may have been
-/// claimed since).
-const PUBLISHED: u8 = 2;
-
-impl HiddenJob {
-    pub(crate) fn new(job: JobRef) -> Self {
-        HiddenJob {
-            job: UnsafeCell::new(job),
-            below: Cell::new(ptr::null()),
-            flags: Cell::new(0),
-        }
-    }
-
-    /// The job of a node this thread claimed from a slot.
-    ///
-    /// # Safety
-    /// `node` was published and the caller's CAS took it out of the slot: its owner then
-    /// waits for the job's latch before the node goes out of scope (the node must stay
-    /// in scope for the whole wait, since our read may come after the owner has found
-    /// the node claimed).
-    pub(crate) unsafe fn claimed_job(node: *const HiddenJob) -> JobRef {
-        // SAFETY: forwarded; `job` was written before the node was published, and is
-        // only written again by the node's end (`Drop`), after the claimed job has run.
-        unsafe { (*node).job.with(|job| *job) }
-    }
-
-    fn job(&self) -> JobRef {
-        // SAFETY: only `Drop` writes the cell, and it has `&mut self`.
-        self.job.with(|job| unsafe { *job })
-    }
-
-    /// The end of the node's storage, as a write loom can order against a claimer's
-    /// read of `job` (a no-op in normal builds).
-    fn end_of_storage(&self) {
-        self.job.with_mut(|_| {});
-    }
-}
-
-impl Drop for HiddenJob {
-    fn drop(&mut self) {
-        self.end_of_storage();
-    }
 }
 
 /// Entry point of a worker thread.
@@ -272,7 +204,7 @@ impl WorkerThread {
     /// [`WorkerThread::unhide`] before `node` goes out of scope.
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
-        node.below.set(self.hidden.replace(node));
+        node.set_below(self.hidden.replace(node));
         if crate::sync::publishing() && self.published().load(Ordering::Relaxed).is_null() {
             self.publish(node);
         }
@@ -284,7 +216,8 @@ impl WorkerThread {
             // Deliberately broken (loom builds only): idle workers never see the node.
             return;
         }
-        node.flags.set(node.flags.get() | PUBLISHED);
+        node.hand_out(&self.registry, self.index);
+        node.set_flags(node.flags() | PUBLISHED);
         self.published().store(
             node as *const HiddenJob as *mut HiddenJob,
             Ordering::Release,
@@ -301,7 +234,7 @@ impl WorkerThread {
     /// Takes a published `node` back from the slot: false if an idle worker claimed it
     /// first (it then runs the job and sets its latch).
     fn unpublish(&self, node: &HiddenJob) -> bool {
-        node.flags.set(node.flags.get() & !PUBLISHED);
+        node.set_flags(node.flags() & !PUBLISHED);
         let taken_back = self
             .published()
             .compare_exchange(
@@ -325,12 +258,26 @@ impl WorkerThread {
     /// claimed by an idle worker: the caller then waits for it like a stolen job.
     #[inline]
     pub(crate) fn unhide(&self, node: &HiddenJob) -> bool {
-        let flags = node.flags.get();
+        debug_assert!(
+            node.flags() & EXPOSED != 0 || ptr::eq(self.hidden.get(), node),
+            "hidden jobs nest"
+        );
+        if node.flags() == 0 {
+            // Never handed out (the common case): one test.
+            self.hidden.set(node.below());
+            return true;
+        }
+        self.unhide_handed_out(node)
+    }
+
+    /// [`WorkerThread::unhide`] for a node that was published or exposed.
+    #[cold]
+    fn unhide_handed_out(&self, node: &HiddenJob) -> bool {
+        let flags = node.flags();
         if flags & EXPOSED != 0 {
             return false;
         }
-        debug_assert!(ptr::eq(self.hidden.get(), node), "hidden jobs nest");
-        self.hidden.set(node.below.get());
+        self.hidden.set(node.below());
         flags & PUBLISHED == 0 || self.unpublish(node)
     }
 
@@ -354,15 +301,15 @@ impl WorkerThread {
         // thread touches them.
         while let Some(hidden) = unsafe { node.as_ref() } {
             nodes.push(hidden);
-            node = hidden.below.get();
+            node = hidden.below();
         }
         for hidden in nodes.into_iter().rev() {
-            hidden.flags.set(hidden.flags.get() | EXPOSED);
-            if hidden.flags.get() & PUBLISHED != 0 && !self.unpublish(hidden) {
+            hidden.set_flags(hidden.flags() | EXPOSED);
+            if hidden.flags() & PUBLISHED != 0 && !self.unpublish(hidden) {
                 // Claimed by an idle worker, which runs it.
                 continue;
             }
-            self.deque.push(hidden.job());
+            self.deque.push(hidden.hand_out(&self.registry, self.index));
         }
         self.registry
             .sleep

@@ -1,0 +1,244 @@
+//! A `join`'s second half: a job on the joining frame that is set up for other threads
+//! only when it leaves its owner.
+//!
+//! Most second halves never leave the worker that made them (`join.rs`): it runs them
+//! inline after the first half. So the hot path writes only what the owner needs to find
+//! and run the half later (the closure, the run function, the context, the link to the
+//! next older half); the latch a thief sets and the slot its result goes to are
+//! written by the owner when it hands the half out (publishes it for idle workers, or
+//! pushes it onto its deque), which it does in cold paths and always before another
+//! thread can see the half.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ptr;
+
+use super::context::Context;
+use super::job::JobRef;
+use super::latch::{Latch, WorkerLatch};
+use super::registry::Registry;
+use super::unwind::catch;
+use crate::sync::UnsafeCell;
+
+/// The type-erased head of a [`JoinHalf`]: what the owner's list of private halves and
+/// its slot (`Slot::published`) point to.
+///
+/// Hidden halves form a list through the frames of the joins that made them, newest
+/// first. They are exposed (pushed onto the deque, oldest first) when a later `join`
+/// sees a hungry worker, when this worker starts looking for work, and when it waits,
+/// so a thief can still take them; a join whose second half is still hidden when its
+/// first half returns runs it inline, like a one-thread pool.
+///
+/// One hidden half per worker is also *published* in its slot: the oldest one hidden
+/// while the slot was free. An idle worker that finds no other work claims it there
+/// with one CAS, and its owner, coming back for it, finds it gone and waits for it like
+/// a stolen job. So a hidden half never depends on its owner's next call into weft to
+/// reach an idle worker: a first half that computes for seconds, or waits on a barrier
+/// for the second, does not keep the second from running.
+#[repr(C)]
+pub(crate) struct HiddenJob {
+    /// How to run the half, and in which context: read by the owner and, after a claim,
+    /// by the claimer; loom checks that the node outlives the claimer's read (see the
+    /// `Drop` impl).
+    entry: UnsafeCell<Entry>,
+    below: Cell<*const HiddenJob>,
+    /// [`EXPOSED`], [`PUBLISHED`] and [`HANDED_OUT`] (one byte: `unhide` tests the first
+    /// two with one load).
+    flags: Cell<u8>,
+    /// Set by [`HiddenJob::hand_out`]; uninitialised until then.
+    latch: UnsafeCell<MaybeUninit<WorkerLatch<'static>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    execute_fn: unsafe fn(*const ()),
+    ctx: Context,
+}
+
+/// `HiddenJob::flags`: the node was pushed onto the deque.
+pub(crate) const EXPOSED: u8 = 1;
+/// `HiddenJob::flags`: the owner published this node in its slot (it may have been
+/// claimed since).
+pub(crate) const PUBLISHED: u8 = 2;
+/// `HiddenJob::flags`: the latch is initialised (the half was handed out at least once).
+const HANDED_OUT: u8 = 4;
+
+impl HiddenJob {
+    /// The next older hidden half of the same worker, or null.
+    pub(crate) fn below(&self) -> *const HiddenJob {
+        self.below.get()
+    }
+
+    pub(crate) fn set_below(&self, below: *const HiddenJob) {
+        self.below.set(below);
+    }
+
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags.get()
+    }
+
+    pub(crate) fn set_flags(&self, flags: u8) {
+        self.flags.set(flags);
+    }
+
+    /// Makes the half runnable by another worker of `registry` (whose worker `owner` is
+    /// this thread, the half's owner) and returns the job to hand out. Called by the
+    /// owner before the half is published or pushed, never after another thread may
+    /// have it.
+    pub(crate) fn hand_out(&self, registry: &Registry, owner: usize) -> JobRef {
+        let flags = self.flags.get();
+        if flags & HANDED_OUT == 0 {
+            // SAFETY: the registry outlives the latch: the latch lives in a `join` frame
+            // on one of its workers, each of which holds the registry alive, and the
+            // thread that sets it is a worker of the same registry.
+            let registry: &'static Registry = unsafe { &*(registry as *const Registry) };
+            self.latch.with_mut(|latch| {
+                // SAFETY: only the owner writes the latch, once (`HANDED_OUT`), before
+                // any other thread can reach the half.
+                unsafe { (*latch).write(WorkerLatch::new(registry, owner)) };
+            });
+            self.flags.set(flags | HANDED_OUT);
+        }
+        self.job()
+    }
+
+    /// The job, for the owner (which wrote the entry).
+    fn job(&self) -> JobRef {
+        // SAFETY: only `Drop` writes the cell, and it has `&mut self`.
+        let entry = self.entry.with(|entry| unsafe { *entry });
+        // SAFETY: `self` heads a `JoinHalf` whose `execute` is `entry.execute_fn`.
+        unsafe {
+            JobRef::new(
+                self as *const Self as *const (),
+                entry.execute_fn,
+                entry.ctx,
+            )
+        }
+    }
+
+    /// The job of a node this thread claimed from a slot.
+    ///
+    /// # Safety
+    /// `node` was published and the caller's CAS took it out of the slot: its owner then
+    /// waits for the job's latch before the node goes out of scope (the node must stay
+    /// in scope for the whole wait, since our read may come after the owner has found
+    /// the node claimed).
+    pub(crate) unsafe fn claimed_job(node: *const HiddenJob) -> JobRef {
+        // SAFETY: forwarded; the entry was written before the node was published, and
+        // is only written again by the node's end (`Drop`), after the claimed job has
+        // run.
+        let entry = unsafe { (*node).entry.with(|entry| *entry) };
+        // SAFETY: as in `job`.
+        unsafe { JobRef::new(node as *const (), entry.execute_fn, entry.ctx) }
+    }
+
+    /// The latch, once the half has been handed out (not checked: a thief must not
+    /// read the owner's flags).
+    fn latch(&self) -> &WorkerLatch<'static> {
+        // SAFETY: written by `hand_out` before any reader (the owner after handing the
+        // half out, or a thread that got it from the owner through the deque or slot),
+        // and never written again while the node lives.
+        self.latch
+            .with(|latch| unsafe { (*latch).assume_init_ref() })
+    }
+
+    /// The end of the node's storage, as a write loom can order against a claimer's
+    /// read of the entry (a no-op in normal builds).
+    pub(crate) fn end_of_storage(&self) {
+        self.entry.with_mut(|_| {});
+    }
+}
+
+impl Drop for HiddenJob {
+    fn drop(&mut self) {
+        self.end_of_storage();
+        if cfg!(loom) && self.flags.get() & HANDED_OUT != 0 {
+            // Loom tracks the latch's atomics as objects: end them with the node.
+            // SAFETY: initialised (`HANDED_OUT`), dropped once, here.
+            self.latch
+                .with_mut(|latch| unsafe { (*latch).assume_init_drop() });
+        }
+    }
+}
+
+/// A `join`'s second half on the joining frame: the closure, and where a thief puts its
+/// outcome. Starts with its [`HiddenJob`] head, so a pointer to the head is a pointer to
+/// the half.
+#[repr(C)]
+pub(crate) struct JoinHalf<F, R> {
+    head: HiddenJob,
+    /// Taken exactly once: by `run_inline` or by `execute`.
+    func: UnsafeCell<ManuallyDrop<F>>,
+    /// Written by `execute` (on whichever thread runs the half) before it sets the latch.
+    result: UnsafeCell<MaybeUninit<Result<R, Box<dyn Any + Send>>>>,
+}
+
+impl<F: FnOnce() -> R + Send, R: Send> JoinHalf<F, R> {
+    /// A half for `func`, to run in context `ctx`.
+    #[inline]
+    pub(crate) fn new(func: F, ctx: Context) -> Self {
+        JoinHalf {
+            head: HiddenJob {
+                entry: UnsafeCell::new(Entry {
+                    execute_fn: Self::execute,
+                    ctx,
+                }),
+                below: Cell::new(ptr::null()),
+                flags: Cell::new(0),
+                latch: UnsafeCell::new(MaybeUninit::uninit()),
+            },
+            func: UnsafeCell::new(ManuallyDrop::new(func)),
+            result: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    pub(crate) fn head(&self) -> &HiddenJob {
+        &self.head
+    }
+
+    /// The latch of a half that was handed out (see [`HiddenJob::hand_out`]).
+    pub(crate) fn latch(&self) -> &WorkerLatch<'static> {
+        debug_assert!(self.head.flags() & HANDED_OUT != 0, "a handed-out half");
+        self.head.latch()
+    }
+
+    /// Runs the closure on the owner: the half was never handed out, or was taken back
+    /// from the deque before anyone ran it. Consumes the closure: call once, and never
+    /// after the half may have run elsewhere.
+    #[inline]
+    pub(crate) fn run_inline(&self) -> Result<R, Box<dyn Any + Send>> {
+        // SAFETY: no other thread has the half (caller's contract) and the closure has
+        // not been taken: read it out once.
+        let func = self
+            .func
+            .with_mut(|f| unsafe { ManuallyDrop::take(&mut *f) });
+        catch(func)
+    }
+
+    /// The outcome of a half that ran elsewhere, once its latch is set. Call once.
+    pub(crate) fn take_result(&self) -> Result<R, Box<dyn Any + Send>> {
+        debug_assert!(self.latch().probe(), "the half has run");
+        // SAFETY: the latch is set, so `execute` wrote the result and will not touch the
+        // half again; read out once.
+        self.result.with_mut(|r| unsafe { (*r).assume_init_read() })
+    }
+
+    /// Runs a handed-out half on the thread that took it.
+    unsafe fn execute(this: *const ()) {
+        // SAFETY: a JobRef of a half points to its head, which starts the half
+        // (`repr(C)`); the owner keeps it alive until the latch is set below.
+        let this = unsafe { &*(this as *const Self) };
+        // SAFETY: only the thread that took the job runs it, once, and the owner no
+        // longer runs it inline.
+        let func = this
+            .func
+            .with_mut(|f| unsafe { ManuallyDrop::take(&mut *f) });
+        let outcome = catch(func);
+        // SAFETY: as above; the owner reads the result only after the latch is set.
+        this.result.with_mut(|r| unsafe { (*r).write(outcome) });
+        // SAFETY: the latch was initialised when the half was handed out, and lives in
+        // `this`, which the owner keeps alive until it sees it set.
+        unsafe { WorkerLatch::set(this.head.latch() as *const WorkerLatch<'static>) };
+    }
+}
