@@ -14,6 +14,8 @@
 # 2 threads: valgrind runs one thread at a time, so which joins get stolen and how
 # long the idle worker spins depend on valgrind's scheduler, not on real timing. The
 # totals (idle spinning and steals included) are printed for information only.
+# 2 threads (busy): weft's pool of 2 with the other worker held in user code for the
+# whole run (`join_cost weft-busy`): the cost of a multi-thread pool's `join` itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,7 +67,20 @@ for threads in 1 2; do
   done
 done
 
+# A 2-thread pool whose other worker is held in user code: every join's own cost on a
+# multi-thread pool (second half kept private, no idle spinning counted).
+read -r ir1 j1 < <(measure weft-busy "$N1" 2)
+read -r ir2 j2 < <(measure weft-busy "$N2" 2)
+PER[busy.2]=$(python3 -c "print(f'{($ir2 - $ir1) / ($j2 - $j1):.1f}')")
+printf '%-6s %-7s %14s %14s %10s %10s %12s\n' "weft" "2 (busy)" "$ir1" "$ir2" "$j1" "$j2" "${PER[busy.2]}"
+
 echo
+python3 - "${PER[busy.2]}" "${PER[weft.1]}" <<'EOF2'
+import sys
+busy, one = map(float, sys.argv[1:])
+print(f"2 threads, other worker busy: weft {busy:.1f} instructions/join = {busy / one:.2f}x its 1-thread"
+      " figure (goal <= 2x; a 1-thread pool runs both halves in order)")
+EOF2
 python3 - "${PER[weft.1]}" "${PER[rayon.1]}" "${PER[weft.2]}" "${PER[rayon.2]}" <<'EOF'
 import sys
 w1, r1, w2, r2 = map(float, sys.argv[1:])
