@@ -43,8 +43,8 @@ pub(crate) struct HiddenJob {
     /// `Drop` impl).
     entry: UnsafeCell<Entry>,
     below: Cell<*const HiddenJob>,
-    /// [`EXPOSED`], [`PUBLISHED`] and [`HANDED_OUT`] (one byte: `unhide` tests the first
-    /// two with one load).
+    /// [`EXPOSED`], [`PUBLISHED`] and [`HANDED_OUT`] (one byte: `unhide` tells a half
+    /// that was never handed out by one test against zero).
     flags: Cell<u8>,
     /// Set by [`HiddenJob::hand_out`]; uninitialised until then.
     latch: UnsafeCell<MaybeUninit<WorkerLatch<'static>>>,

@@ -6,9 +6,9 @@
 //!
 //! Work is exposed on demand. When no worker is looking for work (the registry's
 //! `hungry` count is zero: one relaxed load), nobody could steal the second closure, so
-//! it is kept private (`HiddenJob`, in `half.rs`) instead of pushed, and run inline after the first
-//! unless it was exposed meanwhile: by a later `join` that saw a hungry worker, or
-//! because this worker started looking for work or blocked. A busy pool's `join` then
+//! it is kept private (`HiddenJob`, in `half.rs`) instead of pushed, and run inline
+//! after the first unless it was exposed meanwhile: by a later `join` that saw a hungry
+//! worker, or because this worker started looking for work or blocked. A busy pool's `join` then
 //! costs little more than two calls, and no fence.
 //!
 //! A private half is not out of idle workers' reach: each worker also publishes its
@@ -23,7 +23,7 @@
 //! result slot, which only another thread needs, are written when the owner hands it
 //! out (publishes or pushes it), not at every `join`. A `join` whose half stays private
 //! writes the closure, its run function and context, and one link (65 instructions per
-//! `join` of `fib` under callgrind, against 53 for a one-thread pool's `join`, which
+//! `join` of `fib` under callgrind, against 51 for a one-thread pool's `join`, which
 //! runs both halves in order).
 
 use super::context;
@@ -142,43 +142,31 @@ where
     // claims it reads the job out of it *after* its CAS, possibly after our `unhide`
     // has already found it gone, and sets the latch only after that read.
     let half = JoinHalf::new(oper_b, context::current());
-    let job_b = if worker.registry.hungry.load(Ordering::Relaxed) == 0 {
+    let (result_a, job_b) = if worker.registry.hungry.load(Ordering::Relaxed) == 0 {
         // Nobody could steal it now: keep it private unless someone asks meanwhile.
         worker.hide(half.head());
         let result_a = catch(oper_a);
         if worker.unhide(half.head()) {
             return combine(result_a, half.run_inline());
         }
-        // Exposed or published meanwhile, so handed out: its job is ready.
-        let job_b = half.head().hand_out(&worker.registry, worker.index);
-        return combine(result_a, finish_handed_out(worker, &half, job_b));
+        // Exposed or published meanwhile, so already handed out: this reads its job.
+        (
+            result_a,
+            half.head().hand_out(&worker.registry, worker.index),
+        )
     } else {
         // Someone looks for work: expose what we kept private (older, so larger) too.
         worker.expose_hidden();
         let job_b = half.head().hand_out(&worker.registry, worker.index);
         worker.push(job_b);
-        job_b
+        (catch(oper_a), job_b)
     };
-    let result_a = catch(oper_a);
-    combine(result_a, finish_handed_out(worker, &half, job_b))
-}
-
-/// The second half's outcome once it was handed out: run inline if it can be taken back
-/// from the deque, else waited for.
-fn finish_handed_out<B, RB>(
-    worker: &WorkerThread,
-    half: &JoinHalf<B, RB>,
-    job_b: JobRef,
-) -> Result<RB, Box<dyn std::any::Any + Send>>
-where
-    B: FnOnce() -> RB + Send,
-    RB: Send,
-{
-    if take_back_or_wait(worker, half, job_b) {
+    let result_b = if take_back_or_wait(worker, &half, job_b) {
         half.run_inline()
     } else {
         half.take_result()
-    }
+    };
+    combine(result_a, result_b)
 }
 
 /// After the first half: returns true if the second half was taken back from the deque
