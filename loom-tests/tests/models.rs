@@ -855,6 +855,17 @@ fn mutant_hidden_ends_at_claim_is_caught() {
 }
 
 #[test]
+fn mutant_latch_after_publish_is_caught() {
+    // The owner publishes its private half before writing the latch the claimer sets:
+    // the claimer's use of the latch races with that write (loom's cell check).
+    expect_caught(
+        "latch_after_publish",
+        "an_idle_worker_claims_a_half_its_owner_never_exposes",
+        "Causality violation",
+    );
+}
+
+#[test]
 fn mutant_broadcast_unwoken_is_caught() {
     // The queued job's worker is never woken: a worker asleep when the broadcast comes
     // sleeps on, and the broadcast waits forever.

@@ -216,12 +216,20 @@ impl WorkerThread {
             // Deliberately broken (loom builds only): idle workers never see the node.
             return;
         }
-        node.hand_out(&self.registry, self.index);
+        // The latch must be in place before an idle worker can claim the node. The
+        // mutant (loom builds only) writes it after publishing.
+        let latch_late = crate::sync::mutant("latch_after_publish");
+        if !latch_late {
+            node.hand_out(&self.registry, self.index);
+        }
         node.set_flags(node.flags() | PUBLISHED);
         self.published().store(
             node as *const HiddenJob as *mut HiddenJob,
             Ordering::Release,
         );
+        if latch_late {
+            node.hand_out(&self.registry, self.index);
+        }
         // A worker may be on its way to sleep: the sleep handshake (`sleep.rs`) makes
         // sure it either sees the node or is woken.
         if !crate::sync::mutant("publish_unannounced") {
