@@ -3,7 +3,8 @@
 # a shared machine): instructions per memo hit (weft, the serial engine, HashMap with
 # SipHash and FxHash, salsa 0.28), per 100,000-query random DAG (serial, weft at 1 and 2
 # threads), and per query of the shared workload's DAG (`benches/dag.rs`, N = 20,000,
-# W = 64), engine only: (variant - plain loop) / N, next to the naive FxHashMap memo's.
+# W = 64), engine only: (variant - plain loop) / N, next to the naive FxHashMap memo's
+# (`dense-*`: the same query with a memo indexed by node id, `Query::KEY_INDEX`).
 # Each figure is a difference between two sizes, so start-up cancels out.
 #
 # Usage: bash benches/callgrind_query.sh
@@ -66,7 +67,7 @@ dag_ir() { # variant rounds
 }
 echo "shared-workload DAG (N = 20,000, W = 64): instructions per query, and engine only"
 base=""
-for v in serial memo weft-serial weft-1; do
+for v in serial memo weft-serial weft-1 dense-serial dense-1; do
   a=$(dag_ir "$v" 1); b=$(dag_ir "$v" 2)
   per=$(( (b - a) / 20000 ))
   [ -z "$base" ] && base=$per

@@ -3,7 +3,8 @@
 //!
 //! Variants (interleaved, fresh engine per round, only the evaluation timed): `serial`
 //! (a loop, no engine), `memo` (a naive recursive `FxHashMap` memo), `weft-serial`
-//! (`Engine::serial()`), `weft T` (`Engine::new()` on a T-thread pool) and `salsa T`
+//! (`Engine::serial()`), `weft T` (`Engine::new()` on a T-thread pool), `dense-serial`
+//! and `dense T` (the same with the memo indexed by node id, `Query::KEY_INDEX`) and `salsa T`
 //! (salsa 0.28: each node an input holding its dependency list, `value` a tracked
 //! function; chunks spawned on a rayon pool of T threads, each on its own database
 //! handle). Prints medians and the engine cost per query `(t - t_serial) / N`.
@@ -11,7 +12,7 @@
 //! Then, each variant once more in a fresh process of its own (W = 64): its peak RSS,
 //! as bytes per query above `serial`'s, and its context switches (all threads, from
 //! `getrusage`). Last, the memory of 1,000,000 `u32 -> u64` memo entries (weft's two
-//! engines and a `HashMap`), each in a fresh process, as bytes per entry.
+//! engines, a dense memo, and a `HashMap`), each in a fresh process, as bytes per entry.
 //!
 //! Options: `--n N` (100000), `--w W[,W..]` (64,0), `--rounds R` (7), `--only VARIANT`
 //! (run just one variant, e.g. under `perf stat -e context-switches`; skips the
@@ -96,6 +97,25 @@ fn weft_sum(cx: &Cx<'_>) -> u64 {
     weft_chunked_sum::<Value>(cx, spec().deps.len() as u32, CHUNK)
 }
 
+/// `Value` with its memo indexed by the node id (`Query::KEY_INDEX`): no hashing, as
+/// salsa's memos are indexed by its ids.
+struct DenseValue;
+impl Query for DenseValue {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "value";
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|i| *i);
+    fn compute(cx: &Cx<'_>, i: &u32) -> u64 {
+        let spec = spec();
+        let deps = &spec.deps[*i as usize];
+        value_of(*i, deps.iter().map(|j| cx.get::<DenseValue>(j)), w())
+    }
+}
+
+fn weft_dense_sum(cx: &Cx<'_>) -> u64 {
+    weft_chunked_sum::<DenseValue>(cx, spec().deps.len() as u32, CHUNK)
+}
+
 #[salsa::input]
 struct Node {
     #[returns(copy)]
@@ -125,14 +145,25 @@ fn run(variant: &str) -> (u64, Duration) {
             drop(engine);
             out
         }
-        "weft-1" | "weft-2" => {
-            let threads = if variant == "weft-1" { 1 } else { 2 };
+        "dense-serial" => {
+            let engine = Engine::serial();
+            let out = timed(|| engine.run(weft_dense_sum).unwrap());
+            drop(engine);
+            out
+        }
+        "weft-1" | "weft-2" | "dense-1" | "dense-2" => {
+            let threads = if variant.ends_with('1') { 1 } else { 2 };
+            let sum = if variant.starts_with("dense") {
+                weft_dense_sum
+            } else {
+                weft_sum
+            };
             let pool = weft::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             let engine = Engine::new();
-            let out = pool.install(|| timed(|| engine.run(weft_sum).unwrap()));
+            let out = pool.install(|| timed(|| engine.run(sum).unwrap()));
             drop(engine);
             out
         }
@@ -160,12 +191,15 @@ fn timed(f: impl FnOnce() -> u64) -> (u64, Duration) {
     (sum, start.elapsed())
 }
 
-const VARIANTS: [&str; 7] = [
+const VARIANTS: [&str; 10] = [
     "serial",
     "memo",
     "weft-serial",
     "weft-1",
     "weft-2",
+    "dense-serial",
+    "dense-1",
+    "dense-2",
     "salsa-1",
     "salsa-2",
 ];
@@ -221,6 +255,18 @@ impl Query for Leaf {
     }
 }
 
+/// `Leaf` with a dense memo (`KEY_INDEX`).
+struct DenseLeaf;
+impl Query for DenseLeaf {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "leaf";
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|i| *i);
+    fn compute(_: &Cx<'_>, i: &u32) -> u64 {
+        u64::from(*i) * 3
+    }
+}
+
 const MEMORY_ENTRIES: u32 = 1_000_000;
 
 /// Child mode `--memory IMPL`: 1,000,000 `u32 -> u64` entries, then `peak-rss`.
@@ -237,11 +283,11 @@ fn memory_child(imp: &str) {
             }
             map.values().fold(0u64, |a, &v| a.wrapping_add(v))
         }
-        "weft" | "weft-serial" => {
-            let engine = if imp == "weft" {
-                Engine::new()
-            } else {
+        "weft" | "weft-serial" | "weft-dense" => {
+            let engine = if imp == "weft-serial" {
                 Engine::serial()
+            } else {
+                Engine::new()
             };
             let pool = weft::ThreadPoolBuilder::new()
                 .num_threads(1)
@@ -249,7 +295,15 @@ fn memory_child(imp: &str) {
                 .unwrap();
             pool.install(|| {
                 engine
-                    .run(|cx| (0..n).fold(0u64, |a, i| a.wrapping_add(cx.get::<Leaf>(&i))))
+                    .run(|cx| {
+                        (0..n).fold(0u64, |a, i| {
+                            a.wrapping_add(if imp == "weft-dense" {
+                                cx.get::<DenseLeaf>(&i)
+                            } else {
+                                cx.get::<Leaf>(&i)
+                            })
+                        })
+                    })
                     .unwrap()
             })
         }
@@ -349,30 +403,36 @@ fn time_variants(variants: &[&str], n: u32, rounds: usize) {
     }
     let find = |v: &str| variants.iter().position(|x| *x == v).map(|k| medians[k]);
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    if let (Some(one), Some(two)) = (find("weft-1"), find("weft-2")) {
-        println!("weft 2 threads vs 1 thread: {:.2}x", ratio(one, two));
-    }
-    for t in ["1", "2"] {
-        if let (Some(weft), Some(salsa)) = (find(&format!("weft-{t}")), find(&format!("salsa-{t}")))
-        {
-            println!(
-                "weft vs salsa at {t} thread(s): {:.2}x faster",
-                ratio(salsa, weft)
-            );
+    // `weft`: hashed keys; `dense`: the same query with `KEY_INDEX`.
+    for kind in ["weft", "dense"] {
+        if let (Some(one), Some(two)) = (find(&format!("{kind}-1")), find(&format!("{kind}-2"))) {
+            println!("{kind} 2 threads vs 1 thread: {:.2}x", ratio(one, two));
         }
-    }
-    if let (Some(serial), Some(memo), Some(b)) = (find("weft-serial"), find("memo"), base) {
-        let cost = |t: Duration| t.as_secs_f64() - b.as_secs_f64();
-        println!(
-            "Engine::serial() / memo: {:.2}x wall; engine cost per query / memo's: {:.2}x",
-            ratio(serial, memo),
-            cost(serial) / cost(memo)
-        );
-        if let Some(one) = find("weft-1") {
+        for t in ["1", "2"] {
+            if let (Some(weft), Some(salsa)) =
+                (find(&format!("{kind}-{t}")), find(&format!("salsa-{t}")))
+            {
+                println!(
+                    "{kind} vs salsa at {t} thread(s): {:.2}x faster",
+                    ratio(salsa, weft)
+                );
+            }
+        }
+        if let (Some(serial), Some(memo), Some(b)) =
+            (find(&format!("{kind}-serial")), find("memo"), base)
+        {
+            let cost = |t: Duration| t.as_secs_f64() - b.as_secs_f64();
             println!(
-                "weft 1 thread: engine cost per query / memo's: {:.2}x",
-                cost(one) / cost(memo)
+                "{kind}: Engine::serial() / memo: {:.2}x wall; engine cost per query / memo's: {:.2}x",
+                ratio(serial, memo),
+                cost(serial) / cost(memo)
             );
+            if let Some(one) = find(&format!("{kind}-1")) {
+                println!(
+                    "{kind} 1 thread: engine cost per query / memo's: {:.2}x",
+                    cost(one) / cost(memo)
+                );
+            }
         }
     }
     println!();
@@ -414,7 +474,7 @@ fn memory_per_entry() {
     let per_entry = |imp: &str| (rss(imp).saturating_sub(none)) as f64 / f64::from(MEMORY_ENTRIES);
     let hashmap = per_entry("hashmap");
     println!("{:<14} {:>8.1} bytes per entry", "HashMap", hashmap);
-    for imp in ["weft", "weft-serial"] {
+    for imp in ["weft", "weft-serial", "weft-dense"] {
         let bytes = per_entry(imp);
         println!(
             "{imp:<14} {bytes:>8.1} bytes per entry ({:.2}x HashMap's)",

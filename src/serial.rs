@@ -23,9 +23,9 @@
 use std::cell::{Cell, RefCell};
 
 use crate::query::{
-    canonical_cmp, check_deps, finish_run, hash_key, key_text, settle, state, unwind_cycle, Claim,
-    Cx, Cycle, Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, Miss, PanicPayload,
-    Query, QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
+    canonical_cmp, check_deps, finish_run, key_text, settle, state, unwind_cycle, Claim, Cx, Cycle,
+    Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, Miss, PanicPayload, Query,
+    QueryError, Record, Refresher, Revision, Revisions, Stored, TableMap, Verdict,
 };
 use crate::sync::atomic::Ordering;
 use crate::sync::{weft_thread_local, Mutex};
@@ -190,7 +190,7 @@ impl SerialState {
         key: &Q::Key,
     ) -> Result<&'e Q::Value, QueryError> {
         let table = self.tables.get::<Q>();
-        let hash = hash_key(key);
+        let hash = MemoTable::<Q>::hash(key);
         let found = table.lookup(hash, key);
         if let Ok(slot) = found {
             if INCREMENTAL {
@@ -218,7 +218,7 @@ impl SerialState {
     #[cold]
     pub(crate) fn fetch_input<Q: Query>(&self, key: &Q::Key) -> Option<&Q::Value> {
         let table = self.tables.get::<Q>();
-        let slot = table.find(hash_key(key), key)?;
+        let slot = table.find(MemoTable::<Q>::hash(key), key)?;
         let id = slot.id();
         let value = table.input_value(slot)?;
         self.record(table.index, id);
@@ -244,8 +244,10 @@ impl SerialState {
             unwind_cycle();
         }
         // SAFETY: the serial engine's tables are used by the one thread running it (the
-        // state is behind the engine's mutex for the whole run).
-        let claimed = unsafe { table.claim_exclusive(hash, key, state::VACANT, miss) };
+        // state is behind the engine's mutex for the whole run). The slot's owner, its
+        // frame, is stored by `execute`; until then (no user code) it is `CLAIMING`,
+        // which a dense table does not take for vacant.
+        let claimed = unsafe { table.claim_exclusive(hash, key, state::CLAIMING, miss) };
         let Claim::Claimed(slot) = claimed else {
             unreachable!("one thread: the key was absent just above")
         };

@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use common::counted::{live, Counted, TrackedKey};
 use common::{pool, run_on, watchdog};
 use weft::query::{Cx, Engine, Input, Query, QueryError};
 
@@ -67,111 +67,55 @@ impl Query for Square {
     }
 }
 
+static DENSE_SQUARES_COMPUTED: AtomicUsize = AtomicUsize::new(0);
+
+/// `Square` with a dense memo (`KEY_INDEX`): claims are CASes on slots, racing each
+/// other and the allocation of pages.
+struct DenseSquare;
+impl Query for DenseSquare {
+    type Key = u64;
+    type Value = u64;
+    const NAME: &'static str = "square";
+    const KEY_INDEX: Option<fn(&u64) -> u32> = Some(|k| *k as u32);
+    fn compute(_: &Cx<'_>, k: &u64) -> u64 {
+        DENSE_SQUARES_COMPUTED.fetch_add(1, Ordering::Relaxed);
+        k.wrapping_mul(*k)
+    }
+}
+
 #[test]
 fn a_table_growing_under_concurrent_claims_and_hits_loses_nothing() {
-    watchdog(120, "concurrent growth", || {
-        let pool = pool(8);
-        let engine = Engine::new();
-        const KEYS: u64 = 200_000;
-        // Every key requested by several lanes at once, in different orders, so claims,
-        // hits and waits race with the index growing.
-        let lanes: Vec<u64> = (0..16).collect();
-        let sums = pool
-            .install(|| {
-                engine.run(|cx| {
-                    cx.par_map(&lanes, |cx, &lane| {
-                        let mut sum = 0u64;
-                        for i in 0..KEYS {
-                            let k = if lane % 2 == 0 { i } else { KEYS - 1 - i };
-                            // A multiplier coprime to KEYS: a permutation of the keys.
-                            let k = k * [1, 3, 7, 9, 11, 13, 17, 19][lane as usize / 2] % KEYS;
-                            sum = sum.wrapping_add(cx.get::<Square>(&k));
-                        }
-                        sum
+    fn check<Q: Query<Key = u64, Value = u64>>(computed: &'static AtomicUsize) {
+        watchdog(120, "concurrent growth", move || {
+            let pool = pool(8);
+            let engine = Engine::new();
+            const KEYS: u64 = 200_000;
+            // Every key requested by several lanes at once, in different orders, so
+            // claims, hits and waits race with the index growing.
+            let lanes: Vec<u64> = (0..16).collect();
+            let sums = pool
+                .install(|| {
+                    engine.run(|cx| {
+                        cx.par_map(&lanes, |cx, &lane| {
+                            let mut sum = 0u64;
+                            for i in 0..KEYS {
+                                let k = if lane % 2 == 0 { i } else { KEYS - 1 - i };
+                                // A multiplier coprime to KEYS: a permutation of the keys.
+                                let k = k * [1, 3, 7, 9, 11, 13, 17, 19][lane as usize / 2] % KEYS;
+                                sum = sum.wrapping_add(cx.get::<Q>(&k));
+                            }
+                            sum
+                        })
                     })
                 })
-            })
-            .unwrap();
-        let expected = (0..KEYS).fold(0u64, |a, k| a.wrapping_add(k.wrapping_mul(k)));
-        assert!(sums.iter().all(|&s| s == expected), "{sums:?}");
-        assert_eq!(SQUARES_COMPUTED.load(Ordering::Relaxed), KEYS as usize);
-    });
-}
-
-/// The live `Counted` instances, by (kind, id).
-type Live = Arc<Mutex<HashSet<(char, u32)>>>;
-
-/// Counts live instances, so a test can see every key and value dropped once.
-struct Counted {
-    id: u32,
-    live: Live,
-    kind: char,
-}
-
-impl Counted {
-    fn new(kind: char, id: u32, live: &Live) -> Self {
-        assert!(
-            live.lock().unwrap().insert((kind, id)),
-            "{kind}{id} made twice"
-        );
-        Counted {
-            id,
-            live: live.clone(),
-            kind,
-        }
+                .unwrap();
+            let expected = (0..KEYS).fold(0u64, |a, k| a.wrapping_add(k.wrapping_mul(k)));
+            assert!(sums.iter().all(|&s| s == expected), "{sums:?}");
+            assert_eq!(computed.load(Ordering::Relaxed), KEYS as usize);
+        });
     }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        assert!(
-            self.live.lock().unwrap().remove(&(self.kind, self.id)),
-            "{}{} dropped twice",
-            self.kind,
-            self.id
-        );
-    }
-}
-
-static LIVE: std::sync::OnceLock<Live> = std::sync::OnceLock::new();
-fn live() -> &'static Live {
-    LIVE.get_or_init(Default::default)
-}
-
-/// A key whose clones are tracked too (the `Counted` is there to be dropped).
-struct TrackedKey(u32, #[allow(dead_code)] Counted);
-static CLONES: AtomicUsize = AtomicUsize::new(0);
-impl Clone for TrackedKey {
-    fn clone(&self) -> Self {
-        let n = CLONES.fetch_add(1, Ordering::Relaxed) as u32;
-        TrackedKey(self.0, Counted::new('c', n, live()))
-    }
-}
-impl PartialEq for TrackedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-impl Eq for TrackedKey {}
-impl std::hash::Hash for TrackedKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state)
-    }
-}
-impl PartialOrd for TrackedKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TrackedKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&other.0)
-    }
-}
-impl std::fmt::Debug for TrackedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
+    check::<Square>(&SQUARES_COMPUTED);
+    check::<DenseSquare>(&DENSE_SQUARES_COMPUTED);
 }
 
 /// Which generation of values `Tracked` makes: 'v' (unset) or the input's tag.
@@ -251,30 +195,47 @@ impl Query for OnBrittle {
     }
 }
 
+/// `OnBrittle` with a dense memo (`KEY_INDEX`): the key's clone is made before the
+/// slot's CAS, so its panic leaves the slot vacant.
+struct DenseOnBrittle;
+impl Query for DenseOnBrittle {
+    type Key = Brittle;
+    type Value = u32;
+    const NAME: &'static str = "on_brittle";
+    const KEY_INDEX: Option<fn(&Brittle) -> u32> = Some(|k| k.0);
+    fn compute(_: &Cx<'_>, k: &Brittle) -> u32 {
+        k.0 * 2
+    }
+}
+
 #[test]
 fn a_key_whose_clone_panics_leaves_the_table_usable() {
-    for (name, pool, engine) in engines() {
-        watchdog(30, &name.clone(), move || {
-            for _ in 0..2 {
-                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_on(&pool, &engine, |cx| cx.get::<OnBrittle>(&Brittle(13)))
-                }));
-                // The panic surfaces (as a panic of the run, or as an error of the
-                // request): either way, not a hang and not a wrong value.
-                match got {
-                    Err(_) | Ok(Err(QueryError::Panicked { .. })) => {}
-                    other => panic!("{name}: {other:?}"),
+    fn check<Q: Query<Key = Brittle, Value = u32>>() {
+        for (name, pool, engine) in engines() {
+            watchdog(30, &name.clone(), move || {
+                for _ in 0..2 {
+                    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_on(&pool, &engine, |cx| cx.get::<Q>(&Brittle(13)))
+                    }));
+                    // The panic surfaces (as a panic of the run, or as an error of the
+                    // request): either way, not a hang and not a wrong value.
+                    match got {
+                        Err(_) | Ok(Err(QueryError::Panicked { .. })) => {}
+                        other => panic!("{name}: {other:?}"),
+                    }
+                    let ok = run_on(&pool, &engine, |cx| {
+                        (0..100)
+                            .filter(|&k| k != 13)
+                            .map(|k| cx.get::<Q>(&Brittle(k)))
+                            .sum::<u32>()
+                    });
+                    assert_eq!(ok, Ok((0..100).filter(|&k| k != 13).map(|k| k * 2).sum()));
                 }
-                let ok = run_on(&pool, &engine, |cx| {
-                    (0..100)
-                        .filter(|&k| k != 13)
-                        .map(|k| cx.get::<OnBrittle>(&Brittle(k)))
-                        .sum::<u32>()
-                });
-                assert_eq!(ok, Ok((0..100).filter(|&k| k != 13).map(|k| k * 2).sum()));
-            }
-        });
+            });
+        }
     }
+    check::<OnBrittle>();
+    check::<DenseOnBrittle>();
 }
 
 struct Knob;

@@ -134,6 +134,7 @@ fn blocking_wait_wakes_a_spare_that_then_retires() {
 loom::lazy_static! {
     static ref SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
     static ref RECOVERIES: AtomicUsize = AtomicUsize::new(0);
+    static ref DENSE_CALLS: AtomicUsize = AtomicUsize::new(0);
 }
 
 struct Slow;
@@ -184,6 +185,42 @@ fn a_claim_after_a_miss_finds_the_key_claimed_meanwhile() {
             .unwrap();
         assert_eq!(got, (4, (2, 2)));
         assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 2, "key 1 computed twice");
+        pool.shutdown();
+    });
+}
+
+/// `Slow` with a dense memo (`KEY_INDEX`): a claim is a CAS on the slot's state.
+struct DenseSlow;
+impl Query for DenseSlow {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "dense_slow";
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|k| *k);
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        DENSE_CALLS.fetch_add(1, Ordering::SeqCst);
+        k + 1
+    }
+}
+
+// 5b. A dense memo's claim: one CAS to `CLAIMING`, the key's write, the owner's release
+//     store. Racing requests compute the key once; the loser reads the key (its check
+//     against the request's) only after the owner's store published it.
+#[test]
+fn a_dense_key_is_claimed_once_by_racing_requests() {
+    model(|| {
+        let pool = pool(2);
+        let engine = Engine::new();
+        let got = pool
+            .install(|| {
+                engine.run(|cx| cx.join(|cx| cx.get::<DenseSlow>(&1), |cx| cx.get::<DenseSlow>(&1)))
+            })
+            .unwrap();
+        assert_eq!(got, (2, 2));
+        assert_eq!(
+            DENSE_CALLS.load(Ordering::SeqCst),
+            1,
+            "key 1 computed twice"
+        );
         pool.shutdown();
     });
 }
@@ -818,6 +855,17 @@ fn mutant_publish_before_key_is_caught() {
     expect_caught(
         "publish_before_key",
         "query_claim_complete_wait_two_threads",
+        "Causality violation",
+    );
+}
+
+#[test]
+fn mutant_dense_owner_before_key_is_caught() {
+    // A dense slot's owner published before its key is written: the other requester's
+    // key check races with the write.
+    expect_caught(
+        "dense_owner_before_key",
+        "a_dense_key_is_claimed_once_by_racing_requests",
         "Causality violation",
     );
 }

@@ -32,7 +32,7 @@ use super::error::{PanicPayload, QueryError};
 use super::graph::{BlockOn, WaitOutcome, WaitSlot};
 use super::job::{key_text, QueryJob};
 use super::revision::{check_deps, Dep, Event, Revision, Verdict, CHANGED_NOW};
-use super::table::{hash_key, state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
+use super::table::{state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
 use super::tables::{Greening, Refresher};
 use super::unwind::{settle, unwind_cycle, CycleUnwind};
 use super::{Cx, Query};
@@ -55,7 +55,7 @@ impl ParallelEngine {
     ) -> Result<&Q::Value, QueryError> {
         debug_assert_eq!(INCREMENTAL, self.revisions.incremental);
         let table = self.table::<Q>();
-        let hash = hash_key(key);
+        let hash = MemoTable::<Q>::hash(key);
         match table.lookup(hash, key) {
             Ok(slot) => match table.current_value::<INCREMENTAL>(slot, self.revisions.now) {
                 Some(value) => {
@@ -126,7 +126,7 @@ impl ParallelEngine {
         key: &Q::Key,
     ) -> Option<&Q::Value> {
         let table = self.table::<Q>();
-        let slot = table.find(hash_key(key), key)?;
+        let slot = table.find(MemoTable::<Q>::hash(key), key)?;
         let id = slot.id();
         let value = table.input_value(slot)?;
         self.record(requester, table.index, id);

@@ -57,7 +57,7 @@ pub(crate) use job::{canonical_cmp, key_text, ErasedKey};
 pub(crate) use revision::{check_deps, Dep, Event, Revision, Revisions, Verdict};
 #[cfg(loom)]
 pub(crate) use table::IdLanes;
-pub(crate) use table::{hash_key, state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
+pub(crate) use table::{state, Claim, Memo, MemoTable, Miss, Record, Slot, Stored};
 pub(crate) use tables::{Greening, Refresher, TableMap};
 pub(crate) use unwind::{finish_run, settle, unwind_cycle};
 
@@ -98,6 +98,37 @@ pub trait Query: 'static {
         let _ = (old, new);
         false
     }
+
+    /// For keys that are dense small integers (ids handed out 0, 1, 2, ..., like a
+    /// compiler's item ids): `Some(f)`, where `f` gives each key its index. The memo is
+    /// then an array indexed by it instead of a hash table (rustc's `VecCache`, salsa's
+    /// id tables): a hit is an index and a load, a new key one CAS, nothing is hashed.
+    /// Memory grows with the largest index requested (a slot per index below it, in
+    /// pages allocated on first use), so keep the indices dense.
+    ///
+    /// `f` must give different keys different indices: a request whose key differs
+    /// from the key already stored at its index panics, naming both.
+    ///
+    /// ```
+    /// use weft::query::{Cx, Engine, Query};
+    ///
+    /// #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+    /// struct ItemId(u32);
+    ///
+    /// struct Depth;
+    /// impl Query for Depth {
+    ///     type Key = ItemId;
+    ///     type Value = u32;
+    ///     const NAME: &'static str = "depth";
+    ///     const KEY_INDEX: Option<fn(&ItemId) -> u32> = Some(|item| item.0);
+    ///     fn compute(cx: &Cx<'_>, item: &ItemId) -> u32 {
+    ///         if item.0 == 0 { 0 } else { 1 + cx.get::<Depth>(&ItemId(item.0 / 2)) }
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Engine::new().run(|cx| cx.get::<Depth>(&ItemId(1000))), Ok(10));
+    /// ```
+    const KEY_INDEX: Option<fn(&Self::Key) -> u32> = None;
 
     /// True for the queries [`Input`] defines (set from outside, never computed).
     #[doc(hidden)]
@@ -146,12 +177,15 @@ pub trait Input: 'static {
     type Value: Clone + Send + Sync;
     /// The name used in reports, e.g. `source_text`.
     const NAME: &'static str;
+    /// Dense keys: as [`Query::KEY_INDEX`].
+    const KEY_INDEX: Option<fn(&Self::Key) -> u32> = None;
 }
 
 impl<I: Input> Query for I {
     type Key = I::Key;
     type Value = I::Value;
     const NAME: &'static str = I::NAME;
+    const KEY_INDEX: Option<fn(&I::Key) -> u32> = I::KEY_INDEX;
     const IS_INPUT: bool = true;
 
     /// An input that was never set: the request gets [`QueryError::InputNotSet`].

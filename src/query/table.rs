@@ -23,6 +23,13 @@
 //!
 //! Ids come in blocks of consecutive ids, one open block per worker ([`IdLanes`]), so
 //! neighbouring slots are claimed, written and completed by the same worker.
+//!
+//! **Dense tables** (a query with [`Query::KEY_INDEX`]) have no index: the key's own
+//! index is its slot's id. A lookup is the page load and the state word; a claim is one
+//! CAS of the state from `VACANT` to [`state::CLAIMING`], then the key's write, then
+//! the owner's release store (the key's clone, the only user code, is made before the
+//! CAS). Both check the key stored at the index against the request's, since two keys
+//! with one index would otherwise share a memo.
 
 use std::hash::{BuildHasher, Hash};
 use std::mem::MaybeUninit;
@@ -56,6 +63,11 @@ pub(crate) mod state {
     use super::super::revision::Revision;
 
     pub(crate) const VACANT: usize = 0;
+    /// A dense table's slot between the CAS that claims it and the store that
+    /// publishes its owner, while the claimer writes the key (no user code runs there).
+    /// Seen only by `lookup` (a miss) and `claim` (waits for the owner): every other
+    /// reader reaches a slot through them.
+    pub(crate) const CLAIMING: usize = 2;
     /// The top bit: set in every final state.
     const FINAL: usize = 1 << 63;
     const KIND: usize = 3;
@@ -257,7 +269,7 @@ pub(crate) enum Claim<'t, Q: Query> {
 
 /// Hash used for keys: fast, and good enough with the final mix below.
 #[inline]
-pub(crate) fn hash_key<K: Hash>(key: &K) -> u64 {
+fn hash_key<K: Hash>(key: &K) -> u64 {
     let h = rustc_hash::FxBuildHasher.hash_one(key);
     // Fold high bits down so that the bucket index (low bits) sees all of them.
     h ^ (h >> 29) ^ (h >> 47)
@@ -476,6 +488,26 @@ unsafe fn slot_of<'t, Q: Query>(bucket: u64) -> &'t Slot<Q> {
     unsafe { &*((bucket & SLOT_ADDRESS_BITS) as *const Slot<Q>) }
 }
 
+/// Panics unless `slot`, the published slot at dense index `index`, holds `key`:
+/// [`Query::KEY_INDEX`] gave two different keys one index.
+#[inline]
+fn check_dense_key<Q: Query>(index: u32, slot: &Slot<Q>, key: &Q::Key) {
+    if slot.key() != key {
+        dense_collision::<Q>(index, slot.key(), key);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn dense_collision<Q: Query>(index: u32, stored: &Q::Key, requested: &Q::Key) -> ! {
+    panic!(
+        "weft: `{}::KEY_INDEX` gave index {index} to two different keys, {} and {}",
+        Q::NAME,
+        super::key_text(stored),
+        super::key_text(requested),
+    )
+}
+
 /// Whether `bucket` may hold a key that hashes to `hash` (its tag matches).
 #[inline]
 fn tag_matches(bucket: u64, hash: u64) -> bool {
@@ -510,8 +542,19 @@ impl<Q: Query> MemoTable<Q> {
         (hash >> 58) as usize % SHARDS
     }
 
+    /// The hash `lookup`, `find` and `claim` want for `key` (0 for a dense table, which
+    /// hashes nothing).
+    #[inline]
+    pub(crate) fn hash(key: &Q::Key) -> u64 {
+        if Q::KEY_INDEX.is_some() {
+            0
+        } else {
+            hash_key(key)
+        }
+    }
+
     /// The slot of `key`, if it was ever claimed. Takes no lock and writes no shared
-    /// memory.
+    /// memory. `hash` is [`MemoTable::hash`]'s.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &Q::Key) -> Option<&Slot<Q>> {
         self.lookup(hash, key).ok()
@@ -520,6 +563,9 @@ impl<Q: Query> MemoTable<Q> {
     /// [`MemoTable::find`], saying where a miss stopped (for [`MemoTable::claim`]).
     #[inline]
     pub(crate) fn lookup(&self, hash: u64, key: &Q::Key) -> Result<&Slot<Q>, Miss> {
+        if let Some(index_of) = Q::KEY_INDEX {
+            return self.lookup_dense(index_of(key), key).ok_or(Miss::NONE);
+        }
         let word = self.arrays[Self::shard_index(hash)].load(Ordering::Acquire);
         if word == 0 {
             return Err(Miss::NONE);
@@ -549,6 +595,81 @@ impl<Q: Query> MemoTable<Q> {
                 }
             }
             index = (index + 1) & mask;
+        }
+    }
+
+    /// A dense table's slot at `index`, if it was claimed (and its owner published).
+    #[inline]
+    fn lookup_dense(&self, index: u32, key: &Q::Key) -> Option<&Slot<Q>> {
+        let slot = self.slots.try_get(index)?;
+        let word = slot.state.load(Ordering::Acquire);
+        if word == state::VACANT || word == state::CLAIMING {
+            return None;
+        }
+        // The acquire load saw the owner's publication, which follows the key's write.
+        check_dense_key(index, slot, key);
+        Some(slot)
+    }
+
+    /// A dense table's claim: the slot at `key`'s index, or (state `VACANT`) a claim of
+    /// it for `owner` with a clone of `key`.
+    fn claim_dense(&self, index: u32, key: &Q::Key, owner: usize) -> Claim<'_, Q> {
+        let slot = self.slots.ensure(index);
+        // The clone (user code) is made before the claim, so a panic in it leaves the
+        // slot as it was; a claim lost to another requester drops it.
+        let mut copy_kept: Option<Q::Key> = None;
+        let mut spins = 0u32;
+        loop {
+            let word = slot.state.load(Ordering::Acquire);
+            if word == state::CLAIMING {
+                // Another requester is between its CAS and its owner's store: a few
+                // instructions, unless its thread was descheduled there.
+                spins += 1;
+                if spins % 64 == 0 {
+                    crate::sync::thread::yield_now();
+                } else {
+                    crate::sync::thread::spin_loop();
+                }
+                continue;
+            }
+            if word != state::VACANT {
+                check_dense_key(index, slot, key);
+                return Claim::Existing(slot);
+            }
+            let copy = match copy_kept.take() {
+                Some(copy) => copy,
+                None => key.clone(),
+            };
+            if slot
+                .state
+                .compare_exchange(
+                    state::VACANT,
+                    state::CLAIMING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                copy_kept = Some(copy);
+                continue;
+            }
+            // Deliberately broken (loom builds only): the owner is published before
+            // the key is written.
+            let early = crate::sync::mutant("dense_owner_before_key");
+            if early {
+                slot.state.store(owner, Ordering::Release);
+            }
+            // SAFETY: the CAS made this thread the slot's only writer, and no reader
+            // touches the cells of a slot in state `CLAIMING` (they wait for the store
+            // below, which publishes these writes). Nothing here can unwind.
+            unsafe {
+                slot.id.with_mut(|i| *i = index);
+                slot.key.with_mut(|k| (*k).write(copy));
+            }
+            if !early {
+                slot.state.store(owner, Ordering::Release);
+            }
+            return Claim::Claimed(slot);
         }
     }
 
@@ -731,6 +852,9 @@ impl<Q: Query> MemoTable<Q> {
         lane: usize,
         miss: Miss,
     ) -> Claim<'_, Q> {
+        if let Some(index_of) = Q::KEY_INDEX {
+            return self.claim_dense(index_of(key), key, owner);
+        }
         let shard_index = Self::shard_index(hash);
         let mut writer = self.writers[shard_index].0.lock();
         self.claim_locked(shard_index, &mut writer, hash, key, owner, lane, miss)
@@ -747,6 +871,9 @@ impl<Q: Query> MemoTable<Q> {
         owner: usize,
         miss: Miss,
     ) -> Claim<'_, Q> {
+        if let Some(index_of) = Q::KEY_INDEX {
+            return self.claim_dense(index_of(key), key, owner);
+        }
         let shard_index = Self::shard_index(hash);
         // SAFETY: forwarded: no other thread uses the table, so none its shard locks.
         unsafe {

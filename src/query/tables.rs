@@ -8,7 +8,7 @@ use super::engine::ParallelEngine;
 use super::job::{key_text, QueryJob};
 use super::pages::ErasedPages;
 use super::revision::{Dep, Event, Revision, Revisions, CHANGED_NOW};
-use super::table::{hash_key, state, MemoTable};
+use super::table::{state, MemoTable};
 use super::{Input, Query};
 use crate::serial::SerialState;
 use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -312,7 +312,7 @@ impl TableMap {
         key: I::Key,
         value: I::Value,
     ) {
-        let hash = hash_key(&key);
+        let hash = MemoTable::<I>::hash(&key);
         let read_before = self.get_mut::<I>().find(hash, &key).is_some();
         let revision = revisions.now;
         let changed_in =

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod counted;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::Duration;
