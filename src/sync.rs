@@ -265,11 +265,22 @@ pub(crate) unsafe fn zeroed_slice<T>(len: usize, make: impl Fn() -> T) -> Box<[T
     {
         let _ = make;
         assert!(len > 0 && std::mem::size_of::<T>() > 0);
-        let layout = std::alloc::Layout::array::<T>(len).expect("a table that fits in memory");
+        let too_large = || -> ! {
+            // A panic, not an abort: the request that needed the memory fails (its
+            // query is poisoned with this message) and the process lives on.
+            panic!(
+                "weft: could not allocate {len} x {} bytes for a memo table (with \
+                 `Query::KEY_INDEX`, a slot for every index up to the largest requested)",
+                std::mem::size_of::<T>()
+            )
+        };
+        let Ok(layout) = std::alloc::Layout::array::<T>(len) else {
+            too_large()
+        };
         // SAFETY: the layout has a non-zero size (checked above).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut T;
         if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
+            too_large()
         }
         // SAFETY: `len` zeroed `T`s, which the caller guarantees are valid values, in an
         // allocation made with the layout `Box<[T]>` frees with.

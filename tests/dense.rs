@@ -278,3 +278,49 @@ fn two_keys_given_one_index_fail_naming_both_instead_of_sharing_a_memo() {
         );
     }
 }
+
+struct Huge;
+impl Query for Huge {
+    type Key = u32;
+    type Value = [u64; 4];
+    const NAME: &'static str = "huge";
+    // Wrong on purpose: a hash, not a dense id.
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|k| k.wrapping_mul(0x9e37_79b9) | 1 << 31);
+    fn compute(_: &Cx<'_>, k: &u32) -> [u64; 4] {
+        [u64::from(*k); 4]
+    }
+}
+
+/// Asks for `Huge` from inside a query, which a failed allocation then poisons.
+struct AskHuge;
+impl Query for AskHuge {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "ask_huge";
+    fn compute(cx: &Cx<'_>, k: &u32) -> u64 {
+        cx.get::<Huge>(k)[0]
+    }
+}
+
+#[test]
+fn an_index_too_large_to_allocate_fails_its_request_instead_of_aborting() {
+    // Index above 2^31: a page of 2^31 slots of 48 bytes. Where the system refuses
+    // (no overcommit of 96 GiB), the request fails with a clear error; where it grants
+    // the untouched address space, the value comes back. Never an abort.
+    for (name, pool, engine) in engines(&[2]) {
+        let got = run_on(&pool, &engine, |cx| cx.try_get::<AskHuge>(&12345));
+        match got {
+            Ok(Ok(12345)) => {}
+            Ok(Err(QueryError::Panicked { message, .. })) => {
+                assert!(message.contains("could not allocate"), "{name}: {message}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        // The engine still works.
+        assert_eq!(
+            run_on(&pool, &engine, |cx| cx.get::<DenseChain>(&10)),
+            Ok(10),
+            "{name}"
+        );
+    }
+}

@@ -106,8 +106,10 @@ pub trait Query: 'static {
     /// Memory grows with the largest index requested (a slot per index below it, in
     /// pages allocated on first use), so keep the indices dense.
     ///
-    /// `f` must give different keys different indices: a request whose key differs
-    /// from the key already stored at its index panics, naming both.
+    /// `f` must give different keys different indices, for as long as the engine lives
+    /// (an incremental engine keeps its memos across runs, so a key type whose ids are
+    /// reassigned after an edit does not qualify): a request whose key differs from the
+    /// key already stored at its index panics, naming both.
     ///
     /// ```
     /// use weft::query::{Cx, Engine, Query};
