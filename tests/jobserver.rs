@@ -111,6 +111,73 @@ fn no_token_leaks_after_panics_in_jobs() {
     assert_eq!(client.available().unwrap(), 2, "every token is back");
 }
 
+/// Threads of this process.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Entry point of the child process of the test below (ignored otherwise): builds a
+/// jobserver pool whose only worker is the adopted building thread, drops it, and
+/// checks that no thread of the pool's (the token helper) outlives it.
+#[test]
+#[ignore = "run by an_adopted_only_pool_stops_its_token_helper_when_dropped"]
+fn adopted_pool_child() {
+    if std::env::var_os("WEFT_ADOPTED_CHILD").is_none() {
+        return;
+    }
+    let client = jobserver::Client::new(2).unwrap();
+    let before = thread_count();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+    let builder = std::thread::spawn(move || {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .jobserver(client.clone())
+            .build()
+            .unwrap();
+        let sum: u64 = pool.install(|| weft::par_map(&[1u64, 2, 3], |x| *x).iter().sum());
+        assert_eq!(sum, 6);
+        drop(pool);
+        dropped_tx.send(()).unwrap();
+        // The adopted thread stays alive while the parent counts.
+        let _ = exit_rx.recv();
+        assert_eq!(client.available().unwrap(), 2, "every token is back");
+    });
+    dropped_rx.recv().unwrap();
+    // Only the building thread itself is left of the pool.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while thread_count() > before + 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let after = thread_count();
+    exit_tx.send(()).unwrap();
+    builder.join().unwrap();
+    assert_eq!(
+        after,
+        before + 1,
+        "a thread of the dropped pool is still running"
+    );
+}
+
+#[test]
+fn an_adopted_only_pool_stops_its_token_helper_when_dropped() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "adopted_pool_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("WEFT_ADOPTED_CHILD", "1")
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "the child ran: {log}");
+}
+
 #[test]
 fn no_jobserver_runs_every_worker() {
     let pool = ThreadPoolBuilder::new()

@@ -385,6 +385,12 @@ impl Registry {
         for slot in self.started_slots() {
             slot.parker.unpark();
         }
+        // The last worker to exit stops the pool's token source (`thread_exited`); a
+        // pool whose only worker is the adopted building thread has none to exit.
+        let spares = self.spares.lock();
+        if spares.live == usize::from(self.adopted) {
+            self.tokens.shut_down();
+        }
     }
 
     pub(crate) fn unpark_worker(&self, index: usize) {

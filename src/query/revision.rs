@@ -1,8 +1,8 @@
 //! Incremental recomputation: revisions, what each query read, and red-green checks.
 //!
 //! An engine made with [`Engine::incremental`](super::Engine::incremental) starts at
-//! revision 0 and moves to the next revision at the first [`Engine::set_input`]
-//! (super::Engine::set_input) after a run. Every memo then carries:
+//! revision 0 and moves to the next revision at the first
+//! [`Engine::set_input`](super::Engine::set_input) after a run. Every memo then carries:
 //!
 //! - the revision it was last **verified** in and the one its value last **changed**
 //!   in (both in its state word, see `table::state`: a hit is still one load and a
