@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Instruction counts of the query engine under callgrind (noise-free, unlike timings on
-# a shared machine): instructions per memo hit (weft, the serial engine, HashMap with
-# SipHash and FxHash, salsa 0.28), per 100,000-query random DAG (serial, weft at 1 and 2
-# threads), and per query of the shared workload's DAG (`benches/dag.rs`, N = 20,000,
-# W = 64), engine only: (variant - plain loop) / N, next to the naive FxHashMap memo's
-# (`dense-*`: the same query with a memo indexed by node id, `Query::KEY_INDEX`).
+# a shared machine): instructions per memo hit (weft, the serial engine, weft with a
+# dense memo, HashMap with SipHash and FxHash, salsa 0.28), per 100,000-query random DAG
+# (serial, weft at 1 and 2 threads), and per query of the shared workload's DAG
+# (`benches/dag.rs`, N = 20,000, W = 64), engine only: (variant - plain loop) / N, next
+# to the naive FxHashMap memo's (`dense-*`: the same query with a memo indexed by node
+# id, `Query::KEY_INDEX`).
 # Each figure is a difference between two sizes, so start-up cancels out.
 #
 # Usage: bash benches/callgrind_query.sh
@@ -36,7 +37,7 @@ ir() { # mode impl n
 }
 
 echo "instructions per memo hit (10,000 keys; passes 10 vs 30):"
-for imp in weft serial hashmap_std hashmap_fx salsa; do
+for imp in weft serial dense hashmap_std hashmap_fx salsa; do
   a=$(ir hit "$imp" 10); b=$(ir hit "$imp" 30)
   python3 -c "print(f'  {\"$imp\":<12} {($b - $a) / (20 * 10000):8.1f}')"
 done

@@ -3,7 +3,8 @@
 //!
 //! Usage:
 //! - `query_cost hit IMPL PASSES`: computes 10,000 keys once, then looks each up
-//!   PASSES times. IMPL is `weft`, `serial`, `hashmap_std`, `hashmap_fx` or `salsa`.
+//!   PASSES times. IMPL is `weft`, `serial`, `dense` (weft with `Query::KEY_INDEX`),
+//!   `hashmap_std`, `hashmap_fx` or `salsa`.
 //!   Instructions per hit = (Ir(P2) - Ir(P1)) / ((P2 - P1) * 10,000).
 //! - `query_cost dag ENGINE REPEATS`: builds the 100,000-query random DAG of
 //!   `benches/query.rs` REPEATS times, each with a fresh engine. ENGINE is `serial`,
@@ -34,11 +35,11 @@ fn hits(imp: &str, passes: u64) -> Option<u64> {
     let keys = &keys[..];
     let mut sum = 0u64;
     match imp {
-        "weft" | "serial" => {
-            let engine = if imp == "weft" {
-                Engine::new()
-            } else {
+        "weft" | "serial" | "dense" => {
+            let engine = if imp == "serial" {
                 Engine::serial()
+            } else {
+                Engine::new()
             };
             let work = move || {
                 let s = engine
@@ -46,7 +47,11 @@ fn hits(imp: &str, passes: u64) -> Option<u64> {
                         let mut s = 0u64;
                         for _ in 0..=passes {
                             for k in keys {
-                                s = s.wrapping_add(cx.get::<Leaf>(black_box(k)));
+                                s = s.wrapping_add(if imp == "dense" {
+                                    cx.get::<DenseLeaf>(black_box(k))
+                                } else {
+                                    cx.get::<Leaf>(black_box(k))
+                                });
                             }
                         }
                         s
@@ -54,10 +59,10 @@ fn hits(imp: &str, passes: u64) -> Option<u64> {
                     .unwrap();
                 (engine, s)
             };
-            sum = if imp == "weft" {
-                pool(1).install(work).1
-            } else {
+            sum = if imp == "serial" {
                 work().1
+            } else {
+                pool(1).install(work).1
             };
         }
         "hashmap_std" => {

@@ -73,6 +73,18 @@ impl Query for Leaf {
     }
 }
 
+/// `Leaf` with a dense memo (`Query::KEY_INDEX`).
+pub struct DenseLeaf;
+impl Query for DenseLeaf {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "leaf";
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|k| *k);
+    fn compute(_cx: &Cx<'_>, key: &u32) -> u64 {
+        leaf_value(*key)
+    }
+}
+
 #[salsa::input]
 pub struct LeafInput {
     #[returns(copy)]
