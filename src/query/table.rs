@@ -8,10 +8,11 @@
 //! **The index** is split in shards by the key's hash. A shard is an open-addressing
 //! array of `u64` buckets, each the slot's address with the low [`TAG_BITS`] bits of the
 //! key's hash in the top bits (0: empty). Readers take no lock and write nothing shared:
-//! load the shard's current array (one word holds its address and size), probe, compare
-//! the key in the slot the bucket points to. A hit is four dependent loads from cold
-//! lines: the query type's entry, the shard's word, the bucket, the slot (a bucket
-//! holding the slot's address, not its id, saves the page lookup in between). Writers
+//! load the shard's current array (its address; a header holds its size), probe, compare
+//! the key in the slot the bucket points to. A hit is five dependent loads: the query
+//! type's entry, the shard's word, the array's header (64 hot lines per table), the
+//! bucket, the slot (a bucket holding the slot's address, not its id, saves the page
+//! lookup in between; the header saves decoding a size packed into the word). Writers
 //! (the claim of a new key) take the shard's mutex, probe again, write the slot, then
 //! publish its bucket. An array three-quarters full is copied into one twice its size
 //! (up to `1 << TAG_BITS` buckets the tags say where each goes, so no key is touched;
@@ -280,8 +281,8 @@ const INITIAL_BUCKETS: usize = if cfg!(loom) { 4 } else { 16 };
 
 /// The memo table of query `Q`.
 pub(crate) struct MemoTable<Q: Query> {
-    /// Each shard's current bucket array (0 until the first claim): its address, with
-    /// the log2 of its capacity in the top byte (one load gives both, consistently).
+    /// Each shard's current bucket array (0 until the first claim): its address (its
+    /// header holds its size, written before the address is published).
     /// Every lookup reads these and only growth writes them, so they sit together,
     /// away from the locks that every claim writes.
     arrays: [AtomicU64; SHARDS],
@@ -318,21 +319,6 @@ pub(crate) enum Stored {
 /// The lock of one shard's writers, on its own cache line.
 #[repr(align(64))]
 struct Writer(Mutex<ShardState>);
-
-/// Bits of a shard's array word that hold an address: the rest is the top byte.
-/// Addresses above 2^56 do not exist on the platforms we run on; [`tagged`] checks.
-const ADDRESS_BITS: u64 = (1 << 56) - 1;
-
-/// `address` with `top` in its top byte.
-#[inline]
-fn tagged(address: usize, top: u64) -> u64 {
-    let address = address as u64;
-    assert!(
-        address & !ADDRESS_BITS == 0,
-        "weft: an address above 2^56, which the memo table cannot tag"
-    );
-    address | top << 56
-}
 
 /// A shard's writer state.
 struct ShardState {
@@ -411,46 +397,78 @@ impl IdLanes {
     }
 }
 
-/// An owned bucket array (a power-of-two number of buckets).
-struct Buckets(*mut AtomicU64, usize);
+/// An owned bucket array: a power-of-two number of buckets after a header word that
+/// holds their mask (capacity - 1), so that a shard's word is just the array's address
+/// and a lookup finds the bucket with one load and one `and`.
+struct Buckets {
+    /// The header; the buckets follow it.
+    header: *mut AtomicU64,
+    capacity: usize,
+}
 
 // SAFETY: a bucket array is plain atomics, owned by its shard.
 unsafe impl Send for Buckets {}
 
 impl Buckets {
     fn new(capacity: usize) -> Self {
+        debug_assert!(capacity.is_power_of_two());
         // SAFETY: a zero `AtomicU64` is `AtomicU64::new(0)`; the length is non-zero.
-        let array = unsafe { crate::sync::zeroed_slice(capacity, || AtomicU64::new(0)) };
-        Buckets(Box::into_raw(array) as *mut AtomicU64, capacity)
+        let array = unsafe { crate::sync::zeroed_slice(capacity + 1, || AtomicU64::new(0)) };
+        // Written before the array is published (with release), never again.
+        array[0].store(capacity as u64 - 1, Ordering::Relaxed);
+        Buckets {
+            header: Box::into_raw(array) as *mut AtomicU64,
+            capacity,
+        }
     }
 
     /// The shard word that publishes this array.
     fn word(&self) -> u64 {
-        tagged(self.0 as usize, u64::from(self.1.trailing_zeros()))
+        self.header as u64
+    }
+
+    /// The owner of the array a shard word names.
+    ///
+    /// # Safety
+    /// `word` names a live array, and the caller becomes its one owner.
+    unsafe fn from_word(word: u64) -> Buckets {
+        // SAFETY: forwarded: a live array has a header.
+        let buckets = unsafe { Buckets::of_word(word) };
+        Buckets {
+            header: word as *mut AtomicU64,
+            capacity: buckets.len(),
+        }
     }
 
     /// The buckets of the array a shard word names (none for 0).
     ///
     /// # Safety
-    /// `word` was loaded from a shard, so it is 0 or names a live array.
+    /// `word` was loaded from a shard (with acquire), so it is 0 or names a live array
+    /// whose header it sees.
     #[inline]
     unsafe fn of_word<'a>(word: u64) -> &'a [AtomicU64] {
         if word == 0 {
             return &[];
         }
-        let capacity = 1usize << (word >> 56);
-        // SAFETY: the caller's precondition; arrays live until the table drops.
-        unsafe { std::slice::from_raw_parts((word & ADDRESS_BITS) as *const AtomicU64, capacity) }
+        let header = word as *const AtomicU64;
+        // SAFETY: the caller's precondition; arrays live until the table drops, and the
+        // header is followed by `mask + 1` buckets.
+        unsafe {
+            let mask = (*header).load(Ordering::Relaxed) as usize;
+            std::slice::from_raw_parts(header.add(1), mask + 1)
+        }
     }
 }
 
 impl Drop for Buckets {
     fn drop(&mut self) {
-        // SAFETY: made by `Box::into_raw` of a slice of this length, freed once (the
-        // owner drops it only when no reader can hold it: with the table).
+        // SAFETY: made by `Box::into_raw` of a slice of the header and the buckets,
+        // freed once (the owner drops it only when no reader can hold it: with the
+        // table).
         unsafe {
             drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.0, self.1,
+                self.header,
+                self.capacity + 1,
             )))
         };
     }
@@ -986,10 +1004,8 @@ impl<Q: Query> MemoTable<Q> {
         let free = free_index(hash as usize);
         let old = array.swap(word, Ordering::Release);
         if old != 0 {
-            writer.retired.push(Buckets(
-                (old & ADDRESS_BITS) as *mut AtomicU64,
-                current.len(),
-            ));
+            // SAFETY: the array just replaced, now owned by the shard's retired list.
+            writer.retired.push(unsafe { Buckets::from_word(old) });
         }
         std::mem::forget(grown);
         (new_buckets, free)
@@ -1175,10 +1191,8 @@ impl<Q: Query> Drop for MemoTable<Q> {
         for array in self.arrays.iter() {
             let word = array.load(Ordering::Relaxed);
             if word != 0 {
-                drop(Buckets(
-                    (word & ADDRESS_BITS) as *mut AtomicU64,
-                    1 << (word >> 56),
-                ));
+                // SAFETY: `&mut self`: the shard's current array, dropped once, here.
+                drop(unsafe { Buckets::from_word(word) });
             }
         }
     }
