@@ -324,3 +324,48 @@ fn an_index_too_large_to_allocate_fails_its_request_instead_of_aborting() {
         );
     }
 }
+
+struct PickyIndex;
+impl Query for PickyIndex {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "picky_index";
+    const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|k| {
+        assert!(*k != 5, "no index for 5");
+        *k
+    });
+    fn compute(_: &Cx<'_>, k: &u32) -> u32 {
+        k * 10
+    }
+}
+
+/// Asks for `PickyIndex` from inside a query.
+struct AskPicky;
+impl Query for AskPicky {
+    type Key = u32;
+    type Value = u32;
+    const NAME: &'static str = "ask_picky";
+    fn compute(cx: &Cx<'_>, k: &u32) -> u32 {
+        cx.get::<PickyIndex>(k)
+    }
+}
+
+#[test]
+fn a_key_index_that_panics_fails_its_request_and_nothing_else() {
+    for (name, pool, engine) in engines(&[1, 2]) {
+        let got = run_on(&pool, &engine, |cx| {
+            let keys: Vec<u32> = (0..10).collect();
+            cx.par_map(&keys, |cx, k| {
+                cx.try_get::<AskPicky>(k).map_err(|e| e.to_string())
+            })
+        })
+        .unwrap();
+        for (k, got) in got.iter().enumerate() {
+            match got {
+                Err(e) if k == 5 => assert!(e.contains("no index for 5"), "{name}: {e}"),
+                Ok(v) if k != 5 => assert_eq!(*v, k as u32 * 10, "{name}"),
+                other => panic!("{name}: key {k}: {other:?}"),
+            }
+        }
+    }
+}
