@@ -87,10 +87,14 @@ impl Query for Value {
     type Value = u64;
     const NAME: &'static str = "value";
     fn compute(cx: &Cx<'_>, i: &u32) -> u64 {
-        let spec = spec();
-        let deps = &spec.deps[*i as usize];
-        value_of(*i, deps.iter().map(|j| cx.get::<Value>(j)), w())
+        node_value::<Value>(cx, *i)
     }
+}
+
+/// Node `i`'s value, its dependencies read through query `Q` (`Value` or `DenseValue`).
+fn node_value<Q: Query<Key = u32, Value = u64>>(cx: &Cx<'_>, i: u32) -> u64 {
+    let deps = &spec().deps[i as usize];
+    value_of(i, deps.iter().map(|j| cx.get::<Q>(j)), w())
 }
 
 fn weft_sum(cx: &Cx<'_>) -> u64 {
@@ -106,9 +110,7 @@ impl Query for DenseValue {
     const NAME: &'static str = "value";
     const KEY_INDEX: Option<fn(&u32) -> u32> = Some(|i| *i);
     fn compute(cx: &Cx<'_>, i: &u32) -> u64 {
-        let spec = spec();
-        let deps = &spec.deps[*i as usize];
-        value_of(*i, deps.iter().map(|j| cx.get::<DenseValue>(j)), w())
+        node_value::<DenseValue>(cx, *i)
     }
 }
 

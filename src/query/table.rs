@@ -635,7 +635,7 @@ impl<Q: Query> MemoTable<Q> {
         let slot = self.slots.ensure(index);
         // The clone (user code) is made before the claim, so a panic in it leaves the
         // slot as it was; a claim lost to another requester drops it.
-        let mut copy_kept: Option<Q::Key> = None;
+        let copy = key.clone();
         let mut spins = 0u32;
         loop {
             let word = slot.state.load(Ordering::Acquire);
@@ -654,10 +654,6 @@ impl<Q: Query> MemoTable<Q> {
                 check_dense_key(index, slot, key);
                 return Claim::Existing(slot);
             }
-            let copy = match copy_kept.take() {
-                Some(copy) => copy,
-                None => key.clone(),
-            };
             if slot
                 .state
                 .compare_exchange(
@@ -668,7 +664,6 @@ impl<Q: Query> MemoTable<Q> {
                 )
                 .is_err()
             {
-                copy_kept = Some(copy);
                 continue;
             }
             // Deliberately broken (loom builds only): the owner is published before
