@@ -100,7 +100,8 @@ impl SerialEngine {
             // SAFETY: the outer run of this engine on this thread holds the lock and
             // keeps the state alive until it returns, after this nested run.
             let state = unsafe { &*state };
-            return finish_run(crate::pool::catch(|| f(&Cx::serial(state))));
+            let cx = Cx::serial(state).for_nested_run(state as *const SerialState as usize);
+            return finish_run(crate::pool::catch(|| f(&cx)));
         }
         self.revisions.run_started();
         let body = || {

@@ -77,29 +77,56 @@ pub(crate) fn fault(_point: &str) -> bool {
     false
 }
 
+/// A protocol variant that loom models switch on (off by default), so that models of
+/// other protocols keep fewer interleavings; normal builds always have it on.
+#[cfg(loom)]
+pub struct ModelSwitch(std::sync::atomic::AtomicBool);
+
+#[cfg(loom)]
+impl ModelSwitch {
+    const fn off() -> Self {
+        ModelSwitch(std::sync::atomic::AtomicBool::new(false))
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Switches the variant on or off for the models that follow.
+    pub fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Whether `join` publishes its oldest private half for idle workers (see
 /// `pool::worker::HiddenJob`), and so lets sleeping workers stop counting as hungry.
-/// Always in normal builds. Loom builds: only in the models that switch it on, since it
-/// multiplies the interleavings of every model that joins, and the others model other
-/// protocols (with it off, sleepers stay hungry and `join` pushes for them, as before).
+/// Loom models without it model other protocols (sleepers then stay hungry and `join`
+/// pushes for them, as before), since it multiplies the interleavings of every join.
 #[cfg(loom)]
-pub(crate) fn publishing() -> bool {
-    PUBLISHING.load(std::sync::atomic::Ordering::Relaxed)
-}
+pub static PUBLISH_HIDDEN_HALVES: ModelSwitch = ModelSwitch::off();
 
+/// Whether a `join` that finds its worker's slot free pushes its half onto the deque
+/// (up to the worker's limit, see `pool::worker::WorkerThread::offer`) instead of
+/// publishing it. Loom models without it keep modelling the slot's own protocol with
+/// one `join` (with it, a single `join` on a two-thread pool pushes its half).
 #[cfg(loom)]
-static PUBLISHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub static PUSH_EAGER_HALVES: ModelSwitch = ModelSwitch::off();
 
-/// Loom models only: switches publishing (see [`publishing`]) on or off.
-#[cfg(loom)]
-pub fn publish_hidden_halves(on: bool) {
-    PUBLISHING.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Normal builds: `join` always publishes.
-#[cfg(not(loom))]
+/// See `PUBLISH_HIDDEN_HALVES` (loom builds); always on in normal builds.
 #[inline(always)]
 pub(crate) fn publishing() -> bool {
+    #[cfg(loom)]
+    return PUBLISH_HIDDEN_HALVES.is_on();
+    #[cfg(not(loom))]
+    true
+}
+
+/// See `PUSH_EAGER_HALVES` (loom builds); always on in normal builds.
+#[inline(always)]
+pub(crate) fn eager_halves() -> bool {
+    #[cfg(loom)]
+    return PUSH_EAGER_HALVES.is_on();
+    #[cfg(not(loom))]
     true
 }
 

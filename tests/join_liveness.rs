@@ -117,3 +117,70 @@ fn a_first_half_that_panics_waits_for_its_claimed_second_half_before_unwinding()
         }
     });
 }
+
+/// A join tree of `depth` levels whose `2^depth` leaves all wait at `barrier`.
+fn barrier_tree(depth: u32, barrier: &Barrier) {
+    if depth == 0 {
+        barrier.wait();
+    } else {
+        weft::join(
+            || barrier_tree(depth - 1, barrier),
+            || barrier_tree(depth - 1, barrier),
+        );
+    }
+}
+
+/// A chain of `depth` nested joins: each first half nests the next, each second half
+/// and the innermost first half wait at `barrier` (`depth + 1` waiters).
+fn barrier_chain(depth: u32, barrier: &Barrier) {
+    if depth == 0 {
+        barrier.wait();
+    } else {
+        weft::join(
+            || barrier_chain(depth - 1, barrier),
+            || {
+                barrier.wait();
+            },
+        );
+    }
+}
+
+#[test]
+fn nested_halves_meeting_at_a_raw_barrier_all_run() {
+    // One published half per worker is not enough here: the owner's inner halves must
+    // reach idle workers although it never calls into weft again.
+    watchdog(120, "nested barrier joins", || {
+        for _ in 0..100 {
+            for threads in [2, 4] {
+                let pool = pool(threads);
+                let barrier = Barrier::new(threads);
+                pool.install(|| barrier_tree(threads.trailing_zeros(), &barrier));
+            }
+            for threads in [3, 8] {
+                let pool = pool(threads);
+                let barrier = Barrier::new(threads);
+                pool.install(|| barrier_chain(threads as u32 - 1, &barrier));
+            }
+        }
+    });
+}
+
+#[test]
+fn an_inner_second_half_feeds_the_channel_its_first_half_waits_on() {
+    watchdog(60, "nested channel join", || {
+        let pool = pool(2);
+        for round in 0..200 {
+            let (tx, rx) = mpsc::channel();
+            let got = pool.install(|| {
+                weft::join(
+                    move || {
+                        weft::join(move || rx.recv().unwrap(), move || tx.send(round).unwrap()).0
+                    },
+                    || (),
+                )
+                .0
+            });
+            assert_eq!(got, round);
+        }
+    });
+}

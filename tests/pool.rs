@@ -549,3 +549,25 @@ fn join_second_halves_drop_their_closures_and_results_exactly_once() {
         );
     }
 }
+
+#[test]
+fn shutdown_returns_after_the_workers_thread_locals_are_dropped() {
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            // A destructor that takes a moment, as a buffered writer's flush would.
+            std::thread::sleep(Duration::from_millis(5));
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static BUFFER: Flush = const { Flush };
+    }
+    for round in 1..=5 {
+        let pool = ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        pool.broadcast(|_| BUFFER.with(|_| ()));
+        pool.shutdown();
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 4 * round);
+    }
+}

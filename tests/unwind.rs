@@ -85,6 +85,69 @@ impl weft::query::Input for Setting {
     const NAME: &'static str = "setting";
 }
 
+/// The engine a `NestedRing` recovery runs a nested `Engine::run` of (set by the test
+/// around each run; the engines are used one at a time).
+static NESTED_ENGINE: std::sync::atomic::AtomicPtr<Engine> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// `NestedRing(k) -> NestedRing(1 - k)`, whose recovery starts a nested run of its own
+/// engine and requests the other participant there, then reads an input there.
+struct NestedRing;
+impl Query for NestedRing {
+    type Key = u32;
+    type Value = i64;
+    const NAME: &'static str = "nested_ring";
+    fn compute(cx: &Cx<'_>, k: &u32) -> i64 {
+        cx.get::<NestedRing>(&(1 - k))
+    }
+    fn recover(_: &Cx<'_>, k: &u32, _: &Cycle) -> Option<i64> {
+        // SAFETY (test): set to a live engine for the duration of the outer run.
+        let engine = unsafe { &*NESTED_ENGINE.load(Ordering::SeqCst) };
+        let nested = engine.run(|cx| {
+            let participant = cx
+                .try_get::<NestedRing>(&(1 - k))
+                .map_err(|e| e.to_string());
+            // Parallel work inside the nested run is still inside the recover.
+            let (fresh, input) = cx.join(
+                |cx| cx.try_get::<Leaf>(&5).map_err(|e| e.to_string()),
+                |cx| cx.get::<Setting>(&"fallback"),
+            );
+            (participant, fresh, input)
+        });
+        let (participant, fresh, input) = nested.expect("the nested run itself succeeds");
+        let participant = participant.expect_err("a nested run in `recover` is refused");
+        assert!(
+            participant.contains("nested_ring") && participant.contains("may only read inputs"),
+            "{participant}"
+        );
+        assert!(fresh.is_err(), "{fresh:?}");
+        Some(input + i64::from(*k))
+    }
+}
+
+#[test]
+fn a_nested_run_inside_recover_may_read_inputs_only() {
+    watchdog(60, "nested run in recover", || {
+        for (name, pool, mut engine) in engines() {
+            engine.set_input::<Setting>("fallback", 42);
+            NESTED_ENGINE.store(&mut engine as *mut Engine, Ordering::SeqCst);
+            for start in [0, 1] {
+                let got = run_on(&pool, &engine, |cx| {
+                    (
+                        cx.try_get::<NestedRing>(&start),
+                        cx.try_get::<NestedRing>(&(1 - start)),
+                    )
+                });
+                match got {
+                    Ok((Ok(a), Ok(b))) => assert_eq!((a.min(b), a.max(b)), (42, 43), "{name}"),
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+            NESTED_ENGINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+        }
+    });
+}
+
 /// Asks for the cycle (from `A`), then again from `B` and from inside another query:
 /// every request must finish, with the same results on every engine.
 fn cycle_outcomes(mode: Mode) -> Vec<String> {

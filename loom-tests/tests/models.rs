@@ -532,43 +532,108 @@ fn a_woken_waiter_is_not_taken_for_a_stall() {
 #[test]
 fn an_idle_worker_claims_a_half_its_owner_never_exposes() {
     let _publishing = Publishing::on();
+    model_bounded(0, 2, first_half_waits_behind_weft_for_the_second);
+}
+
+/// A join on a two-thread pool whose first half waits for the second with a raw spin,
+/// never calling into weft: only an idle worker can run the second half.
+fn first_half_waits_behind_weft_for_the_second() {
+    let pool = pool(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (first, second) = (ran.clone(), ran.clone());
+    pool.install(move || {
+        weft::join(
+            move || {
+                while first.load(Ordering::Acquire) == 0 {
+                    loom::thread::yield_now();
+                }
+            },
+            move || {
+                second.fetch_add(1, Ordering::Release);
+            },
+        )
+    });
+    assert_eq!(ran.load(Ordering::Acquire), 1);
+    pool.shutdown();
+}
+
+// 11b. Eager halves: in a nested join whose inner first half waits (behind weft's back)
+//      for the inner second half, the outer second half must not take the only way out:
+//      the first half hidden while the slot is free is pushed, the next one published,
+//      and the idle worker reaches both, whenever it wakes.
+#[test]
+fn an_idle_worker_reaches_a_nested_half_behind_a_published_one() {
+    let _publishing = Publishing::on();
+    let _eager = EagerHalves::on();
     model_bounded(0, 2, || {
         let pool = pool(2);
         let ran = Arc::new(AtomicUsize::new(0));
-        let (first, second) = (ran.clone(), ran.clone());
+        let (first, second, outer) = (ran.clone(), ran.clone(), ran.clone());
         pool.install(move || {
             weft::join(
                 move || {
-                    // Waits for the second half behind weft's back (a raw spin).
-                    while first.load(Ordering::Acquire) == 0 {
-                        loom::thread::yield_now();
-                    }
+                    weft::join(
+                        move || {
+                            while first.load(Ordering::Acquire) & 1 == 0 {
+                                loom::thread::yield_now();
+                            }
+                        },
+                        move || {
+                            second.fetch_add(1, Ordering::Release);
+                        },
+                    )
                 },
                 move || {
-                    second.fetch_add(1, Ordering::Release);
+                    outer.fetch_add(2, Ordering::Relaxed);
                 },
             )
         });
-        assert_eq!(ran.load(Ordering::Acquire), 1);
+        assert_eq!(ran.load(Ordering::Acquire), 3);
         pool.shutdown();
     });
 }
 
+// 11c. The same wait behind weft's back on a single join, with eager halves on: the half
+//      is pushed, not published, and a sleeping worker must still be woken for it.
+#[test]
+fn an_idle_worker_takes_an_eagerly_pushed_half_its_owner_waits_for() {
+    let _publishing = Publishing::on();
+    let _eager = EagerHalves::on();
+    model_bounded(0, 2, first_half_waits_behind_weft_for_the_second);
+}
+
 /// Publishing of private `join` halves is off in most models (see
-/// `weft::__loom::publish_hidden_halves`); this switches it on until dropped, even by a
+/// `weft::__loom::PUBLISH_HIDDEN_HALVES`); this switches it on until dropped, even by a
 /// panic.
 struct Publishing;
 
 impl Publishing {
     fn on() -> Self {
-        weft::__loom::publish_hidden_halves(true);
+        weft::__loom::PUBLISH_HIDDEN_HALVES.set(true);
         Publishing
     }
 }
 
 impl Drop for Publishing {
     fn drop(&mut self) {
-        weft::__loom::publish_hidden_halves(false);
+        weft::__loom::PUBLISH_HIDDEN_HALVES.set(false);
+    }
+}
+
+/// Eager halves are off in most models (see `weft::__loom::PUSH_EAGER_HALVES`); this
+/// switches them on until dropped, even by a panic.
+struct EagerHalves;
+
+impl EagerHalves {
+    fn on() -> Self {
+        weft::__loom::PUSH_EAGER_HALVES.set(true);
+        EagerHalves
+    }
+}
+
+impl Drop for EagerHalves {
+    fn drop(&mut self) {
+        weft::__loom::PUSH_EAGER_HALVES.set(false);
     }
 }
 
@@ -888,6 +953,28 @@ fn mutant_hidden_unpublished_is_caught() {
         "hidden_unpublished",
         "an_idle_worker_claims_a_half_its_owner_never_exposes",
         "Model exceeded maximum number of branches",
+    );
+}
+
+#[test]
+fn mutant_eager_unexposed_is_caught() {
+    // Every half hidden while the slot is free is published instead: the outer one takes
+    // the slot, the inner one stays private, and its first half spins forever.
+    expect_caught(
+        "eager_unexposed",
+        "an_idle_worker_reaches_a_nested_half_behind_a_published_one",
+        "Model exceeded maximum number of branches",
+    );
+}
+
+#[test]
+fn mutant_eager_unannounced_is_caught() {
+    // The pushed half wakes no sleeper: the other worker sleeps on while the first half
+    // spins.
+    expect_caught(
+        "eager_unannounced",
+        "an_idle_worker_takes_an_eagerly_pushed_half_its_owner_waits_for",
+        "Model exceeded maximum number of branches | deadlock",
     );
 }
 

@@ -717,8 +717,11 @@ impl ThreadPool {
     }
 
     /// Shuts the pool down and waits until every worker has finished the queued jobs
-    /// and exited, and every jobserver token is back. (Dropping the pool does the same
-    /// without waiting.) Must not be called from one of the pool's own workers.
+    /// and exited (its thread-local destructors included), and every jobserver token is
+    /// back. (Dropping the pool does the same without waiting.) Threads started by a
+    /// [`spawn_handler`](ThreadPoolBuilder::spawn_handler) are waited for until they
+    /// return from [`ThreadBuilder::run`]: what the handler's thread does after that is
+    /// its own. Must not be called from one of the pool's own workers.
     pub fn shutdown(self) {
         let on_own_worker =
             worker_of(&self.registry).is_some_and(|worker| !self.registry.is_adopted(worker.index));
@@ -728,6 +731,7 @@ impl ThreadPool {
         );
         self.registry.terminate();
         self.registry.wait_for_exit();
+        self.registry.join_threads();
     }
 }
 

@@ -48,11 +48,17 @@ impl ContextNode {
 
 /// The innermost node of the current context chain tagged `tag`, if any.
 pub(crate) fn innermost_tagged(tag: usize) -> Option<*const ContextNode> {
+    innermost_tagged_any(&[tag]).map(|(node, _)| node)
+}
+
+/// The innermost node of the current context chain tagged with one of `tags`, if any,
+/// and its tag.
+pub(crate) fn innermost_tagged_any(tags: &[usize]) -> Option<(*const ContextNode, usize)> {
     let mut cursor = current();
     // SAFETY: the current context and its ancestors are alive (module lifetime rule).
     while let Some(node) = unsafe { cursor.node() } {
-        if node.tag == tag {
-            return Some(node);
+        if tags.contains(&node.tag) {
+            return Some((node, node.tag));
         }
         cursor = node.parent;
     }

@@ -35,7 +35,9 @@ use crate::sync::UnsafeCell;
 /// with one CAS, and its owner, coming back for it, finds it gone and waits for it like
 /// a stolen job. So a hidden half never depends on its owner's next call into weft to
 /// reach an idle worker: a first half that computes for seconds, or waits on a barrier
-/// for the second, does not keep the second from running.
+/// for the second, does not keep the second from running. While the slot is free, the
+/// first few halves a worker hides are pushed onto its deque instead ([`EAGER`], see
+/// `WorkerThread::offer`), so nested first halves that block reach idle workers too.
 #[repr(C)]
 pub(crate) struct HiddenJob {
     /// How to run the half, and in which context: read by the owner and, after a claim,
@@ -43,7 +45,7 @@ pub(crate) struct HiddenJob {
     /// `Drop` impl).
     entry: UnsafeCell<Entry>,
     below: Cell<*const HiddenJob>,
-    /// [`EXPOSED`], [`PUBLISHED`] and [`HANDED_OUT`] (one byte: `unhide` tells a half
+    /// [`EXPOSED`], [`PUBLISHED`], [`EAGER`] and [`HANDED_OUT`] (one byte: `unhide` tells a half
     /// that was never handed out by one test against zero).
     flags: Cell<u8>,
     /// Set by [`HiddenJob::hand_out`]; uninitialised until then.
@@ -58,6 +60,9 @@ struct Entry {
 
 /// `HiddenJob::flags`: the node was pushed onto the deque.
 pub(crate) const EXPOSED: u8 = 1;
+/// `HiddenJob::flags`: pushed by `hide` itself, never hidden (see
+/// `WorkerThread::offer`); counted in the worker's `eager` until its join returns.
+pub(crate) const EAGER: u8 = 8;
 /// `HiddenJob::flags`: the owner published this node in its slot (it may have been
 /// claimed since).
 pub(crate) const PUBLISHED: u8 = 2;

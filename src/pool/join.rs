@@ -15,15 +15,21 @@
 //! oldest private half in its slot, where a worker that finds nothing else to do claims
 //! it with one CAS (the owner, coming back, finds it gone and waits for it). So a first
 //! half that computes for seconds, or blocks on a raw `Barrier` or channel until the
-//! second half runs, does not keep the second from an idle worker. Younger private
-//! halves of the same worker wait for its next call into weft (a `join`, a wait, a
-//! request).
+//! second half runs, does not keep the second from an idle worker. One slot is not
+//! enough when such first halves nest (`join(|| join(|| wait_for_c(), || c()), ||
+//! other())`: the outer half would take the slot and the inner one stay private), so
+//! the first halves hidden while the slot is free are pushed onto the deque instead, up
+//! to one fewer than the pool's threads (at most eight) outstanding at once; the next
+//! one is published. Deeper private halves of the same worker wait for its next call
+//! into weft (a `join`, a wait, a request): a first half nested more levels deep than
+//! that which blocks in user code on a half its own worker keeps private can still
+//! hang, where rayon (which pushes every half) would not.
 //!
 //! The second half is built for that: a [`JoinHalf`] on this frame whose latch and
 //! result slot, which only another thread needs, are written when the owner hands it
 //! out (publishes or pushes it), not at every `join`. A `join` whose half stays private
-//! writes the closure, its run function and context, and one link (65 instructions per
-//! `join` of `fib` under callgrind, against 51 for a one-thread pool's `join`, which
+//! writes the closure, its run function and context, and one link (64 instructions per
+//! `join` of `fib` under callgrind, against 49 for a one-thread pool's `join`, which
 //! runs both halves in order).
 
 use super::context;

@@ -87,6 +87,12 @@ pub fn current_thread_index() -> Option<usize> {
 /// This is the one wait that holds a thread: waits on queries, joins, scopes and other
 /// pools suspend fibers instead, and need no `blocking`.
 ///
+/// Two things a blocking call must not wait for, since only this thread could run
+/// them: on a one-thread pool, the other half of the `join` it runs in (such a pool
+/// runs a `join`'s halves in order; `spawn` or `scope` the work instead, or use two
+/// threads); and a query whose computation this thread suspended earlier (waits inside
+/// `f` block the thread, and a suspended computation resumes only on its own thread).
+///
 /// ```
 /// let pool = weft::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
 /// let (tx, rx) = std::sync::mpsc::channel::<u32>();

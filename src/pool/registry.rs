@@ -205,6 +205,9 @@ pub(crate) struct Registry {
     spares: CachePadded<Mutex<SpareState>>,
     /// Signalled when the last worker exits.
     exited: Condvar,
+    /// The threads weft started itself (not through a `spawn_handler`), for
+    /// `ThreadPool::shutdown` to join.
+    handles: Mutex<Vec<thread::JoinHandle<()>>>,
     terminating: AtomicBool,
     stack_size: Option<usize>,
     /// The stack size of this pool's fibers (as deep as a worker's own).
@@ -272,6 +275,7 @@ impl Registry {
                 ..SpareState::default()
             })),
             exited: Condvar::new(),
+            handles: Mutex::new(Vec::new()),
             terminating: AtomicBool::new(false),
             stack_size: config.stack_size,
             fiber_stack_size: config.stack_size.unwrap_or(super::DEFAULT_STACK_SIZE),
@@ -357,7 +361,7 @@ impl Registry {
             None => thread::spawn(name, this.stack_size, move || {
                 worker::run(registry, index, deque)
             })
-            .map(drop),
+            .map(|handle| this.handles.lock().push(handle)),
         };
         match started {
             Ok(()) => Ok(()),
@@ -482,6 +486,11 @@ impl Registry {
 
     /// `worker` is about to block: count it, and make sure `num_threads` can still run.
     pub(crate) fn enter_blocked(&self, worker: &WorkerThread) {
+        // What this worker kept private must be runnable by others while it blocks, and
+        // first of all by the spare that takes over its deque: the blocking call often
+        // waits for the other half of the `join` it runs in, so the hidden halves go on
+        // top of the deque before the hand-off, where the spare takes them first.
+        worker.expose_hidden();
         let mut spares = self.spares.lock();
         spares.blocked += 1;
         spares.peak_blocked = spares.peak_blocked.max(spares.blocked);
@@ -508,10 +517,6 @@ impl Registry {
                     .mark(worker.index, || MarkKind::SpareStarted(index));
             }
         }
-        // What this worker kept private must be runnable by others while it blocks.
-        // (Exposed after the hand-off: these halves are older than the deque's jobs, so
-        // they belong below them, where thieves take them first.)
-        worker.expose_hidden();
         if !worker.deque_is_empty() {
             // Our jobs need another runner now that we stop.
             self.sleep.announce_work(|w| self.unpark_worker(w));
@@ -595,6 +600,17 @@ impl Registry {
         let mut spares = self.spares.lock();
         while spares.live > usize::from(self.adopted) {
             spares = self.exited.wait(spares);
+        }
+    }
+
+    /// Joins the threads weft started (after [`Registry::wait_for_exit`]): their
+    /// thread-local destructors have run when this returns.
+    pub(crate) fn join_threads(&self) {
+        let handles = std::mem::take(&mut *self.handles.lock());
+        for handle in handles {
+            // A worker's body catches every panic of user code; there is nothing to
+            // report if the thread still ended in one (a thread-local's `Drop`).
+            let _ = handle.join();
         }
     }
 

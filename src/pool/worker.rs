@@ -5,7 +5,7 @@
 //! first), then steals (oldest first) from other workers and the injector. Idle, it
 //! spins [`SPIN_ROUNDS`] rounds, then sleeps in the idle list (see `sleep.rs`). A worker
 //! counts as *hungry* (and `join` pushes its halves for thieves) only while it searches,
-//! not while it sleeps: a sleeper is woken by the half `join` publishes instead (see
+//! not while it sleeps: a sleeper is woken by the halves `join` publishes or pushes (see
 //! [`HiddenJob`]). The main loop runs jobs straight on the worker's own stack: no fiber,
 //! no switch.
 //!
@@ -29,7 +29,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::fiber::FiberSet;
-use super::half::{HiddenJob, EXPOSED, PUBLISHED};
+use super::half::{HiddenJob, EAGER, EXPOSED, PUBLISHED};
 use super::job::JobRef;
 use super::latch::WorkerLatch;
 use super::registry::{Registry, SpareOutcome};
@@ -43,6 +43,10 @@ use crate::sync::{thread, weft_thread_local, Arc};
 /// (None under loom: a spin's `yield_now` would let loom run every other thread first
 /// and hide the schedules where a worker goes to sleep while another acts.)
 const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 32 };
+
+/// At most this many of a worker's `join` halves are pushed by `hide` itself rather than
+/// kept private (see [`WorkerThread::offer`]); fewer on smaller pools.
+const MAX_EAGER: u32 = 8;
 
 /// How many times a wait polls its latch before it suspends (a few microseconds).
 const WAIT_SPINS: u32 = if cfg!(loom) { 0 } else { 2_000 };
@@ -70,6 +74,10 @@ pub(crate) struct WorkerThread {
     hungry: Cell<bool>,
     /// The newest `join` second half kept private (see [`HiddenJob`]), or null.
     hidden: Cell<*const HiddenJob>,
+    /// Halves `hide` pushed itself whose joins have not returned (see
+    /// [`WorkerThread::offer`]), and how many it may have at once.
+    eager: Cell<u32>,
+    eager_limit: u32,
     /// This worker's fibers (see `fiber.rs`).
     pub(crate) fibers: FiberSet,
     /// Non-zero while the worker runs code counted as blocked (`weft::blocking`).
@@ -117,6 +125,9 @@ impl WorkerThread {
     fn new(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) -> Self {
         let fiber_stack = registry.fiber_stack_size;
         let published: *const AtomicPtr<HiddenJob> = &*registry.slots[index].published;
+        let eager_limit = (registry.num_threads as u32)
+            .saturating_sub(1)
+            .min(MAX_EAGER);
         WorkerThread {
             deque,
             index,
@@ -127,6 +138,8 @@ impl WorkerThread {
             permit: Cell::new(None),
             hungry: Cell::new(false),
             hidden: Cell::new(ptr::null()),
+            eager: Cell::new(0),
+            eager_limit,
             fibers: FiberSet::new(fiber_stack),
             blocking_depth: Cell::new(0),
         }
@@ -199,15 +212,52 @@ impl WorkerThread {
         unsafe { job.execute() }
     }
 
-    /// Keeps `node` private to this worker (see [`HiddenJob`]), and publishes it for
-    /// idle workers if this worker's slot has none. The caller must call
-    /// [`WorkerThread::unhide`] before `node` goes out of scope.
+    /// Keeps `node` private to this worker (see [`HiddenJob`]) unless this worker's slot
+    /// is free: then it is offered to idle workers instead (see
+    /// [`WorkerThread::offer`]). The caller must call [`WorkerThread::unhide`] before
+    /// `node` goes out of scope.
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
-        node.set_below(self.hidden.replace(node));
         if crate::sync::publishing() && self.published().load(Ordering::Relaxed).is_null() {
-            self.publish(node);
+            self.offer(node);
+        } else {
+            node.set_below(self.hidden.replace(node));
         }
+    }
+
+    /// `node`, hidden while the slot is free, is made reachable to idle workers: pushed
+    /// onto the deque while fewer than `eager_limit` halves pushed this way are
+    /// outstanding, else kept private and published in the slot.
+    ///
+    /// One published half per worker is not enough when first halves block in user
+    /// code: in `join(|| join(|| wait_for_c(), || c()), || other())` the outer second
+    /// half takes the slot, the inner one would stay private, and its owner never calls
+    /// into weft again. Pushing the outermost halves (the first ones hidden after the
+    /// slot frees) lets that many levels of such nesting reach idle workers; deeper
+    /// joins keep their halves private and cost no more than before. The pushes happen
+    /// once per freed slot, not per `join`.
+    #[cold]
+    fn offer(&self, node: &HiddenJob) {
+        let eager = self.eager.get();
+        if eager < self.eager_limit
+            && crate::sync::eager_halves()
+            && !crate::sync::mutant("eager_unexposed")
+        {
+            self.eager.set(eager + 1);
+            let job = node.hand_out(&self.registry, self.index);
+            node.set_flags(node.flags() | EXPOSED | EAGER);
+            self.deque.push(job);
+            // Its owner may be about to block in user code: make sure a sleeper wakes.
+            // (The mutant, loom builds only, leaves it to a sleeper's own luck.)
+            if !crate::sync::mutant("eager_unannounced") {
+                self.registry
+                    .sleep
+                    .announce_work(|w| self.registry.unpark_worker(w));
+            }
+            return;
+        }
+        node.set_below(self.hidden.replace(node));
+        self.publish(node);
     }
 
     #[cold]
@@ -283,6 +333,9 @@ impl WorkerThread {
     fn unhide_handed_out(&self, node: &HiddenJob) -> bool {
         let flags = node.flags();
         if flags & EXPOSED != 0 {
+            if flags & EAGER != 0 {
+                self.eager.set(self.eager.get() - 1);
+            }
             return false;
         }
         self.hidden.set(node.below());

@@ -9,6 +9,7 @@ use super::error::QueryError;
 use super::job::QueryJob;
 use super::unwind::{propagate, refused_in_recover};
 use super::Query;
+use crate::pool::context::{self, Context, ContextNode};
 use crate::pool::FirstPanic;
 use crate::serial::SerialState as SerialEngine;
 
@@ -48,6 +49,20 @@ unsafe impl Send for JobPtr {}
 // SAFETY: as above.
 unsafe impl Sync for JobPtr {}
 
+/// The context node `Cx::in_recover` enters while a `recover` runs, with the
+/// participant it recovers (for the errors of refused requests).
+#[repr(C)]
+struct RecoverFrame {
+    node: ContextNode,
+    participant: *const (&'static str, String),
+}
+
+/// The context tag of a `recover` running for the engine whose jobs are tagged `tag`
+/// (an engine's address, so its low bit is free).
+fn recover_tag(tag: usize) -> usize {
+    tag | 1
+}
+
 impl<'e> Cx<'e> {
     #[inline]
     pub(crate) fn parallel(engine: &'e ParallelEngine, job: Option<&QueryJob>) -> Self {
@@ -79,6 +94,49 @@ impl<'e> Cx<'e> {
                 recovering: Some(participant),
             },
         })
+    }
+
+    /// Runs `f` (a `Query::recover`, with this recovering context) so that an
+    /// `Engine::run` of the same engine nested in it, on any thread of its jobs, gets a
+    /// recovering context too: a nested run must not get around the inputs-only rule
+    /// (its requests could otherwise reach the very cycle being resolved).
+    pub(crate) fn in_recover<R>(&self, f: impl FnOnce() -> R) -> R {
+        let (tag, participant) = match self.inner {
+            Inner::Parallel(ParallelCx {
+                engine,
+                recovering: Some(participant),
+                ..
+            }) => (engine.tag(), participant),
+            Inner::Serial {
+                engine,
+                recovering: Some(participant),
+            } => (engine as *const SerialEngine as usize, participant),
+            _ => return f(),
+        };
+        let frame = RecoverFrame {
+            node: ContextNode::tagged_child_of(context::current(), recover_tag(tag)),
+            participant,
+        };
+        context::enter(Context::of(&frame.node), f)
+    }
+
+    /// This context, or its recovering form if the current code runs inside a
+    /// `Query::recover` of the engine tagged `tag` (see [`Cx::in_recover`]): what a
+    /// nested `Engine::run` gives its closure.
+    pub(crate) fn for_nested_run(self, tag: usize) -> Cx<'e> {
+        let Some((node, found)) = context::innermost_tagged_any(&[tag, recover_tag(tag)]) else {
+            return self;
+        };
+        if found != recover_tag(tag) {
+            return self;
+        }
+        // SAFETY: only `in_recover` tags a node with a recover tag, and a `RecoverFrame`
+        // is `repr(C)` with that node first; the frame outlives every context below it
+        // (context lifetime rule), so the participant it points to outlives this run,
+        // which is nested in the recover.
+        let participant: &'e (&'static str, String) =
+            unsafe { &*(*(node as *const RecoverFrame)).participant };
+        self.recovering(participant)
     }
 
     /// The value of `(Q, key)`, computing it if no one has.

@@ -182,7 +182,8 @@ impl Engine {
                 engine.trace.set(registry.trace.is_on());
                 registry.in_worker(|_| {
                     let enclosing = QueryJob::enclosing(engine.tag());
-                    finish_run(crate::pool::catch(|| f(&Cx::parallel(engine, enclosing))))
+                    let cx = Cx::parallel(engine, enclosing).for_nested_run(engine.tag());
+                    finish_run(crate::pool::catch(|| f(&cx)))
                 })
             }
             EngineKind::Serial(engine) => engine.run(f),

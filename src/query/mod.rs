@@ -1,6 +1,7 @@
 //! The query engine: memoized queries on a weft pool, with blocking waits, cycles
-//! detected as they close and resolved the same way at any thread count, panics that
-//! poison entries, and a serial reference engine.
+//! detected as they close and resolved the same way at any thread count (when no two
+//! cycles share a participant), panics that poison entries, and a serial reference
+//! engine.
 //!
 //! Files in the order a request goes through them: [`Query`] (here), `cx` (the
 //! request), `fetch` (hit -> claim -> execute -> complete, or wait), `table` (the memo
@@ -18,6 +19,10 @@
 //! - A cycle is detected when the wait that closes it is registered. Every participant
 //!   unwinds; one whose query has [`Query::recover`] stores that value, the others store
 //!   [`QueryError::Cycle`]. Callers outside the cycle continue with those results.
+//!   Cycles that share no participant are resolved identically at every thread count
+//!   and by the serial engine; of two cycles that share one (a query requesting two
+//!   others in parallel, both leading back to it), which is reported may depend on the
+//!   schedule.
 //! - A panicking query poisons its entry: every waiter and later request gets
 //!   [`QueryError::Panicked`] with the original message.
 //! - If no worker of a pool can run anything while requests are blocked there, and no
@@ -80,7 +85,8 @@ pub trait Query: 'static {
     /// `recover` runs while its cycle is being unwound, outside any query: through `cx`
     /// it may read **inputs** (values set with [`Engine::set_input`]) and nothing else.
     /// Any other request gets [`QueryError::RequestInRecover`] (deterministically:
-    /// whether another query is done at that moment depends on timing), and letting it
+    /// whether another query is done at that moment depends on timing), also one made
+    /// through an [`Engine::run`] of the same engine nested in `recover`; letting it
     /// propagate (with `cx.get`) stores that error for this participant. A `recover`
     /// that panics poisons this participant like a panicking `compute`. Either way
     /// every waiter is released: a recovery never leaves its entry in progress.

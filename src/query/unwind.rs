@@ -54,7 +54,7 @@ pub(crate) fn settle<Q: Query>(
         // The unwind that brought us here (normally a `CycleUnwind`) is over.
         drop_payload(payload);
     }
-    match catch(|| Q::recover(recover_cx, key, &cycle)) {
+    match catch(|| recover_cx.in_recover(|| Q::recover(recover_cx, key, &cycle))) {
         Ok(Some(value)) => Ok(value),
         Ok(None) => Err(QueryError::Cycle(cycle)),
         Err(payload) => Err(error_of_payload::<Q>(key, payload)),
