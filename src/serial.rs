@@ -22,6 +22,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use crate::pool::context::{self, Context, ContextNode};
 use crate::query::{
     canonical_cmp, check_deps, finish_run, key_text, settle, state, unwind_cycle, Claim, Cx, Cycle,
     Dep, DepBuf, ErasedKey, Event, Greening, Input, Memo, MemoTable, Miss, PanicPayload, Query,
@@ -86,6 +87,11 @@ impl SerialEngine {
         &self.revisions
     }
 
+    /// The context tag of this engine's runs (its address).
+    fn tag(&self) -> usize {
+        self as *const Self as usize
+    }
+
     pub(crate) fn revisions_mut(&mut self) -> &mut Revisions {
         &mut self.revisions
     }
@@ -103,6 +109,18 @@ impl SerialEngine {
             let cx = Cx::serial(state).for_nested_run(state as *const SerialState as usize);
             return finish_run(crate::pool::catch(|| f(&cx)));
         }
+        // Reached from inside a run of this engine, but on another thread (a `weft::join`
+        // half, an `install`): that run holds the state and waits for this thread, so
+        // waiting for the state would hang. Say so instead.
+        if context::innermost_tagged(self.tag()).is_some() {
+            panic!(
+                "weft: `Engine::serial()` was run again from another thread inside one of its \
+                 own runs (through `weft::join`, `install` or `scope`); the serial engine runs \
+                 on one thread at a time and would wait for itself forever: run it on the \
+                 thread of the enclosing run (`cx.join` and friends stay there), or use \
+                 `Engine::new()`"
+            );
+        }
         self.revisions.run_started();
         let body = || {
             let mut state = self.state.lock();
@@ -110,7 +128,12 @@ impl SerialEngine {
             state.now = self.revisions.now;
             state.incremental = self.revisions.incremental;
             let previous = RUNNING.with(|r| r.replace((self, &*state)));
-            let outcome = finish_run(crate::pool::catch(|| f(&Cx::serial(&state))));
+            // Jobs this run starts carry the node, so a run of this engine they make on
+            // another thread is known for what it is (above).
+            let node = ContextNode::tagged_child_of(context::current(), self.tag());
+            let outcome = context::enter(Context::of(&node), || {
+                finish_run(crate::pool::catch(|| f(&Cx::serial(&state))))
+            });
             RUNNING.with(|r| r.set(previous));
             outcome
         };

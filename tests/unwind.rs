@@ -495,3 +495,46 @@ fn a_poison_keeps_the_original_payload_and_can_be_re_raised() {
         }
     });
 }
+
+/// The engine `CrossThread` runs again from a `weft::join` half (set around each run).
+static CROSS_ENGINE: std::sync::atomic::AtomicPtr<Engine> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Runs its own engine again from the halves of a plain `weft::join`: other threads.
+struct CrossThread;
+impl Query for CrossThread {
+    type Key = u32;
+    type Value = u64;
+    const NAME: &'static str = "cross_thread";
+    fn compute(_: &Cx<'_>, k: &u32) -> u64 {
+        // SAFETY (test): set to a live engine for the duration of the outer run.
+        let engine = unsafe { &*CROSS_ENGINE.load(Ordering::SeqCst) };
+        let (a, b) = weft::join(
+            || engine.run(|cx| cx.get::<Leaf>(k)).unwrap(),
+            || engine.run(|cx| cx.get::<Leaf>(&(k + 1))).unwrap(),
+        );
+        (a + b) as u64
+    }
+}
+
+#[test]
+fn a_serial_engine_run_again_from_another_thread_fails_instead_of_hanging() {
+    watchdog(60, "serial engine nested on another thread", || {
+        for (name, pool, mut engine) in engines() {
+            CROSS_ENGINE.store(&mut engine as *mut Engine, Ordering::SeqCst);
+            let got = run_on(&pool, &engine, |cx| cx.try_get::<CrossThread>(&2));
+            CROSS_ENGINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+            match (engine.is_serial(), got) {
+                // The parallel engine runs both nested runs: 20 + 30.
+                (false, Ok(Ok(value))) => assert_eq!(value, 50, "{name}"),
+                (true, Ok(Err(QueryError::Panicked { message, .. }))) => {
+                    assert!(
+                        message.contains("run again from another thread"),
+                        "{message}"
+                    )
+                }
+                (_, other) => panic!("{name}: {other:?}"),
+            }
+        }
+    });
+}

@@ -76,7 +76,10 @@ impl Engine {
     /// values and reports as the parallel engine, for differential tests. Each `run`
     /// executes on a stack as deep as a worker's, so deep query chains behave as on the
     /// pool: on the calling thread (switched to a fresh stack and back), or on a thread
-    /// of its own when called from a pool worker.
+    /// of its own when called from a pool worker. One run at a time: a run nested in
+    /// one of its own runs must be made on that run's thread (where it simply continues
+    /// it); one made from another thread inside a run (a plain `weft::join` half, an
+    /// `install`) panics with a message instead of waiting for the run forever.
     pub fn serial() -> Self {
         Engine {
             kind: EngineKind::Serial(SerialEngine::new()),
