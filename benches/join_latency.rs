@@ -7,7 +7,10 @@
 //! - `asleep`: B has been idle for 20 ms (while A computed) and sleeps in the idle
 //!   list: the latency is mostly the operating system's wake-up of an idle core;
 //! - `busy 200us`: B is running a job for another 200 us, then looks for work (the
-//!   latency then counts from the moment B is free, not from the `join`).
+//!   latency then counts from the moment B is free, not from the `join`);
+//! - `deep, busy`: as `busy 200us`, with the `join` nested two joins deep, so its second
+//!   half is neither pushed nor published but kept private: B must snatch it (see
+//!   `src/pool/snatch.rs`) after taking the two outer halves.
 //!
 //! Prints percentiles (microseconds) per state. A trial whose second half is not taken
 //! within 1 s is counted as missed (the first half gives up; `join` then runs the
@@ -43,6 +46,7 @@ enum State {
     Searching,
     Asleep,
     Busy,
+    DeepBusy,
 }
 
 impl State {
@@ -51,6 +55,7 @@ impl State {
             State::Searching => "searching",
             State::Asleep => "asleep",
             State::Busy => "busy 200us",
+            State::DeepBusy => "deep, busy",
         }
     }
 }
@@ -76,7 +81,7 @@ fn trial(pool: &weft::ThreadPool, state: State, epoch: Instant) -> Option<u64> {
             // Computing, not sleeping: a worker that sleeps in the OS and then wakes B
             // may find B placed on its own core, waiting for the next scheduler tick.
             State::Asleep => busy_for(Duration::from_millis(20)),
-            State::Busy => {
+            State::Busy | State::DeepBusy => {
                 // B runs a 200 us job (spawned: this worker does not wait for it).
                 let (free_at, b_running) = (&free_at, &b_running);
                 weft::scope(|s| {
@@ -86,7 +91,14 @@ fn trial(pool: &weft::ThreadPool, state: State, epoch: Instant) -> Option<u64> {
                         free_at.store(since(Instant::now()), Ordering::Release);
                     });
                     spin_until(b_running, Duration::from_secs(1));
-                    measure(&started, &started_at, since);
+                    if state == State::DeepBusy {
+                        weft::join(
+                            || weft::join(|| measure(&started, &started_at, &since), || ()),
+                            || (),
+                        );
+                    } else {
+                        measure(&started, &started_at, &since);
+                    }
                 });
                 let (t, free) = (
                     started_at.load(Ordering::Acquire),
@@ -98,7 +110,7 @@ fn trial(pool: &weft::ThreadPool, state: State, epoch: Instant) -> Option<u64> {
             }
         }
         let t0 = since(Instant::now());
-        measure(&started, &started_at, since);
+        measure(&started, &started_at, &since);
         started
             .load(Ordering::Acquire)
             .then(|| started_at.load(Ordering::Acquire).saturating_sub(t0))
@@ -106,7 +118,7 @@ fn trial(pool: &weft::ThreadPool, state: State, epoch: Instant) -> Option<u64> {
 }
 
 /// The join under test: the second half records when it starts; the first waits for it.
-fn measure(started: &AtomicBool, started_at: &AtomicU64, since: impl Fn(Instant) -> u64 + Sync) {
+fn measure(started: &AtomicBool, started_at: &AtomicU64, since: &(impl Fn(Instant) -> u64 + Sync)) {
     let here = weft::current_thread_index();
     weft::join(
         || {
@@ -144,7 +156,12 @@ fn main() {
         "{:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}",
         "worker B", "p50", "p90", "p99", "p99.9", "max", "missed"
     );
-    for state in [State::Searching, State::Asleep, State::Busy] {
+    for state in [
+        State::Searching,
+        State::Asleep,
+        State::Busy,
+        State::DeepBusy,
+    ] {
         let n = if state == State::Asleep {
             trials / 20
         } else {

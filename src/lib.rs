@@ -34,7 +34,7 @@ pub mod __loom {
     pub use crate::sync::deque::force_retry as force_steal_retry;
     pub use crate::sync::fiber::suspensions as fiber_suspensions;
     pub use crate::sync::inject_fault;
-    pub use crate::sync::{PUBLISH_HIDDEN_HALVES, PUSH_EAGER_HALVES};
+    pub use crate::sync::{PUBLISH_HIDDEN_HALVES, PUSH_EAGER_HALVES, SNATCH_PRIVATE_HALVES};
 
     /// A memo table's slot-id lanes (`query::table::IdLanes`), for the id model.
     pub struct SlotIds(crate::query::IdLanes);

@@ -112,6 +112,21 @@ pub static PUBLISH_HIDDEN_HALVES: ModelSwitch = ModelSwitch::off();
 #[cfg(loom)]
 pub static PUSH_EAGER_HALVES: ModelSwitch = ModelSwitch::off();
 
+/// Whether an idle worker about to sleep snatches the oldest private `join` half of
+/// another worker (see `pool::snatch`). Loom models without it model the other
+/// protocols with fewer interleavings (every idle worker would walk every list).
+#[cfg(loom)]
+pub static SNATCH_PRIVATE_HALVES: ModelSwitch = ModelSwitch::off();
+
+/// See `SNATCH_PRIVATE_HALVES` (loom builds); always on in normal builds.
+#[inline(always)]
+pub(crate) fn snatching() -> bool {
+    #[cfg(loom)]
+    return SNATCH_PRIVATE_HALVES.is_on();
+    #[cfg(not(loom))]
+    true
+}
+
 /// See `PUBLISH_HIDDEN_HALVES` (loom builds); always on in normal builds.
 #[inline(always)]
 pub(crate) fn publishing() -> bool {
@@ -128,6 +143,94 @@ pub(crate) fn eager_halves() -> bool {
     return PUSH_EAGER_HALVES.is_on();
     #[cfg(not(loom))]
     true
+}
+
+/// Asymmetric fences: a cheap one for a thread on a hot path, and an expensive one for
+/// the rare thread that must synchronise with it (`pool/snatch.rs`). Together they act
+/// as two `SeqCst` fences: of a store-then-load on each side, at least one load sees the
+/// other side's store.
+pub(crate) mod asymmetric {
+    /// The hot side: a compiler fence (loom: a `SeqCst` fence, which is what it
+    /// stands for).
+    #[inline(always)]
+    pub(crate) fn light_fence() {
+        #[cfg(not(loom))]
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        #[cfg(loom)]
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True if [`heavy_fence`] can work here (checked once per process).
+    pub(crate) fn available() -> bool {
+        #[cfg(loom)]
+        return true;
+        #[cfg(not(loom))]
+        return membarrier::registered();
+    }
+
+    /// The rare side: makes every thread of the process pass a full fence (Linux's
+    /// `membarrier`, private expedited). False if it could not; the caller must then not
+    /// rely on it.
+    pub(crate) fn heavy_fence() -> bool {
+        #[cfg(loom)]
+        {
+            loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
+            true
+        }
+        #[cfg(not(loom))]
+        membarrier::barrier()
+    }
+
+    #[cfg(all(not(loom), target_os = "linux"))]
+    mod membarrier {
+        use std::sync::atomic::{AtomicU8, Ordering};
+
+        // From <linux/membarrier.h>.
+        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+        const UNKNOWN: u8 = 0;
+        const READY: u8 = 1;
+        const UNAVAILABLE: u8 = 2;
+        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+        /// Registers the process for private expedited barriers, once; false if the
+        /// kernel (or a seccomp filter, or valgrind) refuses.
+        pub(super) fn registered() -> bool {
+            match STATE.load(Ordering::Acquire) {
+                READY => true,
+                UNAVAILABLE => false,
+                _ => {
+                    // SAFETY: `membarrier` takes two integer arguments and touches no
+                    // memory of ours.
+                    let result = unsafe {
+                        libc::syscall(libc::SYS_membarrier, CMD_REGISTER_PRIVATE_EXPEDITED, 0)
+                    };
+                    let state = if result == 0 { READY } else { UNAVAILABLE };
+                    STATE.store(state, Ordering::Release);
+                    state == READY
+                }
+            }
+        }
+
+        pub(super) fn barrier() -> bool {
+            // SAFETY: as above.
+            registered()
+                && unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0) } == 0
+        }
+    }
+
+    /// No asymmetric fence known on this OS: never available.
+    #[cfg(all(not(loom), not(target_os = "linux")))]
+    mod membarrier {
+        pub(super) fn registered() -> bool {
+            false
+        }
+
+        pub(super) fn barrier() -> bool {
+            false
+        }
+    }
 }
 
 /// One-time initialisation of process globals (the global pool). Not a protocol the

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -181,6 +182,113 @@ fn an_inner_second_half_feeds_the_channel_its_first_half_waits_on() {
                 .0
             });
             assert_eq!(got, round);
+        }
+    });
+}
+
+/// `depth` nested joins whose second halves do nothing, around an innermost join whose
+/// first half waits on a channel that its second half feeds.
+fn channel_at_the_bottom(depth: u32, round: u32) -> u32 {
+    if depth == 0 {
+        let (tx, rx) = mpsc::channel();
+        weft::join(move || rx.recv().unwrap(), move || tx.send(round).unwrap()).0
+    } else {
+        weft::join(|| channel_at_the_bottom(depth - 1, round), || ()).0
+    }
+}
+
+#[test]
+fn a_first_half_nested_deeper_than_any_bound_gets_its_second_half_run_elsewhere() {
+    // The outer halves take the slot and the eagerly pushed places; the innermost one
+    // stays private, and its owner blocks in user code: an idle worker must snatch it.
+    watchdog(120, "deeply nested channel join", || {
+        for threads in [2, 3, 8] {
+            let pool = pool(threads);
+            for depth in [1, 2, 3, 8, 9, 20, 200] {
+                for round in 0..5 {
+                    let got = pool.install(|| channel_at_the_bottom(depth, round));
+                    assert_eq!(got, round, "{threads} threads, depth {depth}");
+                }
+            }
+        }
+    });
+}
+
+/// `depth` nested joins whose second halves each send one message; the innermost first
+/// half waits for all of them.
+fn every_level_feeds_the_bottom(depth: u32, tx: mpsc::Sender<u32>, rx: mpsc::Receiver<u32>) -> u32 {
+    if depth == 0 {
+        drop(tx);
+        return rx.iter().sum();
+    }
+    let to_bottom = tx.clone();
+    weft::join(
+        move || every_level_feeds_the_bottom(depth - 1, tx, rx),
+        move || to_bottom.send(depth).unwrap(),
+    )
+    .0
+}
+
+#[test]
+fn an_owner_blocked_under_many_private_halves_gets_every_one_run_elsewhere() {
+    watchdog(120, "many private halves under a blocked owner", || {
+        for threads in [2, 4] {
+            let pool = pool(threads);
+            for depth in [2, 10, 64] {
+                let (tx, rx) = mpsc::channel();
+                let sum = pool.install(|| every_level_feeds_the_bottom(depth, tx, rx));
+                assert_eq!(
+                    sum,
+                    depth * (depth + 1) / 2,
+                    "{threads} threads, depth {depth}"
+                );
+            }
+        }
+    });
+}
+
+/// Spins for `micros` without calling into weft.
+fn compute_for(micros: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(micros) {
+        std::hint::spin_loop();
+    }
+}
+
+/// `depth` nested joins whose second halves count themselves; the innermost first half
+/// and every first half on its way out compute for a while without calling into weft,
+/// so idle workers snatch private halves while their owner unlinks them.
+fn busy_chain(depth: u32, ran: &AtomicUsize) -> usize {
+    if depth == 0 {
+        compute_for(200);
+        return 0;
+    }
+    let (below, one) = weft::join(
+        || {
+            let below = busy_chain(depth - 1, ran);
+            compute_for(u64::from(depth % 3) * 20);
+            below
+        },
+        || {
+            ran.fetch_add(1, Ordering::Relaxed);
+            1
+        },
+    );
+    below + one
+}
+
+#[test]
+fn halves_snatched_while_their_owners_return_run_exactly_once() {
+    watchdog(120, "busy chains", || {
+        for threads in [2, 3, 4] {
+            let pool = pool(threads);
+            for round in 0..1000 {
+                let depth = 1 + round % 12;
+                let ran = AtomicUsize::new(0);
+                let counted = pool.install(|| busy_chain(depth, &ran));
+                assert_eq!(counted, depth as usize, "{threads} threads, depth {depth}");
+                assert_eq!(ran.load(Ordering::Relaxed), depth as usize);
+            }
         }
     });
 }

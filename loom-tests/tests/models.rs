@@ -565,32 +565,40 @@ fn first_half_waits_behind_weft_for_the_second() {
 fn an_idle_worker_reaches_a_nested_half_behind_a_published_one() {
     let _publishing = Publishing::on();
     let _eager = EagerHalves::on();
-    model_bounded(0, 2, || {
-        let pool = pool(2);
-        let ran = Arc::new(AtomicUsize::new(0));
-        let (first, second, outer) = (ran.clone(), ran.clone(), ran.clone());
-        pool.install(move || {
-            weft::join(
-                move || {
-                    weft::join(
-                        move || {
-                            while first.load(Ordering::Acquire) & 1 == 0 {
-                                loom::thread::yield_now();
-                            }
-                        },
-                        move || {
-                            second.fetch_add(1, Ordering::Release);
-                        },
-                    )
-                },
-                move || {
-                    outer.fetch_add(2, Ordering::Relaxed);
-                },
-            )
-        });
-        assert_eq!(ran.load(Ordering::Acquire), 3);
-        pool.shutdown();
+    model_bounded(
+        0,
+        2,
+        inner_first_half_waits_behind_weft_for_the_inner_second,
+    );
+}
+
+/// A nested join on a 2-thread pool whose inner first half spins until the inner
+/// second half has run (on the other worker: its owner never calls into weft again).
+fn inner_first_half_waits_behind_weft_for_the_inner_second() {
+    let pool = pool(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (first, second, outer) = (ran.clone(), ran.clone(), ran.clone());
+    pool.install(move || {
+        weft::join(
+            move || {
+                weft::join(
+                    move || {
+                        while first.load(Ordering::Acquire) & 1 == 0 {
+                            loom::thread::yield_now();
+                        }
+                    },
+                    move || {
+                        second.fetch_add(1, Ordering::Release);
+                    },
+                )
+            },
+            move || {
+                outer.fetch_add(2, Ordering::Relaxed);
+            },
+        )
     });
+    assert_eq!(ran.load(Ordering::Acquire), 3);
+    pool.shutdown();
 }
 
 // 11c. The same wait behind weft's back on a single join, with eager halves on: the half
@@ -600,6 +608,69 @@ fn an_idle_worker_takes_an_eagerly_pushed_half_its_owner_waits_for() {
     let _publishing = Publishing::on();
     let _eager = EagerHalves::on();
     model_bounded(0, 2, first_half_waits_behind_weft_for_the_second);
+}
+
+// 11d. Snatching: a nested join whose inner second half stays private (the outer one
+//      holds the slot) and whose inner first half waits for it behind weft's back. The
+//      idle worker claims the outer half, then must snatch the inner one from its
+//      owner's list; the owner, coming back, finds it snatched and waits for it.
+#[test]
+fn an_idle_worker_snatches_a_private_half_its_owner_waits_for() {
+    let _publishing = Publishing::on();
+    let _snatching = Snatching::on();
+    model_bounded(
+        0,
+        2,
+        inner_first_half_waits_behind_weft_for_the_inner_second,
+    );
+}
+
+// 11e. Snatching races the owner's unlink: the same nesting, but the owner does not
+//      wait, so it may unlink its private half while the idle worker walks the list.
+//      The half runs exactly once, and its node outlives the thief's read.
+#[test]
+fn a_private_half_is_run_once_when_its_owner_and_a_thief_race() {
+    let _publishing = Publishing::on();
+    let _snatching = Snatching::on();
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (second, outer) = (ran.clone(), ran.clone());
+        pool.install(move || {
+            weft::join(
+                move || {
+                    weft::join(
+                        || {},
+                        move || {
+                            second.fetch_add(1, Ordering::Relaxed);
+                        },
+                    )
+                },
+                move || {
+                    outer.fetch_add(2, Ordering::Relaxed);
+                },
+            )
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 3);
+        pool.shutdown();
+    });
+}
+
+/// Snatching of private halves is off in most models (see
+/// `weft::__loom::SNATCH_PRIVATE_HALVES`); this switches it on until dropped.
+struct Snatching;
+
+impl Snatching {
+    fn on() -> Self {
+        weft::__loom::SNATCH_PRIVATE_HALVES.set(true);
+        Snatching
+    }
+}
+
+impl Drop for Snatching {
+    fn drop(&mut self) {
+        weft::__loom::SNATCH_PRIVATE_HALVES.set(false);
+    }
 }
 
 /// Publishing of private `join` halves is off in most models (see
@@ -1059,6 +1130,39 @@ fn mutant_stall_ignores_woken_is_caught() {
         "stall_ignores_woken",
         "a_woken_waiter_is_not_taken_for_a_stall",
         "Deadlock",
+    );
+}
+
+#[test]
+fn mutant_snatch_never_is_caught() {
+    // Idle workers never look at private halves: the inner first half spins forever.
+    expect_caught(
+        "snatch_never",
+        "an_idle_worker_snatches_a_private_half_its_owner_waits_for",
+        "Model exceeded maximum number of branches",
+    );
+}
+
+#[test]
+fn mutant_unlink_ignores_thieves_is_caught() {
+    // The owner runs its half inline whatever thieves did: the snatched half runs
+    // twice, or its node ends while the thief reads it.
+    expect_caught(
+        "unlink_ignores_thieves",
+        "an_idle_worker_snatches_a_private_half_its_owner_waits_for",
+        "Causality violation | assertion",
+    );
+}
+
+#[test]
+fn mutant_snatch_unfenced_is_caught() {
+    // Without the owner's fence, its unlink and the thief's walk can miss each other:
+    // the owner ends the node the thief is still reading (the thief then reads a dead
+    // frame: loom finds a stale object id in it), or both run the half.
+    expect_caught(
+        "snatch_unfenced",
+        "a_private_half_is_run_once_when_its_owner_and_a_thief_race",
+        "index out of bounds | failed to get object | Causality violation | assertion",
     );
 }
 

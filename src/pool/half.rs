@@ -19,6 +19,7 @@ use super::job::JobRef;
 use super::latch::{Latch, WorkerLatch};
 use super::registry::Registry;
 use super::unwind::catch;
+use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::UnsafeCell;
 
 /// The type-erased head of a [`JoinHalf`]: what the owner's list of private halves and
@@ -37,17 +38,25 @@ use crate::sync::UnsafeCell;
 /// reach an idle worker: a first half that computes for seconds, or waits on a barrier
 /// for the second, does not keep the second from running. While the slot is free, the
 /// first few halves a worker hides are pushed onto its deque instead ([`EAGER`], see
-/// `WorkerThread::offer`), so nested first halves that block reach idle workers too.
+/// `WorkerThread::offer`), so nested first halves that block reach idle workers too;
+/// the rest an idle worker can snatch from the list itself (see `snatch.rs`).
 #[repr(C)]
 pub(crate) struct HiddenJob {
     /// How to run the half, and in which context: read by the owner and, after a claim,
     /// by the claimer; loom checks that the node outlives the claimer's read (see the
     /// `Drop` impl).
     entry: UnsafeCell<Entry>,
-    below: Cell<*const HiddenJob>,
-    /// [`EXPOSED`], [`PUBLISHED`], [`EAGER`] and [`HANDED_OUT`] (one byte: `unhide` tells a half
-    /// that was never handed out by one test against zero).
+    /// Written by the owner before the node joins its list (see `snatch.rs`), read by
+    /// the owner and by a thief walking the list.
+    below: UnsafeCell<*const HiddenJob>,
+    /// [`EXPOSED`], [`PUBLISHED`], [`EAGER`], [`SNATCHED`] and [`HANDED_OUT`]: the
+    /// owner's own record (one byte: `unhide` tells a half that was never handed out by
+    /// one test against zero). Thieves never read it.
     flags: Cell<u8>,
+    /// What a thief walking the owner's list may know: [`share::PRIVATE`],
+    /// [`share::OFFERED`] (published: claimed through the slot or not at all) or
+    /// [`share::SNATCHED`]. Written by the owner only before the node joins the list.
+    share: AtomicU8,
     /// Set by [`HiddenJob::hand_out`]; uninitialised until then.
     latch: UnsafeCell<MaybeUninit<WorkerLatch<'static>>>,
 }
@@ -68,15 +77,52 @@ pub(crate) const EAGER: u8 = 8;
 pub(crate) const PUBLISHED: u8 = 2;
 /// `HiddenJob::flags`: the latch is initialised (the half was handed out at least once).
 const HANDED_OUT: u8 = 4;
+/// `HiddenJob::flags`: a thief snatched the node from the owner's list (see
+/// `snatch.rs`), and the owner found out; like [`EXPOSED`], it is out of the list.
+pub(crate) const SNATCHED: u8 = 16;
+
+/// The values of `HiddenJob::share`.
+pub(crate) mod share {
+    /// Kept private: a thief walking the owner's list may snatch it.
+    pub(crate) const PRIVATE: u8 = 0;
+    /// Published in the owner's slot: only a claim through the slot may take it.
+    pub(crate) const OFFERED: u8 = 1;
+    /// Taken by a thief walking the owner's list.
+    pub(crate) const SNATCHED: u8 = 2;
+}
 
 impl HiddenJob {
     /// The next older hidden half of the same worker, or null.
+    #[inline]
     pub(crate) fn below(&self) -> *const HiddenJob {
-        self.below.get()
+        // SAFETY: written only by `set_below`, by the owner, before the node joins its
+        // list, so before any thief can read it (see `snatch.rs`).
+        self.below.with(|below| unsafe { *below })
     }
 
+    /// Links the node above `below`, before it joins its owner's list.
+    #[inline]
     pub(crate) fn set_below(&self, below: *const HiddenJob) {
-        self.below.set(below);
+        // SAFETY: the owner writes this before the node joins its list, and nobody
+        // reads it before that.
+        self.below.with_mut(|slot| unsafe { *slot = below });
+    }
+
+    /// What a thief walking the owner's list may know (see [`share`]).
+    pub(crate) fn share(&self) -> &AtomicU8 {
+        &self.share
+    }
+
+    /// Marks the node as published, before it joins its owner's list: thieves walking
+    /// the list leave it to the slot.
+    pub(crate) fn mark_offered(&self) {
+        self.share.store(share::OFFERED, Ordering::Relaxed);
+    }
+
+    /// The owner found out that a thief snatched the node: it is out of the list,
+    /// handed out (its latch was written by the thief) and waited for like a stolen job.
+    pub(crate) fn mark_snatched(&self) {
+        self.flags.set(self.flags.get() | SNATCHED | HANDED_OUT);
     }
 
     pub(crate) fn flags(&self) -> u8 {
@@ -138,6 +184,32 @@ impl HiddenJob {
         unsafe { JobRef::new(node as *const (), entry.execute_fn, entry.ctx) }
     }
 
+    /// The job of a node this thread snatched from its owner's list (see `snatch.rs`):
+    /// writes the latch that the owner, worker `owner` of `registry`, will wait for.
+    ///
+    /// # Safety
+    /// The caller set `share` to [`share::SNATCHED`] while it held the owner's list
+    /// (so the owner neither runs the node nor reads its latch until it finds out, and
+    /// then waits for the latch before the node goes out of scope), and no other thread
+    /// has the node.
+    pub(crate) unsafe fn snatched_job(
+        node: *const HiddenJob,
+        registry: &Registry,
+        owner: usize,
+    ) -> JobRef {
+        // SAFETY: as in `hand_out`: the registry outlives the latch.
+        let registry: &'static Registry = unsafe { &*(registry as *const Registry) };
+        // SAFETY: forwarded: nobody else writes or reads the latch before the owner
+        // finds the node snatched, which happens after our release of the list.
+        unsafe {
+            (*node)
+                .latch
+                .with_mut(|latch| (*latch).write(WorkerLatch::new(registry, owner)));
+        }
+        // SAFETY: forwarded, as for a claimed node.
+        unsafe { Self::claimed_job(node) }
+    }
+
     /// The latch, once the half has been handed out (not checked: a thief must not
     /// read the owner's flags).
     fn latch(&self) -> &WorkerLatch<'static> {
@@ -189,8 +261,9 @@ impl<F: FnOnce() -> R + Send, R: Send> JoinHalf<F, R> {
                     execute_fn: Self::execute,
                     ctx,
                 }),
-                below: Cell::new(ptr::null()),
+                below: UnsafeCell::new(ptr::null()),
                 flags: Cell::new(0),
+                share: AtomicU8::new(share::PRIVATE),
                 latch: UnsafeCell::new(MaybeUninit::uninit()),
             },
             func: UnsafeCell::new(ManuallyDrop::new(func)),

@@ -20,17 +20,21 @@
 //! other())`: the outer half would take the slot and the inner one stay private), so
 //! the first halves hidden while the slot is free are pushed onto the deque instead, up
 //! to one fewer than the pool's threads (at most eight) outstanding at once; the next
-//! one is published. Deeper private halves of the same worker wait for its next call
-//! into weft (a `join`, a wait, a request): a first half nested more levels deep than
-//! that which blocks in user code on a half its own worker keeps private can still
-//! hang, where rayon (which pushes every half) would not.
+//! one is published. Deeper private halves are reached by *snatching* (`snatch.rs`): a
+//! worker about to sleep takes the oldest half another worker keeps private, through a
+//! handshake whose cost falls on the thief (a `membarrier` system call on Linux) and
+//! leaves the owner's unlink a plain store and load. Where no such fence exists, a
+//! first half nested deeper than the bound above that blocks in user code on a half
+//! its own worker keeps private can still hang, where rayon (which pushes every half)
+//! would not.
 //!
 //! The second half is built for that: a [`JoinHalf`] on this frame whose latch and
 //! result slot, which only another thread needs, are written when the owner hands it
 //! out (publishes or pushes it), not at every `join`. A `join` whose half stays private
-//! writes the closure, its run function and context, and one link (64 instructions per
-//! `join` of `fib` under callgrind, against 49 for a one-thread pool's `join`, which
-//! runs both halves in order).
+//! writes the closure, its run function and context, and one link, and checks one word
+//! for thieves when it unlinks it (70 instructions per `join` of `fib` under
+//! callgrind, against 51 for a one-thread pool's `join`, which runs both halves in
+//! order).
 
 use super::context;
 use super::half::JoinHalf;

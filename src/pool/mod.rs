@@ -20,6 +20,7 @@ mod queue;
 pub(crate) mod registry;
 mod scope;
 mod sleep;
+mod snatch;
 mod spawn;
 mod tokens;
 mod unwind;

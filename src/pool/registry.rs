@@ -27,6 +27,7 @@ use super::job::{JobRef, StackJob};
 use super::latch::{LockLatch, WorkerLatch};
 use super::queue::FlaggedQueue;
 use super::sleep::{Parker, Sleep};
+use super::snatch::PrivateHalves;
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
 use super::worker::{self, WorkerThread};
@@ -78,6 +79,9 @@ pub(crate) struct Slot {
     /// On a line of its own: every `join` of the slot's worker reads it, and the
     /// other fields here are written by other workers (waking fibers, handing off).
     pub(crate) published: CachePadded<AtomicPtr<HiddenJob>>,
+    /// The `join` halves the slot's worker keeps private (see `snatch.rs`). On a line
+    /// of its own: its worker writes it at every `join`, others read it when idle.
+    pub(crate) private: CachePadded<PrivateHalves>,
     /// Jobs that only this slot's worker may run (`broadcast`), oldest first.
     broadcasts: FlaggedQueue<JobRef>,
     /// For a spare: the index of the worker it last stood in for, which is what
@@ -258,6 +262,7 @@ impl Registry {
                 handoff: Mutex::new(Vec::new()),
                 has_handoff: AtomicBool::new(false),
                 published: CachePadded::new(AtomicPtr::new(std::ptr::null_mut())),
+                private: CachePadded::new(PrivateHalves::new()),
                 broadcasts: FlaggedQueue::new(),
                 stands_in_for: AtomicUsize::new(0),
             })

@@ -3,7 +3,8 @@
 //! **Running.** A worker resumes its ready fibers first (they hold waits that are over,
 //! and only this thread may resume them), then runs jobs from its own deque (newest
 //! first), then steals (oldest first) from other workers and the injector. Idle, it
-//! spins [`SPIN_ROUNDS`] rounds, then sleeps in the idle list (see `sleep.rs`). A worker
+//! spins [`SPIN_ROUNDS`] rounds, tries to snatch a half another worker keeps private
+//! (see `snatch.rs`), then sleeps in the idle list (see `sleep.rs`). A worker
 //! counts as *hungry* (and `join` pushes its halves for thieves) only while it searches,
 //! not while it sleeps: a sleeper is woken by the halves `join` publishes or pushes (see
 //! [`HiddenJob`]). The main loop runs jobs straight on the worker's own stack: no fiber,
@@ -29,10 +30,11 @@ use std::cell::Cell;
 use std::ptr;
 
 use super::fiber::FiberSet;
-use super::half::{HiddenJob, EAGER, EXPOSED, PUBLISHED};
+use super::half::{HiddenJob, EAGER, EXPOSED, PUBLISHED, SNATCHED};
 use super::job::JobRef;
 use super::latch::WorkerLatch;
-use super::registry::{Registry, SpareOutcome};
+use super::registry::{Registry, Slot, SpareOutcome};
+use super::snatch::PrivateHalves;
 use super::tokens::Permit;
 use super::unwind::AbortIfPanic;
 use crate::sync::atomic::{AtomicPtr, Ordering};
@@ -64,16 +66,15 @@ pub(crate) struct WorkerThread {
     /// The pool has one thread (`join` then runs its halves in order): a copy of the
     /// registry's `num_threads == 1`, next to what `join` reads anyway.
     pub(crate) solo: bool,
-    /// This worker's `registry.slots[index].published`, which every `join` reads:
-    /// one load instead of an indexed, bounds-checked walk from the registry.
-    published: *const AtomicPtr<HiddenJob>,
+    /// This worker's `registry.slots[index]`, whose `published` and `private` every
+    /// `join` uses: one load instead of an indexed, bounds-checked walk from the
+    /// registry.
+    slot: *const Slot,
     rng: Cell<u64>,
     /// The token this worker runs on; `None` while it is parked.
     permit: Cell<Option<Permit>>,
     /// Counted in the registry's `hungry`: looking for work (see `join.rs`).
     hungry: Cell<bool>,
-    /// The newest `join` second half kept private (see [`HiddenJob`]), or null.
-    hidden: Cell<*const HiddenJob>,
     /// Halves `hide` pushed itself whose joins have not returned (see
     /// [`WorkerThread::offer`]), and how many it may have at once.
     eager: Cell<u32>,
@@ -124,7 +125,7 @@ unsafe impl Send for WorkerRef {}
 impl WorkerThread {
     fn new(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) -> Self {
         let fiber_stack = registry.fiber_stack_size;
-        let published: *const AtomicPtr<HiddenJob> = &*registry.slots[index].published;
+        let slot: *const Slot = &registry.slots[index];
         let eager_limit = (registry.num_threads as u32)
             .saturating_sub(1)
             .min(MAX_EAGER);
@@ -132,12 +133,11 @@ impl WorkerThread {
             deque,
             index,
             solo: registry.num_threads == 1,
-            published,
+            slot,
             registry,
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
             permit: Cell::new(None),
             hungry: Cell::new(false),
-            hidden: Cell::new(ptr::null()),
             eager: Cell::new(0),
             eager_limit,
             fibers: FiberSet::new(fiber_stack),
@@ -150,7 +150,14 @@ impl WorkerThread {
     fn published(&self) -> &AtomicPtr<HiddenJob> {
         // SAFETY: points into `self.registry`'s slots, which live as long as the
         // registry, which `self` keeps alive.
-        unsafe { &*self.published }
+        unsafe { &(*self.slot).published }
+    }
+
+    /// This worker's private halves (see `snatch.rs`).
+    #[inline]
+    fn private(&self) -> &PrivateHalves {
+        // SAFETY: as in `published`.
+        unsafe { &(*self.slot).private }
     }
 
     /// The current thread's worker, or null.
@@ -218,10 +225,15 @@ impl WorkerThread {
     /// `node` goes out of scope.
     #[inline]
     pub(crate) fn hide(&self, node: &HiddenJob) {
-        if crate::sync::publishing() && self.published().load(Ordering::Relaxed).is_null() {
+        // The push comes first: a worker that claims the slot's half meanwhile looks
+        // for private halves before it sleeps, and either finds this one or we find
+        // the slot free (`PrivateHalves::push` fences against its look).
+        // SAFETY: as in `published`. (One load of the slot's address for both uses:
+        // the push's fence would make the compiler load it again.)
+        let slot = unsafe { &*self.slot };
+        slot.private.push(node);
+        if crate::sync::publishing() && slot.published.load(Ordering::Relaxed).is_null() {
             self.offer(node);
-        } else {
-            node.set_below(self.hidden.replace(node));
         }
     }
 
@@ -233,11 +245,16 @@ impl WorkerThread {
     /// code: in `join(|| join(|| wait_for_c(), || c()), || other())` the outer second
     /// half takes the slot, the inner one would stay private, and its owner never calls
     /// into weft again. Pushing the outermost halves (the first ones hidden after the
-    /// slot frees) lets that many levels of such nesting reach idle workers; deeper
-    /// joins keep their halves private and cost no more than before. The pushes happen
-    /// once per freed slot, not per `join`.
+    /// slot frees) lets that many levels of such nesting reach idle workers without
+    /// the system call a snatch costs (see `snatch.rs`); deeper joins keep their halves
+    /// private and cost no more than before. The pushes happen once per freed slot, not
+    /// per `join`.
     #[cold]
     fn offer(&self, node: &HiddenJob) {
+        // Out of the list again first (`hide` pushed it): a thief may have snatched it.
+        if !self.private().pop(node) && self.private().settle_one(node) {
+            return;
+        }
         let eager = self.eager.get();
         if eager < self.eager_limit
             && crate::sync::eager_halves()
@@ -256,7 +273,9 @@ impl WorkerThread {
             }
             return;
         }
-        node.set_below(self.hidden.replace(node));
+        // Offered before it joins the list: thieves walking it leave it to the slot.
+        node.mark_offered();
+        self.private().push(node);
         self.publish(node);
     }
 
@@ -312,33 +331,36 @@ impl WorkerThread {
     }
 
     /// True if `node` is still hidden; it is then removed, and the caller runs it.
-    /// False if it was exposed meanwhile (it sits in the deque like any pushed job) or
-    /// claimed by an idle worker: the caller then waits for it like a stolen job.
+    /// False if it was exposed meanwhile (it sits in the deque like any pushed job),
+    /// claimed by an idle worker, or snatched by one: the caller then waits for it like
+    /// a stolen job.
     #[inline]
     pub(crate) fn unhide(&self, node: &HiddenJob) -> bool {
         debug_assert!(
-            node.flags() & EXPOSED != 0 || ptr::eq(self.hidden.get(), node),
+            node.flags() & (EXPOSED | SNATCHED) != 0 || ptr::eq(self.private().newest(), node),
             "hidden jobs nest"
         );
         if node.flags() == 0 {
-            // Never handed out (the common case): one test.
-            self.hidden.set(node.below());
-            return true;
+            // Never handed out (the common case): one test, and the unlink.
+            return self.private().pop(node) || !self.private().settle_one(node);
         }
         self.unhide_handed_out(node)
     }
 
-    /// [`WorkerThread::unhide`] for a node that was published or exposed.
+    /// [`WorkerThread::unhide`] for a node that was published, exposed or snatched.
     #[cold]
     fn unhide_handed_out(&self, node: &HiddenJob) -> bool {
         let flags = node.flags();
-        if flags & EXPOSED != 0 {
+        if flags & (EXPOSED | SNATCHED) != 0 {
             if flags & EAGER != 0 {
                 self.eager.set(self.eager.get() - 1);
             }
             return false;
         }
-        self.hidden.set(node.below());
+        // Published, so never snatched; but a thief may be reading it.
+        if !self.private().pop(node) {
+            self.private().settle();
+        }
         flags & PUBLISHED == 0 || self.unpublish(node)
     }
 
@@ -352,19 +374,26 @@ impl WorkerThread {
 
     /// Pushes every hidden job onto the deque, oldest (largest) first.
     pub(crate) fn expose_hidden(&self) {
-        let mut node = self.hidden.replace(ptr::null());
+        let (mut node, quiet) = self.private().pop_all();
         if node.is_null() {
             return;
         }
+        if !quiet {
+            self.private().settle();
+        }
         let mut nodes = Vec::new();
         // SAFETY: hidden nodes live in the frames of joins still running on this thread
-        // (each removes its node, or finds it exposed, before it returns), and only this
-        // thread touches them.
+        // (each removes its node, or finds it exposed, before it returns), and no thief
+        // reads them any more (settled).
         while let Some(hidden) = unsafe { node.as_ref() } {
             nodes.push(hidden);
             node = hidden.below();
         }
         for hidden in nodes.into_iter().rev() {
+            if !quiet && self.private().found_snatched(hidden) {
+                // Its thief runs it; its join waits for it.
+                continue;
+            }
             hidden.set_flags(hidden.flags() | EXPOSED);
             if hidden.flags() & PUBLISHED != 0 && !self.unpublish(hidden) {
                 // Claimed by an idle worker, which runs it.
@@ -429,6 +458,12 @@ impl WorkerThread {
                     SpareOutcome::Resumed => continue,
                     SpareOutcome::Terminated => return,
                 }
+            }
+            if let Some(job) = self.snatch() {
+                self.set_hungry(false);
+                // SAFETY: we just snatched the job, and run it once.
+                unsafe { self.execute(job) };
+                continue;
             }
             // Asleep is not hungry: `join` keeps its halves private (and publishes one,
             // which wakes a sleeper) rather than paying for pushes nobody takes.
@@ -498,7 +533,7 @@ impl WorkerThread {
     /// it, or `join` halves it keeps private).
     pub(crate) fn has_pending_tasks(&self) -> bool {
         !self.deque.is_empty()
-            || !self.hidden.get().is_null()
+            || !self.private().newest().is_null()
             || self.registry.has_broadcast_for(self.index)
     }
 
@@ -532,6 +567,13 @@ impl WorkerThread {
                 let victim = (start + k) % slots.len();
                 if victim != self.index {
                     if let Some(job) = slots[victim].claim_published() {
+                        // Its owner may keep halves private below the one we took, and
+                        // block on them: let a sleeper look for them (see `snatch.rs`).
+                        if !slots[victim].private.newest().is_null() {
+                            self.registry
+                                .sleep
+                                .hint_work(|w| self.registry.unpark_worker(w));
+                        }
                         return Some(job);
                     }
                 }
@@ -540,6 +582,21 @@ impl WorkerThread {
                 return None;
             }
         }
+    }
+
+    /// Takes the oldest private half of some other worker (see `snatch.rs`), for a
+    /// worker about to sleep: a worker that runs user code without calling into weft
+    /// may keep halves private that it waits for.
+    fn snatch(&self) -> Option<JobRef> {
+        if !crate::sync::snatching() || crate::sync::mutant("snatch_never") {
+            return None;
+        }
+        let slots = self.registry.started_slots();
+        let start = self.next_random(slots.len());
+        (0..slots.len())
+            .map(|k| (start + k) % slots.len())
+            .filter(|&victim| victim != self.index)
+            .find_map(|victim| slots[victim].private.snatch(&self.registry, victim))
     }
 
     /// Waits until `latch` is set (see the module docs): suspends the current fiber, or
@@ -606,6 +663,11 @@ impl WorkerThread {
                 continue;
             }
             idle_rounds = 0;
+            if let Some(job) = self.snatch() {
+                self.set_hungry(false);
+                self.execute_on_fiber(job);
+                continue;
+            }
             if crate::sync::publishing() {
                 self.set_hungry(false);
             }
