@@ -292,3 +292,50 @@ fn halves_snatched_while_their_owners_return_run_exactly_once() {
         }
     });
 }
+
+#[test]
+fn a_second_half_run_elsewhere_that_panics_re_raises_its_payload_in_its_join() {
+    // Nested deeper than the pushed and published halves, so on Linux the innermost
+    // second half is snatched by the idle worker; it feeds the first half, then panics.
+    watchdog(60, "panicking snatched half", || {
+        let pool = pool(2);
+        for depth in [0, 2, 5] {
+            for _ in 0..20 {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    pool.install(|| panicking_at_the_bottom(depth))
+                }));
+                let payload = outcome.expect_err("the second half's panic is re-raised");
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"second half fails"));
+            }
+        }
+    });
+}
+
+fn panicking_at_the_bottom(depth: u32) {
+    if depth == 0 {
+        let (tx, rx) = mpsc::channel();
+        weft::join(
+            move || rx.recv().unwrap(),
+            move || {
+                tx.send(()).unwrap();
+                panic!("second half fails");
+            },
+        );
+    } else {
+        weft::join(|| panicking_at_the_bottom(depth - 1), || ());
+    }
+}
+
+#[test]
+fn a_first_half_blocked_under_a_hundred_thousand_nested_joins_gets_its_second_half_run() {
+    // Thieves walk a bounded part of the list per snatch: a very deep list of private
+    // halves costs each snatch that bound, not its whole length.
+    watchdog(120, "100k-deep private halves", || {
+        let pool = pool(2);
+        assert_eq!(pool.install(|| channel_at_the_bottom(100_000, 7)), 7);
+        let (tx, rx) = mpsc::channel();
+        let depth = 20_000u64;
+        let sum = pool.install(|| every_level_feeds_the_bottom(depth as u32, tx, rx));
+        assert_eq!(u64::from(sum), depth * (depth + 1) / 2);
+    });
+}

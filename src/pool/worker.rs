@@ -463,6 +463,8 @@ impl WorkerThread {
                 self.set_hungry(false);
                 // SAFETY: we just snatched the job, and run it once.
                 unsafe { self.execute(job) };
+                // Its owner may keep more halves private: look again as soon as idle.
+                idle_rounds = SPIN_ROUNDS;
                 continue;
             }
             // Asleep is not hungry: `join` keeps its halves private (and publishes one,
@@ -666,6 +668,7 @@ impl WorkerThread {
             if let Some(job) = self.snatch() {
                 self.set_hungry(false);
                 self.execute_on_fiber(job);
+                idle_rounds = SPIN_ROUNDS;
                 continue;
             }
             if crate::sync::publishing() {
