@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Barrier};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{pool, watchdog};
@@ -337,5 +337,59 @@ fn a_first_half_blocked_under_a_hundred_thousand_nested_joins_gets_its_second_ha
         let depth = 20_000u64;
         let sum = pool.install(|| every_level_feeds_the_bottom(depth as u32, tx, rx));
         assert_eq!(u64::from(sum), depth * (depth + 1) / 2);
+    });
+}
+
+/// `depth` nested joins below `level`; the innermost first half waits for the message
+/// the second half of level `feeder` sends.
+fn blocked_under(
+    level: u32,
+    depth: u32,
+    feeder: u32,
+    tx: &Mutex<mpsc::Sender<u32>>,
+    rx: &Mutex<mpsc::Receiver<u32>>,
+) -> u32 {
+    if level > depth {
+        return rx.lock().unwrap().recv().unwrap();
+    }
+    let (below, _) = weft::join(
+        || blocked_under(level + 1, depth, feeder, tx, rx),
+        || {
+            if level == feeder {
+                tx.lock().unwrap().send(level).unwrap();
+            }
+        },
+    );
+    below
+}
+
+#[test]
+fn a_first_half_blocked_under_hundreds_of_private_halves_gets_an_old_one_run() {
+    // The other worker is busy (and so not hungry) while the chain is built, so every
+    // half below the pushed and published ones stays private; the one the bottom waits
+    // for is far down the list, below hundreds of newer private halves.
+    watchdog(120, "old private half under hundreds of newer ones", || {
+        let pool = pool(2);
+        for (depth, feeder) in [(300, 20), (260, 2), (1000, 500), (2000, 3)] {
+            let started = AtomicBool::new(false);
+            let (tx, rx) = mpsc::channel();
+            let (tx, rx) = (Mutex::new(tx), Mutex::new(rx));
+            let got = pool.install(|| {
+                weft::join(
+                    || {
+                        while !started.load(Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
+                        blocked_under(1, depth, feeder, &tx, &rx)
+                    },
+                    || {
+                        started.store(true, Ordering::Release);
+                        std::thread::sleep(Duration::from_millis(50));
+                    },
+                )
+                .0
+            });
+            assert_eq!(got, feeder, "depth {depth}");
+        }
     });
 }

@@ -19,9 +19,11 @@
 //! - Thief: set [`INSPECTING`] in the word (one thief at a time), then the heavy fence
 //!   ([`asymmetric::heavy_fence`], Linux's `membarrier`: it orders the owner's earlier
 //!   stores before its later loads as if the owner had fenced), then read the head and
-//!   walk (at most [`WALK_LIMIT`] nodes). It marks the oldest `PRIVATE` node it saw
-//!   `SNATCHED` (the oldest is the largest piece of work), writes its latch, and clears
-//!   [`INSPECTING`] while adding one to the snatched count, in one release.
+//!   walk down to the first `SNATCHED` node (none below it is private). It marks the
+//!   oldest `PRIVATE` node `SNATCHED` (the oldest is the largest piece of work), writes
+//!   its latch, and clears [`INSPECTING`] while adding one to the snatched count, in
+//!   one release. A walk costs the number of nodes above the last snatched one: a thief
+//!   emptying a list of `n` private halves under a blocked owner visits ~n²/2 nodes.
 //!
 //! Either the owner's load sees the thief's flag or the thief sees the owner's unlink:
 //! a node is never run by both. Nodes stay in scope while a thief walks: every unlink
@@ -55,12 +57,6 @@ fn fence_against_thieves() {
         asymmetric::light_fence();
     }
 }
-
-/// How many nodes a thief looks at, from the newest down: it takes the oldest private
-/// one among them. Bounded so that a thief emptying a very deep list (a first half
-/// blocked under thousands of nested joins) pays for each snatch a walk of this length,
-/// not of the whole list.
-const WALK_LIMIT: usize = 256;
 
 /// One worker's private `join` halves, newest first (linked through `HiddenJob::below`).
 pub(crate) struct PrivateHalves {
@@ -195,14 +191,11 @@ impl PrivateHalves {
         // owner unlinks it before its frame ends, and an unlink this walk may miss sees
         // the flag and settles (see the module docs). The nodes' fields were written
         // before the release that linked them.
-        for _ in 0..WALK_LIMIT {
-            let Some(n) = (unsafe { node.as_ref() }) else {
-                break;
-            };
+        while let Some(n) = unsafe { node.as_ref() } {
             match n.share().load(Ordering::Relaxed) {
                 share::PRIVATE => oldest = n,
-                // Each snatch took the oldest private node then, and nodes only join
-                // at the top: none below this one is private.
+                // Each snatch takes the oldest private node of the whole list, and
+                // nodes only join at the top: none below this one is private.
                 share::SNATCHED => break,
                 _ => {}
             }
