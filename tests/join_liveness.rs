@@ -393,3 +393,40 @@ fn a_first_half_blocked_under_hundreds_of_private_halves_gets_an_old_one_run() {
         }
     });
 }
+
+#[test]
+fn a_first_half_polling_with_yield_now_runs_its_own_private_second_half() {
+    // The other worker is held until the flag is set, so only the polling worker itself
+    // can run the innermost second half, which it keeps private (the outer halves took
+    // its deque and slot).
+    watchdog(60, "yield_now for a private half", || {
+        let pool = pool(2);
+        for local in [false, true] {
+            let (flag, held) = (AtomicBool::new(false), AtomicBool::new(false));
+            pool.install(|| {
+                weft::scope(|s| {
+                    s.spawn(|_| {
+                        held.store(true, Ordering::Release);
+                        while !flag.load(Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
+                    });
+                    while !held.load(Ordering::Acquire) {
+                        std::thread::yield_now();
+                    }
+                    let poll = || {
+                        while !flag.load(Ordering::Acquire) {
+                            if local {
+                                weft::yield_local();
+                            } else {
+                                weft::yield_now();
+                            }
+                        }
+                    };
+                    let set = || flag.store(true, Ordering::Release);
+                    weft::join(|| weft::join(|| weft::join(poll, set), || ()), || ());
+                });
+            });
+        }
+    });
+}

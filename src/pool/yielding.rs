@@ -17,7 +17,9 @@ pub enum Yield {
 /// returns. `None` if the current thread is not a worker.
 ///
 /// Useful to a job that polls for a condition another job sets. The job run here may
-/// wait itself; the caller then continues when that wait is over.
+/// wait itself; the caller then continues when that wait is over. On a pool of one
+/// thread, `join` runs its halves in order, so a first half cannot poll for its own
+/// second half this way (on larger pools it can).
 pub fn yield_now() -> Option<Yield> {
     // SAFETY: null or this thread's live WorkerThread.
     unsafe { WorkerThread::current().as_ref() }.map(|worker| run_one(worker, false))
@@ -48,6 +50,10 @@ pub(crate) fn worker_of(registry: &Registry) -> Option<&WorkerThread> {
 
 /// Runs one job found by `worker` (its own only if `local`).
 pub(crate) fn run_one(worker: &WorkerThread, local: bool) -> Yield {
+    // The halves this worker keeps private are its own pending jobs too: a first half
+    // that polls with `yield_now` may wait for its own second half (rayon, which pushes
+    // every half, runs it here).
+    worker.expose_hidden();
     let job = if local {
         worker.find_local_work()
     } else {
