@@ -140,18 +140,26 @@ impl HiddenJob {
     pub(crate) fn hand_out(&self, registry: &Registry, owner: usize) -> JobRef {
         let flags = self.flags.get();
         if flags & HANDED_OUT == 0 {
-            // SAFETY: the registry outlives the latch: the latch lives in a `join` frame
-            // on one of its workers, each of which holds the registry alive, and the
-            // thread that sets it is a worker of the same registry.
-            let registry: &'static Registry = unsafe { &*(registry as *const Registry) };
-            self.latch.with_mut(|latch| {
-                // SAFETY: only the owner writes the latch, once (`HANDED_OUT`), before
-                // any other thread can reach the half.
-                unsafe { (*latch).write(WorkerLatch::new(registry, owner)) };
-            });
+            // SAFETY: only the owner writes the latch here, once (`HANDED_OUT`), before
+            // any other thread can reach the half.
+            unsafe { self.write_latch(registry, owner) };
             self.flags.set(flags | HANDED_OUT);
         }
         self.job()
+    }
+
+    /// Writes the latch that worker `owner` of `registry` waits on.
+    ///
+    /// # Safety
+    /// No other thread reads or writes the latch meanwhile.
+    unsafe fn write_latch(&self, registry: &Registry, owner: usize) {
+        // SAFETY: the registry outlives the latch: the latch lives in a `join` frame
+        // on one of its workers, each of which holds the registry alive, and the
+        // thread that sets it is a worker of the same registry.
+        let registry: &'static Registry = unsafe { &*(registry as *const Registry) };
+        // SAFETY: forwarded from the caller.
+        self.latch
+            .with_mut(|latch| unsafe { (*latch).write(WorkerLatch::new(registry, owner)) });
     }
 
     /// The job, for the owner (which wrote the entry).
@@ -197,15 +205,9 @@ impl HiddenJob {
         registry: &Registry,
         owner: usize,
     ) -> JobRef {
-        // SAFETY: as in `hand_out`: the registry outlives the latch.
-        let registry: &'static Registry = unsafe { &*(registry as *const Registry) };
         // SAFETY: forwarded: nobody else writes or reads the latch before the owner
         // finds the node snatched, which happens after our release of the list.
-        unsafe {
-            (*node)
-                .latch
-                .with_mut(|latch| (*latch).write(WorkerLatch::new(registry, owner)));
-        }
+        unsafe { (*node).write_latch(registry, owner) };
         // SAFETY: forwarded, as for a claimed node.
         unsafe { Self::claimed_job(node) }
     }
