@@ -9,6 +9,8 @@
 //!   steal is amortised): both threads hit concurrently.
 //! - `weft_par_for_each`: the same lookups through `cx.par_for_each` over the whole
 //!   slice once per iteration (split/steal overhead included).
+//! - `weft_dense`, `weft_dense_par_for_each`: the same with a dense memo (`DenseLeaf`,
+//!   whose `Query::KEY_INDEX` makes the key its slot's index: no hashing, no probe).
 //! - `hashmap_std` / `hashmap_fx`: `HashMap<u32, u64>` (SipHash / FxHash) lookups; at 2
 //!   threads two plain threads read one shared map (the hardware's own scaling).
 //! - `salsa`: salsa 0.28, a `#[salsa::tracked]` function on a `#[salsa::input]`, called
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use rustc_hash::FxHashMap;
-use weft::query::{Cx, Engine};
+use weft::query::{Cx, Engine, Query};
 
 #[path = "common/workloads.rs"]
 mod workloads;
@@ -69,10 +71,9 @@ fn per_lookup(wall: Duration, threads: u32) -> Duration {
     wall * threads / HIT_KEYS
 }
 
-fn sum_weft(cx: &Cx<'_>, keys: &[u32]) -> u64 {
-    keys.iter().fold(0u64, |acc, k| {
-        acc.wrapping_add(cx.get::<Leaf>(black_box(k)))
-    })
+fn sum_weft<Q: Query<Key = u32, Value = u64>>(cx: &Cx<'_>, keys: &[u32]) -> u64 {
+    keys.iter()
+        .fold(0u64, |acc, k| acc.wrapping_add(cx.get::<Q>(black_box(k))))
 }
 
 /// The same lookups by `threads` plain threads at once (each on its share of `keys`);
@@ -109,6 +110,72 @@ fn on_threads<S: Sync>(
     })
 }
 
+/// The `weft` hit rows for query `Q` (`Leaf`, or `DenseLeaf` for `weft_dense`) at
+/// `threads` threads, on a warmed engine.
+fn bench_weft_hits<Q: Query<Key = u32, Value = u64>>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    pool: &weft::ThreadPool,
+    threads: usize,
+    keys: &[u32],
+    expected: u64,
+) {
+    let (engine, sum) = on_pool(pool, Engine::new(), |cx| sum_weft::<Q>(cx, keys));
+    assert_eq!(sum, expected);
+    let mut engine = Some(engine);
+    group.bench_function(BenchmarkId::new(name, threads), |b| {
+        b.iter_custom(|iters| {
+            let (back, wall) = on_pool(pool, engine.take().unwrap(), |cx| {
+                let (left, right) = keys.split_at(keys.len() / 2);
+                let pass = |cx: &Cx<'_>, part: &[u32]| {
+                    for _ in 0..iters {
+                        black_box(sum_weft::<Q>(cx, part));
+                    }
+                };
+                let start = Instant::now();
+                if threads == 1 {
+                    pass(cx, keys);
+                } else {
+                    let (a, b) = cx.join(
+                        |cx| {
+                            pass(cx, left);
+                            weft::current_thread_index()
+                        },
+                        |cx| {
+                            pass(cx, right);
+                            weft::current_thread_index()
+                        },
+                    );
+                    if a == b && iters > 1000 {
+                        eprintln!("note: both halves ran on one thread ({iters} iters)");
+                    }
+                }
+                start.elapsed()
+            });
+            engine = Some(back);
+            per_lookup(wall, threads as u32)
+        })
+    });
+    group.bench_function(
+        BenchmarkId::new(format!("{name}_par_for_each"), threads),
+        |b| {
+            b.iter_custom(|iters| {
+                let (back, wall) = on_pool(pool, engine.take().unwrap(), |cx| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        cx.par_for_each(keys, |cx, k| {
+                            black_box(cx.get::<Q>(black_box(k)));
+                        });
+                    }
+                    start.elapsed()
+                });
+                engine = Some(back);
+                per_lookup(wall, threads as u32)
+            })
+        },
+    );
+}
+
 fn bench_hits(c: &mut Criterion) {
     let keys = hit_keys();
     let keys = &keys[..];
@@ -120,57 +187,8 @@ fn bench_hits(c: &mut Criterion) {
     // weft: one pool and one warmed engine per thread count.
     for threads in [1usize, 2] {
         let pool = weft_pool(threads);
-        let (engine, sum) = on_pool(&pool, Engine::new(), |cx| sum_weft(cx, keys));
-        assert_eq!(sum, expected);
-        let mut engine = Some(engine);
-        group.bench_function(BenchmarkId::new("weft", threads), |b| {
-            b.iter_custom(|iters| {
-                let (back, wall) = on_pool(&pool, engine.take().unwrap(), |cx| {
-                    let (left, right) = keys.split_at(keys.len() / 2);
-                    let pass = |cx: &Cx<'_>, part: &[u32]| {
-                        for _ in 0..iters {
-                            black_box(sum_weft(cx, part));
-                        }
-                    };
-                    let start = Instant::now();
-                    if threads == 1 {
-                        pass(cx, keys);
-                    } else {
-                        let (a, b) = cx.join(
-                            |cx| {
-                                pass(cx, left);
-                                weft::current_thread_index()
-                            },
-                            |cx| {
-                                pass(cx, right);
-                                weft::current_thread_index()
-                            },
-                        );
-                        if a == b && iters > 1000 {
-                            eprintln!("note: both halves ran on one thread ({iters} iters)");
-                        }
-                    }
-                    start.elapsed()
-                });
-                engine = Some(back);
-                per_lookup(wall, threads as u32)
-            })
-        });
-        group.bench_function(BenchmarkId::new("weft_par_for_each", threads), |b| {
-            b.iter_custom(|iters| {
-                let (back, wall) = on_pool(&pool, engine.take().unwrap(), |cx| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        cx.par_for_each(keys, |cx, k| {
-                            black_box(cx.get::<Leaf>(black_box(k)));
-                        });
-                    }
-                    start.elapsed()
-                });
-                engine = Some(back);
-                per_lookup(wall, threads as u32)
-            })
-        });
+        bench_weft_hits::<Leaf>(&mut group, "weft", &pool, threads, keys, expected);
+        bench_weft_hits::<DenseLeaf>(&mut group, "weft_dense", &pool, threads, keys, expected);
     }
 
     // Plain hash maps: the floor for a memo lookup.
