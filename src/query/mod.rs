@@ -108,7 +108,8 @@ pub trait Query: 'static {
     /// For keys that are dense small integers (ids handed out 0, 1, 2, ..., like a
     /// compiler's item ids): `Some(f)`, where `f` gives each key its index. The memo is
     /// then an array indexed by it instead of a hash table (rustc's `VecCache`, salsa's
-    /// id tables): a hit is an index and a load, a new key one CAS, nothing is hashed.
+    /// id tables): a hit is an index and a load, a new key one CAS, nothing is hashed
+    /// (about three times cheaper than a hashed key's hit, in `benches/query.rs`).
     /// Memory grows with the largest index requested (a slot per index below it, in
     /// pages allocated on first use), so keep the indices dense.
     ///
