@@ -394,6 +394,20 @@ fn thread_names_are_decided_at_build_time() {
     assert_eq!(name.as_deref(), Some("early-0"));
 }
 
+#[test]
+fn default_thread_names_carry_the_worker_index() {
+    let pool = ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let names = pool.broadcast(|ctx| {
+        (
+            ctx.index(),
+            std::thread::current().name().map(str::to_string),
+        )
+    });
+    for (index, name) in names {
+        assert_eq!(name, Some(format!("weft-worker-{index}")));
+    }
+}
+
 /// A panic payload whose `Drop` panics.
 struct DropBomb;
 impl Drop for DropBomb {

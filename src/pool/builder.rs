@@ -462,15 +462,32 @@ impl<S: ThreadSpawn> ThreadPoolBuilder<S> {
     }
 }
 
+/// The names of a pool's threads.
+pub(crate) enum ThreadNames {
+    /// `weft-worker-{index}`, made when the thread starts (a pool may have a thousand
+    /// spare slots that never get a thread).
+    Default,
+    /// What the user's namer returned for each slot, at build time.
+    Named(Vec<String>),
+}
+
+impl ThreadNames {
+    /// The name of slot `index`'s thread.
+    pub(crate) fn of(&self, index: usize) -> String {
+        match self {
+            ThreadNames::Default => format!("weft-worker-{index}"),
+            ThreadNames::Named(names) => names[index].clone(),
+        }
+    }
+}
+
 /// Every slot's thread name, from the user's namer (caught if it panics) or the default.
 fn thread_names(
     namer: Option<Box<ThreadNamer>>,
     max_threads: usize,
-) -> Result<Vec<String>, ThreadPoolBuildError> {
+) -> Result<ThreadNames, ThreadPoolBuildError> {
     let Some(mut namer) = namer else {
-        return Ok((0..max_threads)
-            .map(|index| format!("weft-worker-{index}"))
-            .collect());
+        return Ok(ThreadNames::Default);
     };
     let mut names = Vec::with_capacity(max_threads);
     for index in 0..max_threads {
@@ -488,7 +505,7 @@ fn thread_names(
     }
     // The namer's captures drop here, outside any worker; a panic there is the caller's.
     drop(namer);
-    Ok(names)
+    Ok(ThreadNames::Named(names))
 }
 
 impl<S> fmt::Debug for ThreadPoolBuilder<S> {

@@ -21,6 +21,7 @@ use std::sync::Weak;
 
 use crossbeam_utils::CachePadded;
 
+use super::builder::ThreadNames;
 use super::fiber::ReadyFibers;
 use super::half::HiddenJob;
 use super::job::{JobRef, StackJob};
@@ -50,7 +51,7 @@ pub(crate) struct PoolConfig {
     pub(crate) stack_size: Option<usize>,
     /// The name of every slot's thread, decided at build time (so a panicking namer
     /// fails `build` instead of unwinding out of a wait that has published a job).
-    pub(crate) thread_names: Vec<String>,
+    pub(crate) thread_names: ThreadNames,
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
     pub(crate) start_handler: Option<Box<ThreadHook>>,
     pub(crate) exit_handler: Option<Box<ThreadHook>>,
@@ -216,7 +217,7 @@ pub(crate) struct Registry {
     stack_size: Option<usize>,
     /// The stack size of this pool's fibers (as deep as a worker's own).
     pub(crate) fiber_stack_size: usize,
-    thread_names: Vec<String>,
+    thread_names: ThreadNames,
     panic_handler: Option<Box<PanicHandler>>,
     start_handler: Option<Box<ThreadHook>>,
     exit_handler: Option<Box<ThreadHook>>,
@@ -353,7 +354,7 @@ impl Registry {
         }
         // Thieves look at slots below `started` only; this one is ready for them now.
         this.started.fetch_max(index + 1, Ordering::Release);
-        let name = this.thread_names[index].clone();
+        let name = this.thread_names.of(index);
         let registry = Arc::clone(this);
         let started = match spawner {
             Some(spawner) => spawner(ThreadBuilder {
