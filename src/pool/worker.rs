@@ -440,17 +440,20 @@ impl WorkerThread {
                 continue;
             }
             self.set_hungry(true);
+            // A dropped pool's workers leave as soon as they find nothing to do (not
+            // after spinning: a program that builds and drops many pools would have
+            // their threads yielding beside it). Suspended fibers wait for work still
+            // in flight: stay until they finish.
+            if self.registry.terminating() && self.fibers.live() == 0 {
+                self.set_hungry(false);
+                return;
+            }
             if idle_rounds < SPIN_ROUNDS {
                 idle_rounds += 1;
                 thread::yield_now();
                 continue;
             }
             idle_rounds = 0;
-            // Suspended fibers wait for work still in flight: stay until they finish.
-            if self.registry.terminating() && self.fibers.live() == 0 {
-                self.set_hungry(false);
-                return;
-            }
             if self.index >= self.registry.num_threads && self.fibers.live() == 0 {
                 self.set_hungry(false);
                 match self.registry.park_spare(self) {
