@@ -571,3 +571,48 @@ fn shutdown_returns_after_the_workers_thread_locals_are_dropped() {
         assert_eq!(DROPPED.load(Ordering::SeqCst), 4 * round);
     }
 }
+
+/// Runs `f` on its own thread and fails if it takes more than `secs` seconds.
+fn within<R: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        let _ = tx.send(outcome);
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("{what}: hung for {secs} s"),
+    }
+}
+
+#[test]
+fn work_spawned_in_a_dropped_pool_keeps_the_workers_it_needs() {
+    within(60, "spawned work in a dropped pool", || {
+        for round in 0..100 {
+            let (done_tx, done_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            {
+                let pool = pool(2);
+                pool.spawn(move || {
+                    // By now the pool is dropped and the other worker idle.
+                    go_rx.recv().unwrap();
+                    let (tx, rx) = mpsc::channel();
+                    if round % 2 == 0 {
+                        weft::spawn(move || tx.send(7).unwrap());
+                        // A raw wait: only the other worker can run the job just
+                        // spawned (it sits in this worker's deque).
+                        done_tx.send(rx.recv().unwrap()).unwrap();
+                    } else {
+                        let (got, ()) =
+                            weft::join(move || rx.recv().unwrap(), move || tx.send(7).unwrap());
+                        done_tx.send(got).unwrap();
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            go_tx.send(()).unwrap();
+            assert_eq!(done_rx.recv().unwrap(), 7, "round {round}");
+        }
+    });
+}

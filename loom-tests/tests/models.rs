@@ -131,6 +131,29 @@ fn blocking_wait_wakes_a_spare_that_then_retires() {
     });
 }
 
+// 4b. A dropped pool keeps its workers while a spawned job runs: the job queues another
+//     job and waits for it behind weft's back (a spin), so only the other worker can run
+//     it; that worker must not exit although the pool is terminating, and the last
+//     spawned job to finish must wake workers asleep in the terminating pool, so that
+//     `shutdown` returns.
+#[test]
+fn a_dropped_pool_keeps_its_workers_while_a_spawned_job_runs() {
+    model_bounded(0, 2, || {
+        let pool = pool(2);
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        pool.spawn(move || {
+            let set = flag.clone();
+            weft::spawn(move || set.store(true, Ordering::SeqCst));
+            while !flag.load(Ordering::SeqCst) {
+                loom::thread::yield_now();
+            }
+        });
+        pool.shutdown();
+        assert!(done.load(Ordering::SeqCst));
+    });
+}
+
 loom::lazy_static! {
     static ref SLOW_CALLS: AtomicUsize = AtomicUsize::new(0);
     static ref RECOVERIES: AtomicUsize = AtomicUsize::new(0);
@@ -1163,6 +1186,28 @@ fn mutant_snatch_unfenced_is_caught() {
         "snatch_unfenced",
         "a_private_half_is_run_once_when_its_owner_and_a_thief_race",
         "index out of bounds | failed to get object | Causality violation | assertion",
+    );
+}
+
+#[test]
+fn mutant_exit_ignores_spawned_is_caught() {
+    // Workers of a terminating pool exit when idle, spawned jobs or not: the queued job
+    // never runs and its spawner spins forever.
+    expect_caught(
+        "exit_ignores_spawned",
+        "a_dropped_pool_keeps_its_workers_while_a_spawned_job_runs",
+        "Model exceeded maximum number of branches | deadlock",
+    );
+}
+
+#[test]
+fn mutant_last_spawn_wakes_nobody_is_caught() {
+    // The last spawned job of a terminating pool wakes no sleeper: a worker asleep
+    // while it ran never exits, and `shutdown` waits forever.
+    expect_caught(
+        "last_spawn_wakes_nobody",
+        "a_dropped_pool_keeps_its_workers_while_a_spawned_job_runs",
+        DEADLOCK,
     );
 }
 

@@ -148,10 +148,12 @@ where
     let num_threads = registry.num_threads;
     for index in 0..num_threads {
         let (op, owner) = (Arc::clone(&op), Arc::clone(registry));
+        let counted = Registry::spawned_job(registry);
         let job = move || {
             if let Err(payload) = catch(|| BroadcastContext::with(index, num_threads, &*op)) {
                 owner.handle_panic(payload);
             }
+            drop(counted);
         };
         // SAFETY: the job owns everything it uses (`'static`).
         let job = unsafe { HeapJob::into_job_ref(job, super::context::Context::NONE) };

@@ -583,7 +583,9 @@ impl std::error::Error for ThreadPoolBuildError {
 /// A work-stealing thread pool.
 ///
 /// Dropping the pool lets its workers finish the jobs already queued, then exit; it does
-/// not wait for them.
+/// not wait for them. While a job spawned on the pool ([`ThreadPool::spawn`] and the
+/// like) has not finished, every worker stays (as in rayon): such a job may wait for
+/// work it queued itself, which only another worker can run.
 pub struct ThreadPool {
     registry: Arc<Registry>,
 }
@@ -734,7 +736,7 @@ impl ThreadPool {
     }
 
     /// Shuts the pool down and waits until every worker has finished the queued jobs
-    /// and exited (its thread-local destructors included), and every jobserver token is
+    /// (spawned jobs included, and whatever they queue) and exited (its thread-local destructors included), and every jobserver token is
     /// back. (Dropping the pool does the same without waiting.) Threads started by a
     /// [`spawn_handler`](ThreadPoolBuilder::spawn_handler) are waited for until they
     /// return from [`ThreadBuilder::run`]: what the handler's thread does after that is

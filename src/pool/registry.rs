@@ -32,7 +32,7 @@ use super::snatch::PrivateHalves;
 use super::tokens::TokenPool;
 use super::unwind::{catch, drop_payload, AbortIfPanic};
 use super::worker::{self, WorkerThread};
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::deque::{Injector, Stealer, Worker};
 use crate::sync::{thread, Arc, Condvar, Mutex, OnceLock};
 use crate::trace::{MarkKind, Tracer};
@@ -61,6 +61,27 @@ pub(crate) struct PoolConfig {
     pub(crate) adopt_current_thread: bool,
     pub(crate) tokens: TokenPool,
     pub(crate) trace: bool,
+}
+
+/// A spawned job's place in [`Registry::may_exit`]'s count: dropping it (the job ran,
+/// panicked or was dropped unrun) releases the place, and the last one in a dropped
+/// pool wakes its sleeping workers so they exit.
+pub(crate) struct SpawnedJob(Arc<Registry>);
+
+impl Drop for SpawnedJob {
+    fn drop(&mut self) {
+        let registry = &self.0;
+        let last = registry.spawned.fetch_sub(1, Ordering::SeqCst) == 1;
+        // Pairs with the fence in `may_exit`: a worker that still saw this job counted
+        // had loaded `terminating` set before its fence, so this load sees it set too,
+        // and the unpark below reaches that worker's park (a pending unpark is kept).
+        fence(Ordering::SeqCst);
+        if last && registry.terminating() && !crate::sync::mutant("last_spawn_wakes_nobody") {
+            for slot in registry.started_slots() {
+                slot.parker.unpark();
+            }
+        }
+    }
 }
 
 pub(crate) struct Slot {
@@ -214,6 +235,10 @@ pub(crate) struct Registry {
     /// `ThreadPool::shutdown` to join.
     handles: Mutex<Vec<thread::JoinHandle<()>>>,
     terminating: AtomicBool,
+    /// Spawned jobs (`spawn`, `spawn_fifo`, `spawn_broadcast`) not yet finished: a
+    /// dropped pool's workers stay until these are done, since a spawned job may wait
+    /// (behind weft's back) for work it queued, which only another worker can run.
+    spawned: AtomicUsize,
     stack_size: Option<usize>,
     /// The stack size of this pool's fibers (as deep as a worker's own).
     pub(crate) fiber_stack_size: usize,
@@ -283,6 +308,7 @@ impl Registry {
             exited: Condvar::new(),
             handles: Mutex::new(Vec::new()),
             terminating: AtomicBool::new(false),
+            spawned: AtomicUsize::new(0),
             stack_size: config.stack_size,
             fiber_stack_size: config.stack_size.unwrap_or(super::DEFAULT_STACK_SIZE),
             thread_names: config.thread_names,
@@ -389,7 +415,27 @@ impl Registry {
         self.terminating.load(Ordering::SeqCst)
     }
 
-    /// Asks every worker to exit once it runs out of work.
+    /// Whether an idle worker may exit: the pool was dropped and no spawned job is
+    /// left (the mutant, loom builds only, ignores spawned jobs).
+    pub(crate) fn may_exit(&self) -> bool {
+        if !self.terminating() {
+            return false;
+        }
+        // Pairs with the fence in `SpawnedJob::drop`: if this load still sees a job that
+        // is finishing, that job's load of `terminating` sees it set (and wakes us).
+        fence(Ordering::SeqCst);
+        self.spawned.load(Ordering::SeqCst) == 0 || crate::sync::mutant("exit_ignores_spawned")
+    }
+
+    /// Counts a spawned job until the returned guard drops (when the job has run, or
+    /// if it is dropped unrun).
+    pub(crate) fn spawned_job(registry: &Arc<Registry>) -> SpawnedJob {
+        registry.spawned.fetch_add(1, Ordering::SeqCst);
+        SpawnedJob(Arc::clone(registry))
+    }
+
+    /// Asks every worker to exit once it runs out of work and no spawned job is left
+    /// (see [`Registry::may_exit`]).
     pub(crate) fn terminate(&self) {
         self.terminating.store(true, Ordering::SeqCst);
         for slot in self.started_slots() {

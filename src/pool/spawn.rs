@@ -80,10 +80,12 @@ where
     F: FnOnce() + Send + 'static,
 {
     let owner = Arc::clone(registry);
+    let counted = Registry::spawned_job(registry);
     let job = move || {
         if let Err(payload) = catch(body) {
             owner.handle_panic(payload);
         }
+        drop(counted);
     };
     // SAFETY: the job owns everything it uses (`'static`).
     unsafe { HeapJob::into_job_ref(job, Context::NONE) }

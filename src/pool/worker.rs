@@ -440,11 +440,11 @@ impl WorkerThread {
                 continue;
             }
             self.set_hungry(true);
-            // A dropped pool's workers leave as soon as they find nothing to do (not
-            // after spinning: a program that builds and drops many pools would have
-            // their threads yielding beside it). Suspended fibers wait for work still
-            // in flight: stay until they finish.
-            if self.registry.terminating() && self.fibers.live() == 0 {
+            // A dropped pool's workers leave as soon as they find nothing to do and no
+            // spawned job is left (not after spinning: a program that builds and drops
+            // many pools would have their threads yielding beside it). Suspended fibers
+            // wait for work still in flight: stay until they finish.
+            if self.registry.may_exit() && self.fibers.live() == 0 {
                 self.set_hungry(false);
                 return;
             }
@@ -700,7 +700,7 @@ impl WorkerThread {
         let sleep = &self.registry.sleep;
         sleep.register(self.index);
         // The mutant (loom builds only) skips the re-check after announcing sleep.
-        let wake_now = self.registry.terminating()
+        let wake_now = self.registry.may_exit()
             || latch.is_some_and(|l| l.probe())
             || self.registry.slots[self.index].ready.any()
             || self.registry.has_broadcast_for(self.index)
