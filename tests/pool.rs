@@ -616,3 +616,35 @@ fn work_spawned_in_a_dropped_pool_keeps_the_workers_it_needs() {
         }
     });
 }
+
+#[test]
+fn shutdown_waits_for_spawned_jobs_that_panic_or_spawn_more() {
+    within(60, "shutdown after panicking spawned jobs", || {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(2)
+            .panic_handler(drop)
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            let ran = ran.clone();
+            pool.spawn(move || {
+                let inner = ran.clone();
+                weft::spawn(move || {
+                    inner.fetch_add(1, Ordering::SeqCst);
+                    if i % 2 == 0 {
+                        panic!("spawned job {i} panics");
+                    }
+                });
+                ran.fetch_add(1, Ordering::SeqCst);
+                if i % 3 == 0 {
+                    panic!("outer job {i} panics");
+                }
+            });
+        }
+        // Every spawned job, panicking or not, is counted out: shutdown returns, and
+        // only after all of them ran.
+        pool.shutdown();
+        assert_eq!(ran.load(Ordering::SeqCst), 40);
+    });
+}
