@@ -648,3 +648,56 @@ fn shutdown_waits_for_spawned_jobs_that_panic_or_spawn_more() {
         assert_eq!(ran.load(Ordering::SeqCst), 40);
     });
 }
+
+#[test]
+fn a_spawned_job_of_a_dropped_pool_can_still_block_on_a_spare() {
+    within(60, "blocking in a spawned job of a dropped pool", || {
+        for _ in 0..20 {
+            let pool = ThreadPoolBuilder::new()
+                .num_threads(1)
+                .max_threads(2)
+                .build()
+                .unwrap();
+            // Start the spare once, so that it is parked when the pool is dropped.
+            pool.install(|| weft::blocking(|| std::thread::sleep(Duration::from_millis(2))));
+            let (done_tx, done_rx) = mpsc::channel();
+            pool.spawn(move || {
+                std::thread::sleep(Duration::from_millis(10)); // the pool is dropped by now
+                let (tx, rx) = mpsc::channel();
+                weft::spawn(move || tx.send(7).unwrap());
+                done_tx.send(weft::blocking(|| rx.recv().unwrap())).unwrap();
+            });
+            drop(pool);
+            assert_eq!(done_rx.recv().unwrap(), 7);
+        }
+    });
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_adopted_thread_of_a_dropped_pool_waits_without_spinning() {
+    let used = std::thread::Builder::new()
+        .name("adoptprobe".into())
+        .spawn(|| {
+            let adopted = ThreadPoolBuilder::new()
+                .num_threads(2)
+                .use_current_thread()
+                .build()
+                .unwrap();
+            drop(adopted);
+            let other = pool(1);
+            let before = thread_cpu_ticks("adoptprobe");
+            // The building thread is still a worker of the dropped pool; its wait for
+            // the other pool must sleep, not poll.
+            other.install(|| std::thread::sleep(Duration::from_millis(500)));
+            thread_cpu_ticks("adoptprobe") - before
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Clock ticks are 10 ms: a spinning wait would use ~50.
+    assert!(
+        used <= 5,
+        "the waiting thread used {used} ticks in half a second"
+    );
+}

@@ -626,7 +626,9 @@ impl Registry {
             let Some(pos) = spares.parked.iter().position(|&i| i == index) else {
                 break SpareOutcome::Resumed;
             };
-            if self.terminating() {
+            // A dropped pool keeps its parked spares while a spawned job is unfinished:
+            // it may still block and need one (the last spawned job wakes them).
+            if self.may_exit() {
                 spares.parked.swap_remove(pos);
                 break SpareOutcome::Terminated;
             }

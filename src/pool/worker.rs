@@ -700,7 +700,10 @@ impl WorkerThread {
         let sleep = &self.registry.sleep;
         sleep.register(self.index);
         // The mutant (loom builds only) skips the re-check after announcing sleep.
-        let wake_now = self.registry.may_exit()
+        // An idle worker of a dropped pool wakes to exit; a waiting one waits for its
+        // latch whatever the pool does (an adopted building thread never exits, and
+        // would spin here for as long as it waits).
+        let wake_now = (latch.is_none() && self.registry.may_exit())
             || latch.is_some_and(|l| l.probe())
             || self.registry.slots[self.index].ready.any()
             || self.registry.has_broadcast_for(self.index)
