@@ -736,8 +736,9 @@ impl ThreadPool {
     }
 
     /// Shuts the pool down and waits until every worker has finished the queued jobs
-    /// (spawned jobs included, and whatever they queue) and exited (its thread-local destructors included), and every jobserver token is
-    /// back. (Dropping the pool does the same without waiting.) Threads started by a
+    /// (spawned jobs included, and whatever they queue) and exited (its thread-local
+    /// destructors included), and every jobserver token is back. (Dropping the pool
+    /// does the same without waiting.) Threads started by a
     /// [`spawn_handler`](ThreadPoolBuilder::spawn_handler) are waited for until they
     /// return from [`ThreadBuilder::run`]: what the handler's thread does after that is
     /// its own. Must not be called from one of the pool's own workers.
