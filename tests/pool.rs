@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use weft::{ThreadPool, ThreadPoolBuilder};
 
+mod common;
+use common::watchdog;
+
 fn pool(n: usize) -> ThreadPool {
     ThreadPoolBuilder::new().num_threads(n).build().unwrap()
 }
@@ -572,23 +575,9 @@ fn shutdown_returns_after_the_workers_thread_locals_are_dropped() {
     }
 }
 
-/// Runs `f` on its own thread and fails if it takes more than `secs` seconds.
-fn within<R: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        let _ = tx.send(outcome);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(value)) => value,
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => panic!("{what}: hung for {secs} s"),
-    }
-}
-
 #[test]
 fn work_spawned_in_a_dropped_pool_keeps_the_workers_it_needs() {
-    within(60, "spawned work in a dropped pool", || {
+    watchdog(60, "spawned work in a dropped pool", || {
         for round in 0..100 {
             let (done_tx, done_rx) = mpsc::channel();
             let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -619,7 +608,7 @@ fn work_spawned_in_a_dropped_pool_keeps_the_workers_it_needs() {
 
 #[test]
 fn shutdown_waits_for_spawned_jobs_that_panic_or_spawn_more() {
-    within(60, "shutdown after panicking spawned jobs", || {
+    watchdog(60, "shutdown after panicking spawned jobs", || {
         let ran = Arc::new(AtomicUsize::new(0));
         let pool = ThreadPoolBuilder::new()
             .num_threads(2)
@@ -651,7 +640,7 @@ fn shutdown_waits_for_spawned_jobs_that_panic_or_spawn_more() {
 
 #[test]
 fn a_spawned_job_of_a_dropped_pool_can_still_block_on_a_spare() {
-    within(60, "blocking in a spawned job of a dropped pool", || {
+    watchdog(60, "blocking in a spawned job of a dropped pool", || {
         for _ in 0..20 {
             let pool = ThreadPoolBuilder::new()
                 .num_threads(1)
